@@ -1,0 +1,1 @@
+"""Deploy bookingapp to ECS Fargate."""
