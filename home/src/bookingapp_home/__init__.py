@@ -1,0 +1,17 @@
+"""home: the landing page, which also shows how movie and bus are doing."""
+
+from flask import Flask
+
+from bookingapp_common import ServiceSpec, create_service_app
+
+SERVICE = ServiceSpec(
+    name="home",
+    title="bookingapp",
+    tagline="Book a film or a bus seat. Every page says which instance served it.",
+    neighbours=("movie", "bus"),
+)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Create the home app."""
+    return create_service_app(SERVICE, config)

@@ -1,0 +1,51 @@
+# One image recipe for every service, built from the repo root:
+#   docker build --build-arg SERVICE=movie -t bookingapp-movie .
+# The base image is a variable: official by default, a mirror or a stand-in where Docker Hub
+# is out of reach (scripts/build-standin-images.sh).
+ARG PYTHON_IMAGE=python:3.12.8-slim-bookworm
+
+# Only the manifests, so the dependency layer below is rebuilt when they change, not on
+# every source edit. (COPY --from compares file contents, not this stage's cache.)
+FROM ${PYTHON_IMAGE} AS manifests
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+WORKDIR /src
+COPY . .
+RUN find . -type f ! -name pyproject.toml ! -name uv.lock -print0 \
+        | xargs -0 rm -f \
+    && find . -depth -type d -empty -delete
+
+FROM ${PYTHON_IMAGE} AS build
+ARG SERVICE
+ARG UV_VERSION=0.13.9
+RUN test -n "${SERVICE}" || { echo "build with --build-arg SERVICE=<home|movie|bus>" >&2; exit 1; }
+# uv from PyPI into its own venv: works on Debian's python too (no pip into the system).
+RUN python -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}"
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+WORKDIR /src
+COPY --from=manifests /src/ ./
+# Step 1: third-party dependencies only, exactly as locked.
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-workspace --package "bookingapp-${SERVICE}"
+# Step 2: the workspace packages themselves, installed (not linked) into the venv.
+COPY common ./common
+COPY ${SERVICE} ./${SERVICE}
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --package "bookingapp-${SERVICE}"
+
+# The final image: the base plus one venv; no uv, no sources, no build tools.
+FROM ${PYTHON_IMAGE}
+ARG SERVICE
+ENV BOOKINGAPP_SERVICE=${SERVICE} \
+    PATH=/app/.venv/bin:${PATH} \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+COPY --from=build /app/.venv /app/.venv
+# A fixed non-root uid: no passwd entry needed, the same on ECS and compose.
+USER 10001:10001
+EXPOSE 5000
+# Liveness without curl; never depends on Redis.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+    CMD ["python", "-m", "bookingapp_common.healthcheck"]
+# Exec form: gunicorn is PID 1 and gets SIGTERM itself, so in-flight requests drain.
+CMD ["gunicorn", "--config", "python:bookingapp_common.gunicorn_conf"]

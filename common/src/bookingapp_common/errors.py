@@ -1,0 +1,53 @@
+"""Error answers: clear words, JSON or HTML as asked, never a stack trace."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from bookingapp_common.counter import CounterUnavailable
+
+# Clients (and the ALB's retrying users) may try again after this many seconds.
+RETRY_AFTER_SECONDS = 2
+
+
+def wants_json() -> bool:
+    """Tell whether the client prefers JSON over HTML."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def answer_error(status: int, title: str, message: str) -> tuple[Response | str, int]:
+    """Render an error in the format the client asked for."""
+    if wants_json():
+        return jsonify(error=message, status=status), status
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
+def _http_error(error: HTTPException) -> tuple[Response | str, int, list]:
+    """Answer 404, 405 and friends (and 500: Flask wraps unhandled errors in one)."""
+    status = error.code or 500
+    # Keep headers such as Allow on a 405; the body is ours.
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    if status >= 500:
+        # The description of a 500 may say too much; the log has the traceback.
+        body, status = answer_error(status, "Server error", "Something went wrong on our side.")
+    else:
+        body, status = answer_error(status, error.name, error.description or error.name)
+    return body, status, headers
+
+
+def _counter_unavailable(error: CounterUnavailable) -> tuple[Response | str, int, dict]:
+    """Answer 503 when Redis is down: the page cannot count, but the service is alive."""
+    body, status = answer_error(
+        503,
+        "Temporarily unavailable",
+        f"We can't count this visit right now: {error}. Please try again in a few seconds.",
+    )
+    return body, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def init_app(app: Flask) -> None:
+    """Register the error handlers."""
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(CounterUnavailable, _counter_unavailable)

@@ -1,0 +1,46 @@
+"""The app factory: the only place a service app is wired together."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from bookingapp_common import config as settings
+from bookingapp_common import counter, errors, identity, logs, neighbours
+from bookingapp_common.service import ServiceSpec
+from bookingapp_common.views import INSTANCE, SPEC, blueprint
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def create_service_app(spec: ServiceSpec, config: dict[str, Any] | None = None) -> Flask:
+    """Create the Flask app for a service; `config` replaces the environment (tests)."""
+    app = Flask(f"bookingapp_{spec.name}", template_folder=str(TEMPLATES))
+    app.config.from_mapping(settings.DEFAULTS)
+    if config is None:
+        app.config.update(settings.from_environment(os.environ))
+    else:
+        app.config.update(config)
+
+    # Read once at start-up: the metadata endpoint is not asked on the request path.
+    instance = (
+        identity.Instance(id=app.config["INSTANCE_ID"])
+        if app.config["INSTANCE_ID"]
+        else identity.discover(app.config["ECS_CONTAINER_METADATA_URI_V4"])
+    )
+    app.extensions[SPEC] = spec
+    app.extensions[INSTANCE] = instance
+
+    # The ALB (or Traefik) is the one proxy in front: trust the X-Forwarded-For/Proto/Port it sets.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_port=1)  # type: ignore[method-assign]
+    logs.configure()
+    logs.init_app(app, spec.name, instance.id)
+    counter.init_app(app, spec.name, instance.id)
+    neighbours.init_app(app, spec.neighbours)
+    errors.init_app(app)
+    app.register_blueprint(blueprint(spec))
+    return app

@@ -1,0 +1,63 @@
+"""The routes every service has under its own prefix: the page, liveness, readiness."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, render_template
+
+from bookingapp_common.counter import CounterUnavailable, get_counter
+from bookingapp_common.errors import wants_json
+from bookingapp_common.neighbours import get_neighbours
+from bookingapp_common.service import ServiceSpec
+
+SPEC = "bookingapp.service"
+INSTANCE = "bookingapp.instance"
+
+
+def page():
+    """Count this visit and show the counts, with the neighbours' state on the side."""
+    spec: ServiceSpec = current_app.extensions[SPEC]
+    instance = current_app.extensions[INSTANCE]
+    hit = get_counter().hit()
+    neighbours = [n.as_dict() for n in get_neighbours().states()]
+    data = {
+        "service": spec.name,
+        "instance": instance.id,
+        "zone": instance.zone,
+        "hits": hit.hits,
+        "instance_hits": hit.instance_hits,
+        "neighbours": neighbours,
+    }
+    if wants_json():
+        return jsonify(data)
+    links = current_app.config["SERVICE_LINKS"]
+    return render_template("page.html", spec=spec, links=links, **data)
+
+
+def health():
+    """Liveness: answers whenever the process can serve; never asks Redis (PITFALLS 1)."""
+    instance = current_app.extensions[INSTANCE]
+    spec: ServiceSpec = current_app.extensions[SPEC]
+    return jsonify(status="ok", service=spec.name, instance=instance.id)
+
+
+def ready():
+    """Readiness: 200 with the hit count when Redis answers, 503 with the reason when not."""
+    spec: ServiceSpec = current_app.extensions[SPEC]
+    instance = current_app.extensions[INSTANCE]
+    body = {"service": spec.name, "instance": instance.id}
+    try:
+        hits = get_counter().peek()
+    except CounterUnavailable as error:
+        return jsonify(status="unavailable", reason=str(error), **body), 503
+    return jsonify(status="ready", hits=hits, **body)
+
+
+def blueprint(spec: ServiceSpec) -> Blueprint:
+    """Return the service's routes, mounted under its prefix (no stripping, as on the ALB)."""
+    bp = Blueprint(spec.name, __name__, url_prefix=spec.prefix)
+    # `/home` and `/home/` are both the page: the ALB rule `/home*` sends both here.
+    bp.add_url_rule("", "page", page, methods=["GET"])
+    bp.add_url_rule("/", "page_slash", page, methods=["GET"])
+    bp.add_url_rule("/health", "health", health, methods=["GET"])
+    bp.add_url_rule("/ready", "ready", ready, methods=["GET"])
+    return bp

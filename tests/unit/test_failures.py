@@ -1,0 +1,129 @@
+"""When things go wrong: Redis down, unknown paths, wrong methods, bugs. Clear answers only."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bookingapp_home import create_app
+from tests.unit.conftest import app_config, free_port
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture
+def app_without_redis():
+    """An app whose Redis port refuses connections."""
+    return create_app(app_config(free_port()))
+
+
+def test_page_answers_503_quickly_when_redis_is_down(app_without_redis):
+    """No Redis: 503 with a sentence a person understands, well within 2 seconds."""
+    started = time.monotonic()
+    response = app_without_redis.test_client().get("/home", headers=JSON)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert elapsed < 2
+    assert "can't count this visit right now" in response.get_json()["error"]
+    assert response.headers["Retry-After"] == "2"
+
+
+def test_page_answers_503_when_redis_does_not_answer_at_all(redis_server):
+    """A Redis that accepts but never replies (paused, partitioned) still gives 503 in < 2 s."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts connections, never answers
+    try:
+        app = create_app(app_config(silent.getsockname()[1]))
+        started = time.monotonic()
+        response = app.test_client().get("/home", headers=JSON)
+        assert response.status_code == 503
+        assert time.monotonic() - started < 2
+    finally:
+        silent.close()
+
+
+def test_html_503_says_what_happened_without_a_traceback(app_without_redis):
+    """Browsers get a readable 503 page naming the counter, not a stack trace."""
+    response = app_without_redis.test_client().get("/home")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "Temporarily unavailable" in html
+    assert "Traceback" not in html
+
+
+def test_wrong_password_is_reported_as_such(redis_server):
+    """A bad REDIS_PASSWORD is named in the 503, so the operator knows what to fix."""
+    app = create_app(app_config(redis_server.port, REDIS_PASSWORD="wrong"))
+    response = app.test_client().get("/home", headers=JSON)
+    assert response.status_code == 503
+    assert "check REDIS_PASSWORD" in response.get_json()["error"]
+
+
+def test_health_stays_200_without_redis(app_without_redis):
+    """Liveness never asks Redis: a Redis blip must not make ECS replace every task."""
+    response = app_without_redis.test_client().get("/home/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "service": "home", "instance": "test-instance"}
+
+
+def test_ready_is_503_with_the_reason_without_redis(app_without_redis):
+    """Readiness reports Redis being unreachable, with where it looked."""
+    response = app_without_redis.test_client().get("/home/ready")
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "unavailable"
+    assert "127.0.0.1:" in response.get_json()["reason"]
+
+
+def test_ready_is_200_and_does_not_count_a_hit(client, redis_client):
+    """Readiness answers with the current count and leaves it unchanged."""
+    client.get("/home")
+    response = client.get("/home/ready")
+    assert response.status_code == 200
+    assert response.get_json()["hits"] == 1
+    assert redis_client.get("bookingapp:home:hits") == "1"
+
+
+def test_the_app_recovers_by_itself_when_redis_returns(redis_server, redis_client):
+    """After an outage the next request succeeds: no restart, no stale connection."""
+    client = create_app(app_config(redis_server.port)).test_client()
+    assert client.get("/home", headers=JSON).status_code == 200
+    redis_server.stop()
+    try:
+        assert client.get("/home", headers=JSON).status_code == 503
+    finally:
+        redis_server.start()
+    assert client.get("/home", headers=JSON).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/home/nope", "/nope", "/", "/homepage", "/movie"])
+def test_unknown_paths_are_404_in_json(client, path):
+    """Paths the service does not own are 404 with a JSON error when JSON is asked for."""
+    response = client.get(path, headers=JSON)
+    assert response.status_code == 404
+    assert response.get_json()["status"] == 404
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_wrong_methods_are_405_with_allow(client, method):
+    """Only GET (and HEAD, OPTIONS) are served; the Allow header says so."""
+    response = client.open("/home", method=method)
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+
+
+def test_an_unexpected_error_is_a_plain_500_without_details(redis_server):
+    """A bug answers 500 with a generic message; the traceback goes to the log only."""
+    app = create_app(app_config(redis_server.port))
+
+    def broken():
+        raise RuntimeError("secret internals")
+
+    app.add_url_rule("/home/broken", "broken", broken)
+    response = app.test_client().get("/home/broken", headers=JSON)
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "Something went wrong on our side."
+    assert "secret internals" not in response.get_data(as_text=True)

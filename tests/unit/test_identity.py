@@ -1,0 +1,62 @@
+"""Instance identity: the ECS task id on Fargate, the hostname elsewhere."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from bookingapp_common.identity import Instance, discover
+
+TASK = {
+    "Cluster": "arn:aws:ecs:eu-west-1:111122223333:cluster/bookingapp",
+    "TaskARN": "arn:aws:ecs:eu-west-1:111122223333:task/bookingapp/0f9b1c2d3e4f4a5b8c7d6e5f4a3b2c1d",
+    "AvailabilityZone": "eu-west-1b",
+}
+
+
+@pytest.fixture
+def metadata_endpoint():
+    """Serve a task metadata v4 document the way the ECS agent does."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps(TASK).encode() if self.path == "/v4/abc/task" else b"{}"
+            self.send_response(200 if self.path == "/v4/abc/task" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/v4/abc"
+    server.shutdown()
+    server.server_close()
+
+
+def test_on_ecs_the_instance_is_the_task_id_and_zone(metadata_endpoint):
+    """The last segment of the TaskARN and the AZ come from the metadata endpoint."""
+    assert discover(metadata_endpoint) == Instance(
+        id="0f9b1c2d3e4f4a5b8c7d6e5f4a3b2c1d", zone="eu-west-1b"
+    )
+
+
+def test_without_ecs_the_instance_is_the_hostname():
+    """Under compose the hostname is the container id."""
+    assert discover(None) == Instance(id=socket.gethostname())
+
+
+def test_an_unreachable_metadata_endpoint_falls_back_to_the_hostname(caplog):
+    """A task still serves, and says why, when the agent does not answer."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    assert discover(f"http://127.0.0.1:{port}/v4/x", timeout=0.5).id == socket.gethostname()
+    assert "task metadata unavailable" in caplog.text

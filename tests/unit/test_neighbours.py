@@ -1,0 +1,119 @@
+"""home shows movie and bus; a slow or dead neighbour degrades its panel, never the page."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from bookingapp_home import create_app
+from tests.unit.conftest import app_config, free_port
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture
+def neighbour_server():
+    """Pretend to be movie (ready, 7 hits) and bus (answers only after 3 s)."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            if self.path.startswith("/bus/"):
+                time.sleep(3)
+            body = json.dumps({"status": "ready", "hits": 7, "instance": "m-1"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_port, asked
+    server.shutdown()
+    server.server_close()
+
+
+def test_home_shows_a_ready_neighbour_and_degrades_a_slow_one(
+    redis_server, redis_client, neighbour_server
+):
+    """Movie answers and is shown up; bus is too slow and is reported, within the deadline."""
+    template = f"http://127.0.0.1:{neighbour_server[0]}/{{name}}/ready"
+    app = create_app(
+        app_config(redis_server.port, NEIGHBOUR_URL_TEMPLATE=template, NEIGHBOUR_TIMEOUT=0.5)
+    )
+    started = time.monotonic()
+    response = app.test_client().get("/home", headers=JSON)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert elapsed < 1.5
+    panels = {n["name"]: n for n in response.get_json()["neighbours"]}
+    assert panels["movie"] == {"name": "movie", "up": True, "hits": 7, "instance": "m-1"}
+    assert panels["bus"]["up"] is False
+    assert "no answer within 0.5 s" in panels["bus"]["problem"]
+
+
+def test_home_renders_when_neighbours_do_not_exist(redis_server, redis_client):
+    """Refused connections show as unreachable panels; the page is still 200."""
+    template = f"http://127.0.0.1:{free_port()}/{{name}}/ready"
+    app = create_app(app_config(redis_server.port, NEIGHBOUR_URL_TEMPLATE=template))
+    response = app.test_client().get("/home")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert html.count("unreachable") == 2
+
+
+def test_neighbours_are_asked_through_their_discovery_names(redis_server):
+    """By default home asks movie and bus at their Cloud Map names on port 5000."""
+    config = app_config(redis_server.port)
+    del config["NEIGHBOUR_URL_TEMPLATE"]
+    app = create_app(config)
+    urls = app.extensions["bookingapp.neighbours"].urls
+    assert urls == {
+        "movie": "http://movie.internal-bookingapp.com:5000/movie/ready",
+        "bus": "http://bus.internal-bookingapp.com:5000/bus/ready",
+    }
+
+
+def test_neighbour_states_are_reused_for_a_while_not_asked_per_request(
+    redis_server, redis_client, neighbour_server
+):
+    """Within NEIGHBOUR_MAX_AGE the page reuses what it learnt: no HTTP calls per view."""
+    port, asked = neighbour_server
+    template = f"http://127.0.0.1:{port}/{{name}}/ready"
+    config = app_config(
+        redis_server.port,
+        NEIGHBOUR_URL_TEMPLATE=template,
+        NEIGHBOUR_TIMEOUT=0.3,
+        NEIGHBOUR_MAX_AGE=60,
+    )
+    client = create_app(config).test_client()
+    for _ in range(5):
+        assert client.get("/home", headers=JSON).status_code == 200
+    assert asked.count("/movie/ready") == 1
+
+
+def test_stale_neighbour_states_are_asked_again(redis_server, redis_client, neighbour_server):
+    """Once older than NEIGHBOUR_MAX_AGE, the next view asks the neighbours again."""
+    port, asked = neighbour_server
+    template = f"http://127.0.0.1:{port}/{{name}}/ready"
+    config = app_config(
+        redis_server.port,
+        NEIGHBOUR_URL_TEMPLATE=template,
+        NEIGHBOUR_TIMEOUT=0.3,
+        NEIGHBOUR_MAX_AGE=0.2,
+    )
+    client = create_app(config).test_client()
+    client.get("/home")
+    time.sleep(0.3)
+    client.get("/home")
+    assert asked.count("/movie/ready") == 2

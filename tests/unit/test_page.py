@@ -1,0 +1,96 @@
+"""The page: counts every visit exactly once and says who served it."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bookingapp_bus import create_app as create_bus
+from bookingapp_common.logs import JsonFormatter
+from bookingapp_movie import create_app as create_movie
+from tests.unit.conftest import app_config
+
+JSON = {"Accept": "application/json"}
+
+
+def test_json_page_names_service_instance_and_counts(client):
+    """With Accept: application/json the page is a JSON document of the counts."""
+    body = client.get("/home", headers=JSON).get_json()
+    assert body["service"] == "home"
+    assert body["instance"] == "test-instance"
+    assert body["hits"] == 1
+    assert body["instance_hits"] == 1
+
+
+def test_each_request_increments_the_counter_by_exactly_one(client, redis_client):
+    """Three visits give hits 1, 2, 3 and leave exactly 3 in Redis."""
+    seen = [client.get("/home", headers=JSON).get_json()["hits"] for _ in range(3)]
+    assert seen == [1, 2, 3]
+    assert redis_client.get("bookingapp:home:hits") == "3"
+    assert redis_client.hget("bookingapp:home:hits-by-instance", "test-instance") == "3"
+
+
+def test_instances_of_a_service_share_the_count_but_not_their_own(redis_server, redis_client):
+    """Two instances see one service-wide count and their own share of it."""
+    first = create_movie(app_config(redis_server.port, INSTANCE_ID="a")).test_client()
+    second = create_movie(app_config(redis_server.port, INSTANCE_ID="b")).test_client()
+    first.get("/movie", headers=JSON)
+    first.get("/movie", headers=JSON)
+    body = second.get("/movie", headers=JSON).get_json()
+    assert (body["hits"], body["instance_hits"], body["instance"]) == (3, 1, "b")
+
+
+def test_services_count_separately(redis_server, redis_client):
+    """A hit on bus does not move movie's counter."""
+    create_bus(app_config(redis_server.port)).test_client().get("/bus")
+    movie = create_movie(app_config(redis_server.port)).test_client()
+    assert movie.get("/movie", headers=JSON).get_json()["hits"] == 1
+
+
+def test_concurrent_requests_each_get_a_distinct_count(app, redis_client):
+    """Concurrent visits are all counted and no two see the same number (no INCR-then-GET)."""
+
+    def visit(_: int) -> int:
+        return app.test_client().get("/home", headers=JSON).get_json()["hits"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        seen = sorted(pool.map(visit, range(200)))
+    assert seen == list(range(1, 201))
+    assert redis_client.get("bookingapp:home:hits") == "200"
+
+
+@pytest.mark.parametrize("path", ["/home", "/home/"])
+def test_page_answers_with_and_without_trailing_slash(client, path):
+    """The ALB rule /home* sends both forms unchanged; both are the page, no redirect."""
+    response = client.get(path, headers=JSON)
+    assert response.status_code == 200
+    assert response.get_json()["service"] == "home"
+
+
+def test_html_page_shows_instance_counts_and_links(client):
+    """Browsers get a page with the instance, the counts and links to every service."""
+    client.get("/home")
+    response = client.get("/home", headers={"Accept": "text/html"})
+    html = response.get_data(as_text=True)
+    assert response.mimetype == "text/html"
+    assert "<code>test-instance</code>" in html
+    assert "<dt>Hits on home</dt><dd>2</dd>" in html
+    for name in ("home", "movie", "bus"):
+        assert f'href="/{name}"' in html
+
+
+def test_every_request_writes_one_json_access_line_with_the_instance(client, access_log):
+    """One access record per request carries service, instance, path and status."""
+    client.get("/home/health")
+    client.get("/home/nothing-here")
+    fields = [record.fields for record in access_log]
+    assert [(f["path"], f["status"]) for f in fields] == [
+        ("/home/health", 200),
+        ("/home/nothing-here", 404),
+    ]
+    assert {f["instance"] for f in fields} == {"test-instance"}
+    line = json.loads(JsonFormatter().format(access_log[0]))
+    assert line["instance"] == "test-instance"
+    assert line["message"] == "request"
