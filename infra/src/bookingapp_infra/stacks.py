@@ -1,0 +1,116 @@
+"""Which stacks make up the system, in which order, from which template and parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from bookingapp_infra.params import INFRA_DIR, MAX_ENVIRONMENT, ServiceParams
+
+TEMPLATES_DIR = INFRA_DIR / "templates"
+DEFAULT_PREFIX = "bookingapp"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One CloudFormation stack to deploy: its name, template and parameter values."""
+
+    name: str
+    template: Path
+    parameters: Mapping[str, str]
+    service: ServiceParams | None = None
+
+    def cfn_parameters(self, *, creating: bool) -> list[dict[str, str]]:
+        """Return the parameters as CloudFormation wants them, for a create or an update."""
+        values = dict(self.parameters)
+        if self.service is not None and not creating and self.service.autoscaling is not None:
+            # An update must not reset the count the autoscaler chose (PITFALLS #8); an
+            # empty DesiredCount makes the template omit the property.
+            values["DesiredCount"] = ""
+        return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+
+
+def network_name(prefix: str) -> str:
+    """Return the network stack's name."""
+    return f"{prefix}-network"
+
+
+def platform_name(prefix: str) -> str:
+    """Return the platform stack's name."""
+    return f"{prefix}-platform"
+
+
+def service_name(prefix: str, service: str) -> str:
+    """Return a service stack's name."""
+    return f"{prefix}-{service}"
+
+
+def plan(services: Mapping[str, ServiceParams], prefix: str = DEFAULT_PREFIX) -> list[Stack]:
+    """Return every stack in deploy order: network, platform, backing services, then apps."""
+    network = Stack(network_name(prefix), TEMPLATES_DIR / "network.yaml", {})
+    platform = Stack(
+        platform_name(prefix),
+        TEMPLATES_DIR / "platform.yaml",
+        platform_parameters(services, prefix),
+    )
+    # Backing services first: the apps' readiness depends on Redis answering.
+    ordered = sorted(services.values(), key=lambda p: (p.is_app, p.name))
+    return [network, platform, *(service_stack(p, prefix) for p in ordered)]
+
+
+def platform_parameters(services: Mapping[str, ServiceParams], prefix: str) -> dict[str, str]:
+    """Return the platform stack's parameters: the ports its security groups open."""
+    values = {"NetworkStackName": network_name(prefix)}
+    for p in services.values():
+        values["AppPort" if p.is_app else "BackingPort"] = str(p.container_port)
+    return values
+
+
+def service_stack(p: ServiceParams, prefix: str = DEFAULT_PREFIX) -> Stack:
+    """Return the stack for one service, built from the service template."""
+    return Stack(
+        service_name(prefix, p.name),
+        TEMPLATES_DIR / "service.yaml",
+        service_parameters(p, prefix),
+        service=p,
+    )
+
+
+def service_parameters(p: ServiceParams, prefix: str = DEFAULT_PREFIX) -> dict[str, str]:
+    """Map one service's parameters onto the service template's parameters."""
+    values = {
+        "NetworkStackName": network_name(prefix),
+        "PlatformStackName": platform_name(prefix),
+        "ServiceName": p.name,
+        "Kind": p.kind,
+        "Image": p.image,
+        "ContainerPort": str(p.container_port),
+        "Cpu": str(p.cpu),
+        "Memory": str(p.memory),
+        "DesiredCount": str(p.desired_count),
+        "User": p.user,
+        "Command": ",".join(p.command),
+        "HealthCheckCommand": ",".join(p.health_check_command),
+        "DataPath": p.data_path or "",
+        "DiscoveryName": p.discovery_name,
+        "DnsTtl": str(p.dns_ttl),
+        "MinimumHealthyPercent": str(p.deployment.minimum_healthy_percent),
+        "MaximumPercent": str(p.deployment.maximum_percent),
+    }
+    if p.health_check_path is not None:
+        values["HealthCheckPath"] = p.health_check_path
+    if p.alb is not None:
+        values |= {"PathPattern": p.alb.path_pattern, "Priority": str(p.alb.priority)}
+    if p.autoscaling is not None:
+        values |= {
+            "MinCapacity": str(p.autoscaling.min_capacity),
+            "MaxCapacity": str(p.autoscaling.max_capacity),
+            "CpuTarget": str(p.autoscaling.cpu_target),
+        }
+    names = list(p.environment)
+    for slot in range(1, MAX_ENVIRONMENT + 1):
+        name = names[slot - 1] if slot <= len(names) else ""
+        values[f"EnvironmentName{slot}"] = name
+        values[f"EnvironmentValue{slot}"] = p.environment.get(name, "")
+    return values
