@@ -1,0 +1,61 @@
+"""Fixtures for the infra tests: parsed templates, the parameter files, moto on port 4566."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from bookingapp_infra.params import ServiceParams, load_all
+from tests.infra import cfn
+
+MOTO_PORT = 4566  # LocalStack's edge port, so the same settings reach either emulator
+MOTO_URL = f"http://localhost:{MOTO_PORT}"
+
+
+@pytest.fixture(scope="session")
+def services() -> dict[str, ServiceParams]:
+    """The committed parameter files, loaded and validated."""
+    return load_all()
+
+
+@pytest.fixture(scope="session")
+def templates() -> dict[str, dict[str, Any]]:
+    """Every template, parsed, by name (network, platform, service)."""
+    return {name: cfn.load(name) for name in cfn.TEMPLATES}
+
+
+@pytest.fixture(scope="session")
+def region() -> str:
+    """The region the emulated account lives in; any region must do."""
+    return os.environ.get("BOOKINGAPP_TEST_REGION", "eu-central-1")
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """Start moto's server on port 4566 for the whole session; yield its URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=MOTO_PORT, verbose=False)
+    server.start()
+    yield MOTO_URL
+    server.stop()
+
+
+@pytest.fixture
+def emulator(moto_server: str, region: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the CLI at a freshly reset moto through AWS_ENDPOINT_URL; yield the region."""
+    # S310: a fixed http:// URL to the local moto server, no user input.
+    reset = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")  # noqa: S310
+    with urllib.request.urlopen(reset, timeout=10) as answer:  # noqa: S310
+        assert answer.status == 200
+    for name in ("AWS_PROFILE", "LOCALSTACK_HOST", "AWS_SESSION_TOKEN", "MOTO_ECS_SERVICE_RUNNING"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_REGION", region)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    return region

@@ -1,0 +1,208 @@
+"""The parameter files load, and every kind of mistake in them is a clear one-line error."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bookingapp_infra.cli import main
+from bookingapp_infra.params import (
+    SERVICES_DIR,
+    ParamsError,
+    ServiceParams,
+    alb_path_matches,
+    load_all,
+)
+from tests.support import app_services
+
+Raw = dict[str, Any]
+
+
+def committed() -> dict[str, Raw]:
+    """Return the committed parameter files as raw TOML dicts, by service name."""
+    return {p.stem: tomllib.loads(p.read_text()) for p in sorted(SERVICES_DIR.glob("*.toml"))}
+
+
+def to_toml(raw: Raw) -> str:
+    """Write a parameter dict back as TOML (JSON strings and lists are valid TOML)."""
+    lines = [f"{k} = {json.dumps(v)}" for k, v in raw.items() if not isinstance(v, dict)]
+    for table, values in ((k, v) for k, v in raw.items() if isinstance(v, dict)):
+        lines += [f"[{table}]", *(f"{k} = {json.dumps(v)}" for k, v in values.items())]
+    return "\n".join(lines) + "\n"
+
+
+def write(directory: Path, files: dict[str, Raw]) -> Path:
+    """Write parameter files into directory and return it."""
+    for name, raw in files.items():
+        (directory / f"{name}.toml").write_text(to_toml(raw))
+    return directory
+
+
+def test_the_committed_files_describe_three_apps_and_redis(
+    services: dict[str, ServiceParams],
+) -> None:
+    assert sorted(services) == ["bus", "home", "movie", "redis"]
+    assert sorted(n for n, p in services.items() if p.is_app) == ["bus", "home", "movie"]
+    assert services["redis"].kind == "backing"
+
+
+def test_every_app_in_the_workspace_has_a_parameter_file_and_back(
+    services: dict[str, ServiceParams],
+) -> None:
+    """Adding a service means its code and its parameter file; one without the other fails."""
+    assert sorted(app_services()) == sorted(n for n, p in services.items() if p.is_app)
+
+
+def test_the_walkthrough_sizes_and_counts_hold(services: dict[str, ServiceParams]) -> None:
+    for p in services.values():
+        assert (p.cpu, p.memory, p.dns_ttl) == (512, 1024, 30)
+    for name in app_services():
+        assert services[name].desired_count == 2
+        assert services[name].path_prefix == f"/{name}"
+        assert services[name].dns_name == f"{name}.internal-bookingapp.com"
+
+
+def test_round_trip_of_the_committed_files_loads_the_same(tmp_path: Path) -> None:
+    """The helper that writes broken variants below writes faithful copies."""
+    assert load_all(write(tmp_path, committed())) == load_all()
+
+
+def set_key(service: str, key: str, value: Any) -> Callable[[dict[str, Raw]], None]:
+    """Return a change that sets key (dotted for tables) in one service's file."""
+
+    def change(files: dict[str, Raw]) -> None:
+        target = files[service]
+        *tables, last = key.split(".")
+        for table in tables:
+            target = target.setdefault(table, {})
+        target[last] = value
+
+    return change
+
+
+def drop_key(service: str, key: str) -> Callable[[dict[str, Raw]], None]:
+    """Return a change that removes a top-level key from one service's file."""
+    return lambda files: files[service].pop(key)
+
+
+BROKEN = {
+    "unknown key": (set_key("home", "replicas", 3), "home.toml: unknown key 'replicas'"),
+    "unknown table key": (set_key("home", "alb.host", "x"), "unknown key alb.host"),
+    "missing key": (drop_key("movie", "image"), "movie.toml: missing key 'image'"),
+    "missing table": (drop_key("bus", "autoscaling"), "missing key 'autoscaling'"),
+    "missing table key": (
+        lambda files: files["home"]["alb"].pop("priority"),
+        "home.toml: missing key alb.priority",
+    ),
+    "text for a number": (set_key("home", "cpu", "512"), "cpu must be a int, got str"),
+    "bool for a number": (set_key("home", "dns_ttl", True), "dns_ttl must be a int, got bool"),
+    "no such Fargate cpu": (set_key("home", "cpu", 300), "cpu 300 is not a Fargate size"),
+    "memory not allowed for the cpu": (
+        set_key("home", "memory", 512),
+        "memory 512 MiB is not valid with cpu 512",
+    ),
+    "health path outside the rule": (
+        set_key("home", "health_check_path", "/health"),
+        "health_check_path '/health' does not match alb.path_pattern '/home*'",
+    ),
+    "duplicate priority": (
+        set_key("movie", "alb.priority", 10),
+        "alb.priority 10 is already used by home.toml",
+    ),
+    "duplicate discovery name": (
+        set_key("bus", "discovery_name", "redis"),
+        "discovery_name 'redis' is already used",
+    ),
+    "app key on redis": (
+        set_key("redis", "alb", {"path_pattern": "/r*", "priority": 5}),
+        "apps only",
+    ),
+    "unknown kind": (set_key("redis", "kind", "database"), "kind must be one of app, backing"),
+    "name differs from file": (set_key("home", "name", "homepage"), "must match the file name"),
+    "root user": (set_key("home", "user", "0"), "non-root user"),
+    "too many variables": (
+        set_key("home", "environment", {f"V{i}": "x" for i in range(5)}),
+        "5 environment variables; the service template has 4 slots",
+    ),
+    "comma in a command": (
+        set_key("redis", "command", ["sh", "-c", "a,b"]),
+        "command items must not contain commas",
+    ),
+    "desired count outside scaling": (
+        set_key("home", "desired_count", 9),
+        "desired_count 9 is outside autoscaling 2..6",
+    ),
+    "health check without CMD": (
+        set_key("home", "health_check_command", ["python", "x"]),
+        "must start with CMD or CMD-SHELL",
+    ),
+    "apps on different ports": (
+        set_key("bus", "container_port", 8000),
+        "all app services must share one container_port, got [5000, 8000]",
+    ),
+    "long DNS TTL": (set_key("home", "dns_ttl", 3600), "dns_ttl 3600 must be between 1 and 300"),
+}
+
+
+@pytest.mark.parametrize(("change", "message"), BROKEN.values(), ids=BROKEN.keys())
+def test_a_broken_file_is_refused_with_a_message_naming_the_problem(
+    tmp_path: Path, change: Callable[[dict[str, Raw]], None], message: str
+) -> None:
+    files = committed()
+    change(files)
+    with pytest.raises(ParamsError) as caught:
+        load_all(write(tmp_path, files))
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_duplicate_path_pattern_is_refused(tmp_path: Path) -> None:
+    files = committed()
+    files["bus"]["alb"]["path_pattern"] = "/movie*"
+    files["bus"]["health_check_path"] = "/movie/bus-health"
+    with pytest.raises(ParamsError, match=r"alb.path_pattern '/movie\*' is already used"):
+        load_all(write(tmp_path, files))
+
+
+def test_invalid_toml_is_a_params_error(tmp_path: Path) -> None:
+    (tmp_path / "home.toml").write_text("name = \n")
+    with pytest.raises(ParamsError, match=r"home.toml: not valid TOML"):
+        load_all(tmp_path)
+
+
+def test_an_empty_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="no service parameter files"):
+        load_all(tmp_path)
+
+
+def test_the_cli_reports_bad_parameters_in_one_line_with_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = committed()
+    files["home"]["memory"] = 100
+    code = main(["--services-dir", str(write(tmp_path, files)), "plan"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("bookingapp-infra: error: home.toml: memory 100 MiB")
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("path", "matches"),
+    [
+        ("/home", True),
+        ("/home/health", True),
+        ("/homepage", True),  # a plain prefix, as on the ALB and in Traefik's PathPrefix
+        ("/Home/health", False),  # case-sensitive
+        ("/x/home", False),
+    ],
+)
+def test_alb_path_patterns_match_like_the_alb(path: str, matches: bool) -> None:
+    assert alb_path_matches("/home*", path) is matches
+    assert alb_path_matches("/h?me/*", "/hxme/a") is True
