@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.delivery.fakerepo import GIT_ENV, commit, git
 from tests.delivery.workflows import SCRIPT, load_script
 
 changed_services = load_script()
 
 # Test input for the pure logic: any three names do; the repository's own list is tested below.
 FAKE_SERVICES = ["home", "movie", "bus"]
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 
 
 def test_a_change_in_one_service_touches_only_that_service() -> None:
@@ -92,52 +83,6 @@ def test_all_selects_every_service() -> None:
 def test_an_unknown_or_empty_selection_is_refused_with_the_choices(names: str) -> None:
     with pytest.raises(changed_services.UsageError, match="choose from: all, home, movie, bus"):
         changed_services.select(names, FAKE_SERVICES)
-
-
-# --- against a real repository: a small uv workspace made in a temporary directory ---
-
-
-def member(root: Path, name: str, dependencies: list[str]) -> None:
-    """Write one workspace member's pyproject and a source file."""
-    (root / name / "src").mkdir(parents=True)
-    (root / name / "pyproject.toml").write_text(
-        f'[project]\nname = "bookingapp-{name}"\ndependencies = {json.dumps(dependencies)}\n'
-    )
-    (root / name / "src" / "code.py").write_text("VALUE = 1\n")
-
-
-def git(root: Path, *args: str) -> str:
-    """Run git in the fake repository and return its output."""
-    done = subprocess.run(
-        ["git", "-C", str(root), *args],
-        capture_output=True,
-        text=True,
-        env=GIT_ENV,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
-def commit(root: Path, message: str) -> None:
-    """Commit everything in the fake repository."""
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A workspace like ours: a library, two apps on it (one with a version specifier), a tool."""
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.uv.workspace]\nmembers = ["common", "films", "trains", "infra"]\n'
-    )
-    member(tmp_path, "common", ["flask>=3"])
-    member(tmp_path, "films", ["bookingapp-common"])
-    member(tmp_path, "trains", ["Bookingapp_Common>=0.1"])
-    member(tmp_path, "infra", ["boto3"])
-    (tmp_path / "README.md").write_text("readme\n")
-    git(tmp_path, "init", "-q", "-b", "main")
-    commit(tmp_path, "start")
-    return tmp_path
 
 
 def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
