@@ -110,16 +110,17 @@ NO_INPUTS = {"INPUT_SERVICES": "", "INPUT_TAG": ""}
 def test_a_release_deploys_what_changed_since_the_previous_release(repo: Path) -> None:
     git(repo, "tag", "v1.0.0")
     change(repo, "films")
-    git(repo, "tag", "v1.1.0")
-    env = {"EVENT": "release", "RELEASE_TAG": "v1.1.0", **NO_INPUTS}
+    git(repo, "tag", "v1.1.0-rc.1")
+    env = {"EVENT": "release", "RELEASE_TAG": "v1.1.0-rc.1", **NO_INPUTS}
     result, outputs = run_step(DEPLOY_PLAN, repo, env)
     assert result.returncode == 0, result.stderr
     assert json.loads(outputs["services"]) == ["films"]
-    assert outputs["tag"] == "1.1.0"  # the tag metadata-action's {{version}} gave the images
+    assert outputs["tag"] == "1.1.0-rc.1"  # the tag metadata-action's {{version}} gave the images
 
 
-def test_a_release_from_a_tag_publish_never_built_is_refused(repo: Path) -> None:
-    env = {"EVENT": "release", "RELEASE_TAG": "release-1", **NO_INPUTS}
+@pytest.mark.parametrize("tag", ["release-1", "v1", "v1.2", "vnext", "v1.2.3+build.5"])
+def test_a_release_whose_tag_publish_tags_no_image_from_is_refused(repo: Path, tag: str) -> None:
+    env = {"EVENT": "release", "RELEASE_TAG": tag, **NO_INPUTS}
     result, outputs = run_step(DEPLOY_PLAN, repo, env)
     assert result.returncode == 1
     assert "Release tags must look like v1.2.3" in result.stdout
