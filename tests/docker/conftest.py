@@ -1,0 +1,101 @@
+"""The real image, built once, run against a real Redis container (testcontainers)."""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from testcontainers.community.redis import RedisContainer
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.image import DockerImage
+from testcontainers.core.network import Network
+
+from tests.support import ROOT
+
+PYTHON_IMAGE = os.environ.get("PYTHON_IMAGE", "python:3.12.8-slim-bookworm")
+REDIS_IMAGE = os.environ.get("REDIS_IMAGE", "redis:7.4")
+PASSWORD = "image-test-password"
+REDIS_ALIAS = "redis.internal-bookingapp.com"
+
+
+@pytest.fixture(scope="session")
+def home_image() -> str:
+    """Build the home image from the repo root with the configured base image."""
+    tag = "bookingapp-home:pytest"
+    image = DockerImage(
+        path=ROOT,
+        tag=tag,
+        clean_up=False,
+        buildargs={"SERVICE": "home", "PYTHON_IMAGE": PYTHON_IMAGE},
+    )
+    image.build()
+    return tag
+
+
+@pytest.fixture(scope="module")
+def network() -> Iterator[Network]:
+    """A private network, like the VPC the tasks share."""
+    with Network() as net:
+        yield net
+
+
+@pytest.fixture(scope="module")
+def redis_container(network) -> Iterator[RedisContainer]:
+    """Redis with a password, reachable on the network by its Cloud Map name."""
+    container = RedisContainer(image=REDIS_IMAGE, password=PASSWORD)
+    container.with_network(network).with_network_aliases(REDIS_ALIAS)
+    with container:
+        yield container
+
+
+def wait_until_healthy(base: str, service: str, timeout: float = 60) -> None:
+    """Poll the liveness endpoint until it answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/{service}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{base}/{service}/health did not answer within {timeout} s")
+
+
+def run_app(image: str, network, **env: str) -> DockerContainer:
+    """Start the app like a Fargate task: read-only root, tmpfs /tmp, no capabilities."""
+    container = (
+        DockerContainer(image)
+        .with_network(network)
+        .with_exposed_ports(5000)
+        .with_envs(REDIS_PASSWORD=PASSWORD, **env)
+        .with_tmpfs_mount("/tmp")
+        .with_kwargs(
+            read_only=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+        )
+    )
+    container.start()
+    return container
+
+
+def base_url(container: DockerContainer) -> str:
+    """Return the host URL of the container's port 5000."""
+    return f"http://{container.get_container_host_ip()}:{container.get_exposed_port(5000)}"
+
+
+@pytest.fixture(scope="module")
+def home(home_image, network, redis_container) -> Iterator[tuple[DockerContainer, str]]:
+    """The home service container and its base URL, once healthy."""
+    container = run_app(home_image, network)
+    try:
+        url = base_url(container)
+        wait_until_healthy(url, "home")
+        yield container, url
+    finally:
+        container.stop()
