@@ -1,0 +1,48 @@
+"""The code and the Dockerfile pass their linters (so `uv run pytest` checks them too)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def run(*command: str) -> subprocess.CompletedProcess:
+    """Run a linter from the project's environment at the repo root."""
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def tool(name: str) -> str:
+    """Return the path of a tool installed in the project's environment."""
+    found = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    assert found, f"{name} is not installed: run `uv sync` (it is in the dev group)"
+    return found
+
+
+def test_ruff_finds_no_problems():
+    """`ruff check` is clean over the whole repo."""
+    result = run(tool("ruff"), "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_changes_nothing():
+    """Every file is already formatted the way `ruff format` would."""
+    result = run(tool("ruff"), "format", "--check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_finds_nothing_in_the_dockerfiles():
+    """No Dockerfile of the repo has a hadolint finding, not even a style one."""
+    dockerfiles = sorted(
+        str(p.relative_to(ROOT)) for p in ROOT.rglob("Dockerfile*") if ".venv" not in p.parts
+    )
+    assert "Dockerfile" in dockerfiles
+    result = run(tool("hadolint"), "--failure-threshold", "style", *dockerfiles)
+    assert result.returncode == 0, result.stdout + result.stderr
