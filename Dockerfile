@@ -3,6 +3,7 @@
 # The base image is a variable: official by default, a mirror or a stand-in where Docker Hub
 # is out of reach (scripts/build-standin-images.sh).
 ARG PYTHON_IMAGE=python:3.12.8-slim-bookworm
+# checkov:skip=CKV_DOCKER_7: FROM takes ${PYTHON_IMAGE}, pinned above; checkov cannot resolve ARGs
 
 # Only the manifests, so the dependency layer below is rebuilt when they change, not on
 # every source edit. (COPY --from compares file contents, not this stage's cache.)
