@@ -89,19 +89,24 @@ def test_neighbours_are_asked_through_their_discovery_names(redis_server):
     }
 
 
+def home_asking(neighbour_port: int, redis_port: int, max_age: float):
+    """Return a client of home whose neighbours are the stub server."""
+    template = f"http://127.0.0.1:{neighbour_port}/{{name}}/ready"
+    config = app_config(
+        redis_port,
+        NEIGHBOUR_URL_TEMPLATE=template,
+        NEIGHBOUR_TIMEOUT=0.3,
+        NEIGHBOUR_MAX_AGE=max_age,
+    )
+    return create_app(config).test_client()
+
+
 def test_neighbour_states_are_reused_for_a_while_not_asked_per_request(
     redis_server, redis_client, neighbour_server
 ):
     """Within NEIGHBOUR_MAX_AGE the page reuses what it learnt: no HTTP calls per view."""
     port, asked = neighbour_server
-    template = f"http://127.0.0.1:{port}/{{name}}/ready"
-    config = app_config(
-        redis_server.port,
-        NEIGHBOUR_URL_TEMPLATE=template,
-        NEIGHBOUR_TIMEOUT=0.3,
-        NEIGHBOUR_MAX_AGE=60,
-    )
-    client = create_app(config).test_client()
+    client = home_asking(port, redis_server.port, max_age=60)
     for _ in range(5):
         assert client.get("/home", headers=JSON).status_code == 200
     assert asked.count("/movie/ready") == 1
@@ -110,14 +115,7 @@ def test_neighbour_states_are_reused_for_a_while_not_asked_per_request(
 def test_stale_neighbour_states_are_asked_again(redis_server, redis_client, neighbour_server):
     """Once older than NEIGHBOUR_MAX_AGE, the next view asks the neighbours again."""
     port, asked = neighbour_server
-    template = f"http://127.0.0.1:{port}/{{name}}/ready"
-    config = app_config(
-        redis_server.port,
-        NEIGHBOUR_URL_TEMPLATE=template,
-        NEIGHBOUR_TIMEOUT=0.3,
-        NEIGHBOUR_MAX_AGE=0.2,
-    )
-    client = create_app(config).test_client()
+    client = home_asking(port, redis_server.port, max_age=0.2)
     client.get("/home")
     time.sleep(0.3)
     client.get("/home")
