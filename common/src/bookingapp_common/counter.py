@@ -1,7 +1,17 @@
-"""The hit counter: one Redis round trip per hit, shared by every instance of a service."""
+"""The hit counter: at most one Redis round trip per hit, shared by every instance of a service.
+
+Concurrent hits in one process are committed together (group commit): while one round trip
+is in flight, the hits that arrive join the next batch, and that batch is sent as one
+`INCRBY key n` + `HINCRBY instances me n` pipeline as soon as the wire is free. Redis applies
+each INCRBY atomically, so a batch owns the n numbers ending at the value it returns and each
+request still gets its own exact number. A lone request is sent at once: nothing waits for
+company. Under load this turns one round trip per hit into one per batch (see
+docs/benchmark.md for what that is worth).
+"""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import redis
@@ -24,6 +34,31 @@ class Hit:
     instance_hits: int
 
 
+class _Batch:
+    """Hits committed together in one round trip, and what Redis answered for them."""
+
+    __slots__ = ("cause", "done", "hits", "instance_hits", "problem", "size")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.done = threading.Event()
+        self.hits: int | None = None  # the service's count after the whole batch
+        self.instance_hits = 0  # this instance's count after the whole batch
+        self.problem: str | None = None  # why Redis could not count the batch
+        self.cause: redis.RedisError | None = None
+
+    def result(self, position: int) -> Hit:
+        """Return the counts of the batch member at `position` (0-based, in arrival order)."""
+        if self.problem is not None:
+            raise CounterUnavailable(self.problem) from self.cause
+        if self.hits is None:
+            # The sender hit a bug, not a Redis error; it raised it (and it is logged) there.
+            raise RuntimeError("the round trip that carried this hit failed unexpectedly")
+        # The batch owns the `size` numbers ending at the totals Redis returned.
+        behind = self.size - 1 - position
+        return Hit(hits=self.hits - behind, instance_hits=self.instance_hits - behind)
+
+
 class HitCounter:
     """Count hits per service and per instance in Redis."""
 
@@ -33,19 +68,57 @@ class HitCounter:
         self.key = f"bookingapp:{service}:hits"
         self.instance_key = f"bookingapp:{service}:hits-by-instance"
         self.where = _describe(client)
+        self._lock = threading.Lock()  # guards _open
+        self._wire = threading.Lock()  # one round trip in flight per process
+        self._open: _Batch | None = None  # the batch new hits join
+        self._last_problem: str | None = None  # why the latest round trip failed, if it did
 
     def hit(self) -> Hit:
-        """Record one hit and return the counts including it, in one round trip."""
-        # INCR returns the new value atomically, so there is no INCR-then-GET race; the
+        """Record one hit and return the counts including it, in at most one round trip."""
+        with self._lock:
+            batch = self._open
+            if batch is None:
+                batch = self._open = _Batch()
+            position = batch.size
+            batch.size += 1
+        if position == 0:
+            self._send(batch)  # the first to join sends for everyone who joins meanwhile
+        else:
+            batch.done.wait()  # bounded: the sender always sets it (see _send)
+        return batch.result(position)
+
+    def _send(self, batch: _Batch) -> None:
+        """Commit the batch once the round trip in flight (if any) is over; wake its members."""
+        waited = not self._wire.acquire(blocking=False)
+        if waited:
+            self._wire.acquire()
+        try:
+            with self._lock:
+                self._open = None  # closed: hits from now on start the next batch
+            if waited and self._last_problem is not None:
+                # Redis just failed the round trip this batch queued behind (after its own
+                # retries): answer now instead of adding a second ~1.5 s wait (PITFALLS 7).
+                batch.problem = self._last_problem
+            else:
+                self._commit(batch)
+            self._last_problem = batch.problem
+        finally:
+            self._wire.release()
+            batch.done.set()
+
+    def _commit(self, batch: _Batch) -> None:
+        """Add the batch's hits in one pipelined round trip and keep the totals."""
+        # INCRBY returns the new value atomically, so there is no INCR-then-GET race; the
         # per-instance HINCRBY rides in the same pipeline, hence the same round trip.
         pipe = self.client.pipeline(transaction=False)
-        pipe.incr(self.key)
-        pipe.hincrby(self.instance_key, self.instance, 1)
+        pipe.incrby(self.key, batch.size)
+        pipe.hincrby(self.instance_key, self.instance, batch.size)
         try:
             hits, instance_hits = pipe.execute()
         except redis.RedisError as error:
-            raise CounterUnavailable(self._explain(error)) from error
-        return Hit(hits=int(hits), instance_hits=int(instance_hits))
+            batch.problem, batch.cause = self._explain(error), error
+            return
+        batch.hits, batch.instance_hits = int(hits), int(instance_hits)
 
     def peek(self) -> int:
         """Return the service's hit count without counting a hit (a readiness probe)."""
