@@ -1,0 +1,222 @@
+"""What the fault tests drive: the real compose stack, a load generator, raw HTTP requests.
+
+The stack is compose.yaml plus compose.faults.yaml (a slow neighbour stub for home), under
+a throwaway project name `fault-<hex>`; its images are tagged with the same name and
+removed afterwards. The host reaches containers on their addresses on the project's own
+Docker network; nothing is published.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.compose.stack import Stack
+from tests.support import ROOT
+
+FAULTS_FILE = Path(__file__).with_name("compose.faults.yaml")
+SERVICES = ("redis", "home", "movie", "slow-neighbour")
+BUILT = ("home", "movie")
+
+
+class FaultStack(Stack):
+    """compose.yaml with the fault overlay, started once for the whole fault suite."""
+
+    def __init__(self) -> None:
+        name = f"fault-{uuid.uuid4().hex[:8]}"
+        super().__init__({"DOCKERHUB_NAMESPACE": name, "TAG": "test"})
+        self.project = name
+        self.password = (ROOT / "compose" / "dev-redis-password").read_text().strip()
+
+    def compose(self, *args: str, timeout: float = 600, check: bool = True) -> str:
+        """Run `docker compose` with compose.yaml and the fault overlay."""
+        files = ["-f", str(ROOT / "compose.yaml"), "-f", str(FAULTS_FILE)]
+        command = ["docker", "compose", *files, "-p", self.project, *args]
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, env=self.env, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def down(self) -> None:
+        """Remove the project's containers, network, volumes and the images it built."""
+        super().down()
+        images = [f"{self.project}/bookingapp-{service}:test" for service in BUILT]
+        subprocess.run(["docker", "rmi", *images], capture_output=True, check=False)
+
+    def redis_cli(self, *args: str) -> str:
+        """Run an authenticated redis-cli command inside the Redis container."""
+        container = self.containers("redis")[0]["Id"]
+        result = subprocess.run(
+            ["docker", "exec", "-e", f"REDISCLI_AUTH={self.password}", container, "redis-cli", *args],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        return result.stdout.strip()
+
+    def counter(self, service: str) -> int:
+        """Return the service's hit count as stored in Redis."""
+        return int(self.redis_cli("GET", f"bookingapp:{service}:hits") or 0)
+
+    def addresses(self, service: str) -> list[str]:
+        """Return the addresses of the service's replicas, by replica number."""
+        return [self.address(c) for c in self.containers(service)]
+
+    def docker(self, *args: str, timeout: float = 120) -> str:
+        """Run a docker command (on this project's containers) and return its stdout."""
+        result = subprocess.run(
+            ["docker", *args], capture_output=True, text=True, timeout=timeout, check=True
+        )
+        return result.stdout.strip()
+
+
+@dataclass
+class Answer:
+    """One request the load generator made."""
+
+    replica: str
+    status: int  # 0: no HTTP answer at all (refused, reset, timed out)
+    started: float  # time.monotonic()
+    ended: float
+    hits: int | None = None
+    instance_hits: int | None = None
+    problem: str | None = None
+
+
+@dataclass
+class Load:
+    """Keep GETting a path on whichever replicas are registered, like a load balancer does.
+
+    Replicas are taken round-robin from `targets`; removing one (deregistering) lets its
+    in-flight requests finish and sends no new ones. Each thread keeps one keep-alive
+    connection per replica, as a proxy's connection pool does.
+    """
+
+    targets: list[str]
+    path: str = "/movie"
+    threads: int = 16
+    limit: int | None = None  # stop after this many requests in all
+    answers: list[Answer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._turn = 0
+        self._workers = [
+            threading.Thread(target=self._work, daemon=True) for _ in range(self.threads)
+        ]
+
+    def __enter__(self) -> Load:
+        for worker in self._workers:
+            worker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop sending and wait for the requests in flight."""
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=30)
+
+    def wait(self, timeout: float = 120) -> None:
+        """Wait until `limit` requests were made."""
+        for worker in self._workers:
+            worker.join(timeout=timeout)
+
+    def _next(self) -> str | None:
+        """Return the replica for the next request, or None when the work is done."""
+        with self._lock:
+            if self._stop.is_set() or (self.limit is not None and self._turn >= self.limit):
+                return None
+            self._turn += 1
+            targets = list(self.targets)
+        return targets[self._turn % len(targets)] if targets else ""
+
+    def _work(self) -> None:
+        """Send requests until told to stop, recording every answer."""
+        connections: dict[str, http.client.HTTPConnection] = {}
+        while (replica := self._next()) is not None:
+            if not replica:
+                time.sleep(0.01)  # nobody registered right now
+                continue
+            answer = request_once(connections, replica, self.path)
+            with self._lock:
+                self.answers.append(answer)
+        for connection in connections.values():
+            connection.close()
+
+    def since(self, moment: float) -> list[Answer]:
+        """Return the answers to requests that started after `moment` (time.monotonic())."""
+        with self._lock:
+            return [a for a in self.answers if a.started >= moment]
+
+
+def latency(answer: Answer) -> float:
+    """Return how long a request took."""
+    return answer.ended - answer.started
+
+
+def request_once(
+    connections: dict[str, http.client.HTTPConnection], replica: str, path: str
+) -> Answer:
+    """GET the path as JSON on a pooled connection; never raise, record the failure."""
+    started = time.monotonic()
+    connection = connections.get(replica)
+    if connection is None:
+        connection = connections[replica] = http.client.HTTPConnection(replica, 5000, timeout=10)
+    try:
+        connection.request("GET", path, headers={"Accept": "application/json"})
+        response = connection.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException) as error:
+        connection.close()
+        del connections[replica]
+        problem = f"{type(error).__name__}: {error}"
+        return Answer(replica, 0, started, time.monotonic(), problem=problem)
+    answer = Answer(replica, response.status, started, time.monotonic())
+    if response.status == 200:
+        data = json.loads(body)
+        answer.hits, answer.instance_hits = data["hits"], data["instance_hits"]
+    return answer
+
+
+def get(address: str, path: str, timeout: float = 10) -> tuple[int, str, float]:
+    """GET a path once on a fresh connection; return status, body and seconds taken."""
+    started = time.monotonic()
+    connection = http.client.HTTPConnection(address, 5000, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={"Accept": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read().decode(), time.monotonic() - started
+    finally:
+        connection.close()
+
+
+def raw_request(address: str, data: bytes, timeout: float = 10) -> bytes:
+    """Send bytes as they are (malformed requests too) and return everything answered."""
+    with socket.create_connection((address, 5000), timeout=timeout) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)  # we are done: the server answers, then closes
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def wait_until(check, timeout: float, message: str, interval: float = 0.1) -> float:
+    """Poll check() until it is true; return the seconds it took, or fail with message."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(interval)
+    raise AssertionError(f"{message} (waited {timeout} s)")
