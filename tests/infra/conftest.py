@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -38,6 +39,10 @@ def region() -> str:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """Start moto's server on port 4566 for the whole session; yield its URL."""
+    # ThreadedMotoServer.start() waits forever if the port is taken, so check first.
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", MOTO_PORT)) == 0:
+            pytest.fail(f"port {MOTO_PORT} is busy (another moto or LocalStack?): stop it first")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=MOTO_PORT, verbose=False)
     server.start()
     yield MOTO_URL
@@ -48,8 +53,8 @@ def moto_server() -> Iterator[str]:
 def emulator(moto_server: str, region: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Point the CLI at a freshly reset moto through AWS_ENDPOINT_URL; yield the region."""
     # S310: a fixed http:// URL to the local moto server, no user input.
-    reset = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")  # noqa: S310
-    with urllib.request.urlopen(reset, timeout=10) as answer:  # noqa: S310
+    reset = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(reset, timeout=10) as answer:
         assert answer.status == 200
     for name in ("AWS_PROFILE", "LOCALSTACK_HOST", "AWS_SESSION_TOKEN", "MOTO_ECS_SERVICE_RUNNING"):
         monkeypatch.delenv(name, raising=False)

@@ -1,0 +1,267 @@
+"""The CLI's AWS calls, against moto's server on port 4566 through a localstack-client session.
+
+What moto proves here: the CLI sends the right ECS API calls with the right arguments
+(a new task definition revision copied from the running one with only the image changed,
+UpdateService pointing at it, no desiredCount) and turns refusals into one-line errors.
+What it does not prove: moto starts no containers, validates no load balancer or Cloud
+Map wiring, makes no new deployment on UpdateService and reports runningCount from the
+MOTO_ECS_SERVICE_RUNNING variable. So "stable" below means the count moto is told to
+report, and nothing here shows a real rollout, health check or circuit breaker at work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from localstack_client.session import Session as LocalSession
+
+from bookingapp_infra import aws
+from bookingapp_infra.cli import main
+from bookingapp_infra.params import ServiceParams
+
+CLUSTER = "bookingapp-test"
+
+
+def client(service: str) -> Any:
+    """Return a client on the emulator, built the way the CLI builds its own."""
+    return aws.make_session().client(service)
+
+
+def seed_service(p: ServiceParams, *, running: int) -> dict[str, Any]:
+    """Create the cluster, network and an ECS service shaped like service.yaml's for p."""
+    account = client("sts").get_caller_identity()["Account"]
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.10.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="apps", Description="apps", VpcId=vpc)["GroupId"]
+    ecs = client("ecs")
+    ecs.create_cluster(clusterName=CLUSTER)
+    task = ecs.register_task_definition(
+        family=f"bookingapp-platform-{p.name}",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu=str(p.cpu),
+        memory=str(p.memory),
+        executionRoleArn=f"arn:aws:iam::{account}:role/bookingapp-execution",
+        taskRoleArn=f"arn:aws:iam::{account}:role/bookingapp-task",
+        volumes=[{"name": "tmp"}],
+        containerDefinitions=[
+            {
+                "name": p.name,
+                "image": p.image,
+                "essential": True,
+                "user": p.user,
+                "readonlyRootFilesystem": True,
+                "portMappings": [{"containerPort": p.container_port, "protocol": "tcp"}],
+                "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp"}],
+                "environment": [{"name": k, "value": v} for k, v in p.environment.items()],
+                "healthCheck": {"command": list(p.health_check_command), "interval": 10},
+                "stopTimeout": 30,
+            }
+        ],
+        tags=[{"key": "project", "value": "bookingapp"}],
+    )["taskDefinition"]
+    # moto reads MOTO_ECS_SERVICE_RUNNING when the service is created (same process).
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MOTO_ECS_SERVICE_RUNNING", str(running))
+        ecs.create_service(
+            cluster=CLUSTER,
+            serviceName=p.name,
+            taskDefinition=task["taskDefinitionArn"],
+            desiredCount=p.desired_count,
+            launchType="FARGATE",
+            networkConfiguration={
+                "awsvpcConfiguration": {
+                    "subnets": [subnet],
+                    "securityGroups": [group],
+                    "assignPublicIp": "DISABLED",
+                }
+            },
+        )
+    return task
+
+
+def service_state(name: str) -> dict[str, Any]:
+    """Return the ECS service as the emulator describes it."""
+    return client("ecs").describe_services(cluster=CLUSTER, services=[name])["services"][0]
+
+
+def revisions(family: str) -> list[str]:
+    """Return the ARNs of every registered revision of a task definition family."""
+    return client("ecs").list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    """Return the CLI's stderr, checking it is exactly one error line without a traceback."""
+    err = capsys.readouterr().err
+    assert err.startswith("bookingapp-infra: error: ")
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    return err
+
+
+def release(*args: str) -> int:
+    """Run `bookingapp-infra release` with a short poll, as a user would."""
+    return main(["release", *args, "--cluster", CLUSTER, "--poll", "0.2"])
+
+
+def test_a_localstack_client_session_is_used_when_an_endpoint_is_set(emulator: str) -> None:
+    session = aws.make_session()
+    assert isinstance(session, LocalSession)
+    assert session.client("ecs").meta.region_name == emulator
+
+
+def test_plain_boto3_is_used_without_an_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("LOCALSTACK_HOST", raising=False)
+    session = aws.make_session({"AWS_REGION": "ap-south-1"})
+    assert isinstance(session, boto3.session.Session)
+    assert session.region_name == "ap-south-1"
+
+
+def test_release_registers_a_revision_with_only_the_image_changed(
+    emulator: str, services: dict[str, ServiceParams], capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = services["home"]
+    old = seed_service(home, running=home.desired_count)
+    new_image = "docker.io/someone/bookingapp-home:1.2.3"
+
+    assert release("home", "--image", new_image, "--timeout", "5") == 0
+
+    new_arn = service_state("home")["taskDefinition"]
+    assert new_arn != old["taskDefinitionArn"]
+    assert revisions(old["family"]) == [old["taskDefinitionArn"], new_arn]
+    new = client("ecs").describe_task_definition(taskDefinition=new_arn, include=["TAGS"])
+    assert new["taskDefinition"]["revision"] == old["revision"] + 1
+    (before,) = old["containerDefinitions"]
+    (after,) = new["taskDefinition"]["containerDefinitions"]
+    assert after == {**before, "image": new_image}
+    for key in ("cpu", "memory", "networkMode", "executionRoleArn", "taskRoleArn", "volumes"):
+        assert new["taskDefinition"][key] == old[key]
+    assert new["tags"] == [{"key": "project", "value": "bookingapp"}]
+    assert f"stable on {new_image}" in capsys.readouterr().out
+
+
+def test_release_keeps_the_count_the_autoscaler_chose(
+    emulator: str, services: dict[str, ServiceParams]
+) -> None:
+    home = services["home"]
+    seed_service(home, running=home.desired_count)
+    scaled = home.autoscaling.max_capacity  # as if the target tracking policy had scaled out
+    client("ecs").update_service(cluster=CLUSTER, service="home", desiredCount=scaled)
+
+    assert release("home", "--image", "docker.io/someone/bookingapp-home:2", "--timeout", "5") == 0
+
+    assert service_state("home")["desiredCount"] == scaled != home.desired_count
+
+
+def test_release_of_an_unknown_service_is_refused_before_any_call(
+    emulator: str, services: dict[str, ServiceParams], capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = seed_service(services["home"], running=2)
+
+    assert release("homepage", "--image", "docker.io/someone/x:1") == 2
+
+    assert "unknown service 'homepage' (known: bus, home, movie, redis)" in one_line_error(capsys)
+    assert revisions(old["family"]) == [old["taskDefinitionArn"]]
+
+
+@pytest.mark.parametrize("image", ["", "Docker.io/UPPER/Case:1", "with space:1", "x:tag:two"])
+def test_release_of_a_malformed_image_is_refused_before_any_call(
+    emulator: str,
+    services: dict[str, ServiceParams],
+    capsys: pytest.CaptureFixture[str],
+    image: str,
+) -> None:
+    old = seed_service(services["home"], running=2)
+
+    assert release("home", "--image", image) == 2
+
+    assert "invalid image reference" in one_line_error(capsys)
+    assert revisions(old["family"]) == [old["taskDefinitionArn"]]
+
+
+def test_release_of_a_service_not_deployed_says_so(
+    emulator: str, services: dict[str, ServiceParams], capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed_service(services["home"], running=2)
+
+    assert release("movie", "--image", "docker.io/someone/bookingapp-movie:1") == 1
+
+    assert f"service 'movie' not found in cluster '{CLUSTER}'" in one_line_error(capsys)
+
+
+def test_release_without_a_deployed_platform_says_what_to_do(
+    emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["release", "home", "--image", "docker.io/someone/bookingapp-home:1"]) == 1
+
+    assert "stack bookingapp-platform is not deployed" in one_line_error(capsys)
+
+
+def test_release_that_never_becomes_stable_times_out_clearly(
+    emulator: str, services: dict[str, ServiceParams], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Moto reports no running task here, as ECS would while new tasks keep failing."""
+    home = services["home"]
+    seed_service(home, running=0)
+
+    assert release("home", "--image", "docker.io/someone/bookingapp-home:3", "--timeout", "1") == 1
+
+    err = one_line_error(capsys)
+    assert "home: not stable after 1 s" in err
+    assert f"running 0 of {home.desired_count}" in err
+
+
+def test_status_lists_every_stack_as_not_deployed_on_an_empty_account(
+    emulator: str, services: dict[str, ServiceParams], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"bookingapp-{name}: not deployed"
+        for name in ("network", "platform", "redis", "bus", "home", "movie")
+    ]
+    assert {f"bookingapp-{n}" for n in services} <= {line.split(":")[0] for line in lines}
+
+
+def test_missing_credentials_are_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in (
+        "AWS_ENDPOINT_URL",
+        "LOCALSTACK_HOST",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup
+
+    assert main(["status"]) == 1
+
+    assert "Unable to locate credentials" in one_line_error(capsys)
+
+
+def test_a_missing_region_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://localhost:1")
+
+    assert main(["status"]) == 1
+
+    assert "no AWS region" in one_line_error(capsys)

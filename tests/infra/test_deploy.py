@@ -1,0 +1,199 @@
+"""deploy and destroy drive CloudFormation in the right order with the right parameters.
+
+A real boto3 CloudFormation client with botocore's Stubber answers in place of AWS: every
+request is still checked against the CloudFormation API model, and the answers are the
+ones AWS documents. What this proves: stack order, create vs update, the DesiredCount
+rule for autoscaled services on update, and the error messages. What it does not: that
+CloudFormation accepts the templates (cfn-lint) or that the stacks work (a real deploy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from bookingapp_infra import deploy
+from bookingapp_infra.aws import InfraError
+from bookingapp_infra.params import ServiceParams
+from bookingapp_infra.stacks import Stack, plan
+
+MISSING = "Stack with id {} does not exist"
+
+
+@pytest.fixture
+def cfn(region: str) -> Iterator[tuple[Any, Stubber, list[tuple[str, dict[str, Any]]]]]:
+    """A CloudFormation client whose answers are stubbed; yields it, the stubber and a call log."""
+    client = boto3.client(
+        "cloudformation", region_name=region, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append((model.name, dict(params)))
+
+    client.meta.events.register("provide-client-params.cloudformation.*", record)
+    with Stubber(client) as stubber:
+        yield client, stubber, calls
+        stubber.assert_no_pending_responses()
+
+
+def stack(name: str, status: str) -> dict[str, Any]:
+    """Return a DescribeStacks answer for one stack."""
+    return {"Stacks": [{"StackName": name, "StackStatus": status, "CreationTime": "2020-01-01"}]}
+
+
+def expect_missing(stubber: Stubber, name: str) -> None:
+    """Answer DescribeStacks for name as AWS does when there is no such stack."""
+    stubber.add_client_error(
+        "describe_stacks",
+        "ValidationError",
+        MISSING.format(name),
+        expected_params={"StackName": name},
+    )
+
+
+def parameters(call: dict[str, Any]) -> dict[str, str]:
+    """Return a Create/UpdateStack call's parameters as a dict."""
+    return {p["ParameterKey"]: p["ParameterValue"] for p in call["Parameters"]}
+
+
+def test_first_deploy_creates_every_stack_in_order_with_desired_counts(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, calls = cfn
+    stacks = plan(services)
+    for s in stacks:
+        expect_missing(stubber, s.name)
+        stubber.add_response("create_stack", {"StackId": f"id-{s.name}"})
+        stubber.add_response("describe_stacks", stack(s.name, "CREATE_COMPLETE"))
+    said: list[str] = []
+
+    deploy.deploy_all(client, stacks, timeout=60, say=said.append)
+
+    created = [c for op, c in calls if op == "CreateStack"]
+    assert [c["StackName"] for c in created] == [
+        "bookingapp-network",
+        "bookingapp-platform",
+        "bookingapp-redis",
+        "bookingapp-bus",
+        "bookingapp-home",
+        "bookingapp-movie",
+    ]
+    for call in created[2:]:
+        name = call["StackName"].removeprefix("bookingapp-")
+        assert parameters(call)["DesiredCount"] == str(services[name].desired_count)
+    assert all(c["Capabilities"] == ["CAPABILITY_IAM"] for c in created)
+    assert said == [f"{s.name}: created" for s in stacks]
+
+
+def test_redeploy_leaves_autoscaled_counts_alone_but_sets_redis(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, calls = cfn
+    stacks = plan(services)[2:]  # the service stacks
+    for s in stacks:
+        stubber.add_response("describe_stacks", stack(s.name, "UPDATE_COMPLETE"))
+        stubber.add_response("update_stack", {"StackId": f"id-{s.name}"})
+        stubber.add_response("describe_stacks", stack(s.name, "UPDATE_COMPLETE"))
+
+    deploy.deploy_all(client, stacks, timeout=60, say=lambda _: None)
+
+    counts = {
+        c["StackName"].removeprefix("bookingapp-"): parameters(c)["DesiredCount"]
+        for op, c in calls
+        if op == "UpdateStack"
+    }
+    assert counts == {"redis": "1", "bus": "", "home": "", "movie": ""}
+
+
+def test_a_stack_without_changes_is_reported_unchanged(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, _ = cfn
+    network = plan(services)[0]
+    stubber.add_response("describe_stacks", stack(network.name, "CREATE_COMPLETE"))
+    stubber.add_client_error("update_stack", "ValidationError", "No updates are to be performed.")
+
+    assert deploy.deploy_stack(client, network, timeout=60) == "unchanged"
+
+
+def test_a_stack_whose_creation_failed_must_be_destroyed_first(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, _ = cfn
+    platform = plan(services)[1]
+    stubber.add_response("describe_stacks", stack(platform.name, "ROLLBACK_COMPLETE"))
+
+    with pytest.raises(
+        InfraError, match=r"bookingapp-platform is ROLLBACK_COMPLETE: run .*destroy"
+    ):
+        deploy.deploy_stack(client, platform, timeout=60)
+
+
+def test_a_failed_stack_names_the_resource_and_reason(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, _ = cfn
+    home: Stack = plan(services)[4]
+    expect_missing(stubber, home.name)
+    stubber.add_response("create_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(home.name, "ROLLBACK_COMPLETE"))
+    event = {"StackId": "id", "EventId": "e", "StackName": home.name, "Timestamp": "2020-01-01"}
+    stubber.add_response(
+        "describe_stack_events",
+        {
+            "StackEvents": [
+                {**event, "LogicalResourceId": "TaskDefinition", "ResourceStatus": "DELETE_FAILED"},
+                {
+                    **event,
+                    "LogicalResourceId": "Service",
+                    "ResourceStatus": "CREATE_FAILED",
+                    "ResourceStatusReason": "Invalid request provided: no such image",
+                },
+                {
+                    **event,
+                    "LogicalResourceId": home.name,
+                    "ResourceStatus": "CREATE_IN_PROGRESS",
+                    "ResourceStatusReason": "User Initiated",
+                },
+            ]
+        },
+    )
+
+    with pytest.raises(InfraError) as caught:
+        deploy.deploy_stack(client, home, timeout=60)
+
+    assert str(caught.value) == (
+        "stack bookingapp-home failed: Service: Invalid request provided: no such image"
+    )
+
+
+def test_destroy_deletes_services_before_what_they_import(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, calls = cfn
+    stacks = plan(services)
+    for s in reversed(stacks):
+        if s.name == "bookingapp-bus":
+            expect_missing(stubber, s.name)
+            continue
+        stubber.add_response("describe_stacks", stack(s.name, "CREATE_COMPLETE"))
+        stubber.add_response("delete_stack", {})
+        stubber.add_client_error("describe_stacks", "ValidationError", MISSING.format(s.name))
+    said: list[str] = []
+
+    deploy.destroy_all(client, stacks, timeout=60, say=said.append)
+
+    deleted = [c["StackName"] for op, c in calls if op == "DeleteStack"]
+    assert deleted == [
+        "bookingapp-movie",
+        "bookingapp-home",
+        "bookingapp-redis",
+        "bookingapp-platform",
+        "bookingapp-network",
+    ]
+    assert "bookingapp-bus: not deployed" in said
