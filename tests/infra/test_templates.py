@@ -188,11 +188,17 @@ def test_alb_accepts_only_http_from_the_internet(templates: dict[str, Any]) -> N
     assert [(r["FromPort"], r["ToPort"], r["CidrIp"]) for r in rules] == [(80, 80, "0.0.0.0/0")]
 
 
-def test_apps_accept_only_the_alb_group_on_the_app_port(templates: dict[str, Any]) -> None:
+def test_apps_accept_only_the_alb_and_each_other_on_the_app_port(
+    templates: dict[str, Any],
+) -> None:
+    """The ALB's traffic, plus the apps' neighbour calls through Cloud Map; no address range."""
     resources = cfn.resolve(templates["platform"], {"AppPort": "5000"})
     rules = ingress_rules(resources, "AppSecurityGroup")
-    assert [(r["SourceSecurityGroupId"], r["FromPort"]) for r in rules] == [
-        ({"Ref": "AlbSecurityGroup"}, "5000")
+    assert sorted(
+        (r["SourceSecurityGroupId"]["Ref"], r["FromPort"], r["ToPort"]) for r in rules
+    ) == [
+        ("AlbSecurityGroup", "5000", "5000"),
+        ("AppSecurityGroup", "5000", "5000"),
     ]
     assert all("CidrIp" not in r for r in rules)
 
