@@ -132,19 +132,25 @@ class Load:
         for worker in self._workers:
             worker.join(timeout=timeout)
 
-    def _next(self) -> str | None:
-        """Return the replica for the next request, or None when the work is done."""
+    def _next(self) -> tuple[str | None, list[str]]:
+        """Return the replica for the next request (None when done) and who is registered."""
         with self._lock:
             if self._stop.is_set() or (self.limit is not None and self._turn >= self.limit):
-                return None
+                return None, []
             self._turn += 1
             targets = list(self.targets)
-        return targets[self._turn % len(targets)] if targets else ""
+        return (targets[self._turn % len(targets)] if targets else ""), targets
 
     def _work(self) -> None:
         """Send requests until told to stop, recording every answer."""
         connections: dict[str, http.client.HTTPConnection] = {}
-        while (replica := self._next()) is not None:
+        while True:
+            replica, registered = self._next()
+            if replica is None:
+                break
+            for gone in set(connections) - set(registered):
+                # Deregistered: drain by closing idle pooled connections, as a proxy does.
+                connections.pop(gone).close()
             if not replica:
                 time.sleep(0.01)  # nobody registered right now
                 continue
