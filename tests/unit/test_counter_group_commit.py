@@ -1,0 +1,128 @@
+"""Group commit: concurrent hits share one round trip, and each still gets its own number."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+
+from bookingapp_common.config import DEFAULTS
+from bookingapp_common.counter import CounterUnavailable, Hit, HitCounter, make_client
+from tests.unit.conftest import PASSWORD
+
+
+def counter_for(port: int, instance: str = "i-1", counter_class=HitCounter) -> HitCounter:
+    """Return a counter for service `svc` on the Redis at the given loopback port."""
+    config = {**DEFAULTS, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": port, "REDIS_PASSWORD": PASSWORD}
+    return counter_class(make_client(config), "svc", instance)
+
+
+def incrby_calls(client: redis.Redis) -> int:
+    """Return how many INCRBY commands Redis has executed so far."""
+    return client.info("commandstats").get("cmdstat_incrby", {}).get("calls", 0)
+
+
+class HeldFirstRoundTrip(HitCounter):
+    """A counter whose first round trip waits until told to go, so others queue behind it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_flight = threading.Event()
+        self.go = threading.Event()
+        self.batch_sizes: list[int] = []
+
+    def _commit(self, batch) -> None:
+        self.batch_sizes.append(batch.size)
+        if len(self.batch_sizes) == 1:
+            self.in_flight.set()
+            self.go.wait(timeout=10)
+        super()._commit(batch)
+
+
+def test_a_lone_hit_is_one_incrby_sent_at_once(redis_server, redis_client):
+    """Nothing waits for company: one hit, one INCRBY, no added delay."""
+    counter = counter_for(redis_server.port)
+    counter.hit()  # connect first, so the timing below is the round trip only
+    before = incrby_calls(redis_client)
+    started = time.monotonic()
+    hit = counter.hit()
+    assert time.monotonic() - started < 0.1
+    assert hit == Hit(hits=2, instance_hits=2)
+    assert incrby_calls(redis_client) - before == 1
+
+
+def test_hits_arriving_during_a_round_trip_share_the_next_one(redis_server, redis_client):
+    """While one round trip is in flight, 7 more hits join one batch: 2 INCRBYs for 8 hits."""
+    counter = counter_for(redis_server.port, counter_class=HeldFirstRoundTrip)
+    before = incrby_calls(redis_client)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        first = pool.submit(counter.hit)
+        assert counter.in_flight.wait(timeout=5)
+        rest = [pool.submit(counter.hit) for _ in range(7)]
+        time.sleep(0.3)  # let all seven join the open batch
+        counter.go.set()
+        hits = [first.result(), *(future.result() for future in rest)]
+    assert counter.batch_sizes == [1, 7]
+    assert incrby_calls(redis_client) - before == 2
+    assert sorted(h.hits for h in hits) == list(range(1, 9))
+    assert sorted(h.instance_hits for h in hits) == list(range(1, 9))
+    assert redis_client.get("bookingapp:svc:hits") == "8"
+
+
+def test_numbers_stay_exact_across_instances_under_concurrency(redis_server, redis_client):
+    """Two instances, 16 threads, 800 hits: every number once, each instance's own 1..n."""
+    counters = [counter_for(redis_server.port, name) for name in ("a", "b")]
+
+    def visit(number: int) -> tuple[str, Hit]:
+        counter = counters[number % 2]
+        return counter.instance, counter.hit()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        seen = list(pool.map(visit, range(800)))
+    assert sorted(hit.hits for _, hit in seen) == list(range(1, 801))
+    for name in ("a", "b"):
+        own = sorted(hit.instance_hits for instance, hit in seen if instance == name)
+        assert own == list(range(1, 401))
+    assert redis_client.hgetall("bookingapp:svc:hits-by-instance") == {"a": "400", "b": "400"}
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections and never answers (a paused or partitioned Redis)."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    yield silent.getsockname()[1]
+    silent.close()
+
+
+def test_hits_queued_behind_a_failing_round_trip_fail_with_it(silent_port):
+    """A silent Redis: the first hit gives up in < 2 s, and those queued behind it too."""
+    counter = counter_for(silent_port)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [pool.submit(counter.hit) for _ in range(6)]
+        errors = [future.exception(timeout=10) for future in futures]
+    assert time.monotonic() - started < 2
+    assert all(isinstance(error, CounterUnavailable) for error in errors)
+    assert all("127.0.0.1" in str(error) for error in errors)
+    assert len({id(error) for error in errors}) == 6  # each request raises its own
+
+
+def test_the_counter_counts_again_once_redis_is_back(redis_server, redis_client):
+    """A failed round trip does not fail later ones: the next hit after Redis returns counts."""
+    counter = counter_for(redis_server.port)
+    counter.hit()
+    redis_server.stop()
+    try:
+        with pytest.raises(CounterUnavailable):
+            counter.hit()
+    finally:
+        redis_server.start()
+    hit = counter.hit()
+    assert hit.hits == int(redis_client.get("bookingapp:svc:hits"))
+    assert hit.instance_hits == int(redis_client.hget("bookingapp:svc:hits-by-instance", "i-1"))
