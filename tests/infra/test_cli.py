@@ -265,3 +265,18 @@ def test_a_missing_region_is_one_line(
     assert main(["status"]) == 1
 
     assert "no AWS region" in one_line_error(capsys)
+
+
+def test_destroy_without_confirmation_stops_before_any_aws_call(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No region is configured: reaching AWS would fail with "no AWS region" instead."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+
+    assert main(["destroy"]) == 2
+
+    assert "destroy deletes every bookingapp stack and its data; add --yes" in one_line_error(
+        capsys
+    )

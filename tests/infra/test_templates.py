@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bookingapp_infra.params import NAMESPACE, TMP_PATH, ServiceParams
-from bookingapp_infra.stacks import service_parameters, service_stack
+from bookingapp_infra.stacks import platform_parameters, service_parameters, service_stack
 from tests.infra import cfn
 
 APPS = ("home", "movie", "bus")
@@ -212,8 +212,6 @@ def test_redis_accepts_only_the_apps_group(templates: dict[str, Any]) -> None:
 
 
 def test_platform_ports_come_from_the_parameter_files(services: dict[str, ServiceParams]) -> None:
-    from bookingapp_infra.stacks import platform_parameters
-
     values = platform_parameters(services, "bookingapp")
     assert values["AppPort"] == str(services["home"].container_port)
     assert values["BackingPort"] == str(services["redis"].container_port)

@@ -20,6 +20,10 @@ class InfraError(Exception):
     """A failure the CLI reports as one line: what went wrong and what to do next."""
 
 
+class InputError(InfraError):
+    """The user asked for something that cannot be right (the CLI exits with 2, not 1)."""
+
+
 class ClientFactory(Protocol):
     """Anything with boto3's Session.client signature: a boto3 or localstack-client session."""
 

@@ -24,16 +24,12 @@ DEPLOY_TIMEOUT = 3600.0  # a first deploy (NAT gateway, ALB, namespace) takes 10
 RELEASE_TIMEOUT = 900.0
 
 
-class UsageError(Exception):
-    """The user asked for something that cannot be right (exit code 2)."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code; errors become one line on stderr."""
     args = parser().parse_args(argv)
     try:
         args.run(args)
-    except (UsageError, ParamsError) as err:
+    except (aws.InputError, ParamsError) as err:
         return fail(str(err), 2)
     except aws.InfraError as err:
         return fail(str(err), 1)
@@ -145,11 +141,8 @@ def cmd_release(args: argparse.Namespace) -> None:
     """Roll one service onto a new image, leaving its desired count alone."""
     services = load(args)
     if args.service not in services:
-        raise UsageError(f"unknown service {args.service!r} (known: {', '.join(services)})")
-    try:
-        release.check_image(args.image)
-    except aws.InfraError as err:
-        raise UsageError(str(err)) from err
+        raise aws.InputError(f"unknown service {args.service!r} (known: {', '.join(services)})")
+    release.check_image(args.image)  # before any AWS call, even the platform lookup
     session = aws.make_session()
     cluster = args.cluster or platform_output(session, args.prefix, "ClusterName")
     release.release(
@@ -194,7 +187,7 @@ def service_summary(ecs: Any, cluster: str, name: str) -> str:
 def cmd_destroy(args: argparse.Namespace) -> None:
     """Delete every stack, newest first."""
     if not args.yes:
-        raise UsageError("destroy deletes every bookingapp stack and its data; add --yes")
+        raise aws.InputError("destroy deletes every bookingapp stack and its data; add --yes")
     plan = stacks.plan(load(args), args.prefix)
     cfn = aws.make_session().client("cloudformation")
     deploy.destroy_all(cfn, plan, args.timeout, print)

@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bookingapp_infra.aws import InfraError, error_code
+from bookingapp_infra.aws import InfraError, InputError, error_code
 
 # The fields RegisterTaskDefinition accepts; DescribeTaskDefinition returns these plus
 # read-only ones (revision, status, registeredAt, ...) that registering would reject.
@@ -42,7 +42,7 @@ _IMAGE = re.compile(
 def check_image(image: str) -> str:
     """Return the image reference if it is well-formed, else raise saying why."""
     if not _IMAGE.match(image):
-        raise InfraError(
+        raise InputError(
             f"invalid image reference {image!r}: expected [registry/]name[:tag][@sha256:digest]"
         )
     return image
