@@ -11,6 +11,8 @@ report, and nothing here shows a real rollout, health check or circuit breaker a
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,6 +22,7 @@ from localstack_client.session import Session as LocalSession
 from bookingapp_infra import aws
 from bookingapp_infra.cli import main
 from bookingapp_infra.params import ServiceParams
+from bookingapp_infra.stacks import plan, service_parameters
 
 CLUSTER = "bookingapp-test"
 
@@ -280,3 +283,28 @@ def test_destroy_without_confirmation_stops_before_any_aws_call(
     assert "destroy deletes every bookingapp stack and its data; add --yes" in one_line_error(
         capsys
     )
+
+
+def test_render_writes_the_parameters_deploy_would_send(
+    tmp_path: Any, services: dict[str, ServiceParams]
+) -> None:
+    assert main(["render", "--out", str(tmp_path)]) == 0
+
+    written = {p.stem: json.loads(p.read_text()) for p in tmp_path.glob("*.json")}
+    assert sorted(written) == sorted(s.name for s in plan(services))
+    home = written["bookingapp-home"]
+    assert Path(home["TemplateFile"]).name == "service.yaml"
+    sent = {p["ParameterKey"]: p["ParameterValue"] for p in home["Parameters"]}
+    assert sent == service_parameters(services["home"])
+
+
+def test_plan_shows_each_route_and_dns_name(
+    services: dict[str, ServiceParams], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan"]) == 0
+
+    out = capsys.readouterr().out
+    for p in services.values():
+        assert p.dns_name in out
+        if p.alb:
+            assert f"route {p.alb.path_pattern} (priority {p.alb.priority})" in out

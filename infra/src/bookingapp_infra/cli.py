@@ -113,19 +113,24 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
 def cmd_render(args: argparse.Namespace) -> None:
     """Print or write each stack's template path and CloudFormation parameters."""
-    for stack in stacks.plan(load(args), args.prefix):
-        document = {
-            "StackName": stack.name,
-            "TemplateFile": str(stack.template),
-            "Parameters": stack.cfn_parameters(creating=True),
-        }
-        text = json.dumps(document, indent=2)
-        if args.out is None:
-            print(text)
-            continue
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"{stack.name}.json").write_text(text + "\n", encoding="utf-8")
-        print(f"wrote {args.out / f'{stack.name}.json'}")
+    documents = {
+        stack.name: json.dumps(
+            {
+                "StackName": stack.name,
+                "TemplateFile": str(stack.template),
+                "Parameters": stack.cfn_parameters(creating=True),
+            },
+            indent=2,
+        )
+        for stack in stacks.plan(load(args), args.prefix)
+    }
+    if args.out is None:
+        print("\n".join(documents.values()))
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, text in documents.items():
+        (args.out / f"{name}.json").write_text(text + "\n", encoding="utf-8")
+    print(f"wrote {len(documents)} parameter files to {args.out}")
 
 
 def cmd_deploy(args: argparse.Namespace) -> None:
