@@ -120,7 +120,8 @@ def test_a_localstack_client_session_is_used_when_an_endpoint_is_set(emulator: s
 def test_plain_boto3_is_used_without_an_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("LOCALSTACK_HOST", raising=False)
-    session = aws.make_session({"AWS_REGION": "ap-south-1"})
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")
+    session = aws.make_session()
     assert isinstance(session, boto3.session.Session)
     assert session.region_name == "ap-south-1"
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+from botocore.exceptions import BotoCoreError, ClientError
 from localstack_client.session import Session as LocalSession
 
 # Either of these in the environment sends every call to an emulator (LocalStack, or
@@ -31,9 +30,9 @@ class ClientFactory(Protocol):
         """Return a low-level client for one AWS service."""
 
 
-def make_session(env: Mapping[str, str] | None = None) -> ClientFactory:
+def make_session() -> ClientFactory:
     """Return a localstack-client session if the environment names an emulator, else boto3's."""
-    env = os.environ if env is None else env
+    env = os.environ
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if not any(env.get(name) for name in EMULATOR_VARIABLES):
         session = boto3.session.Session(region_name=region)
@@ -61,8 +60,6 @@ def describe(err: BotoCoreError | ClientError) -> str:
     if isinstance(err, ClientError):
         message = err.response.get("Error", {}).get("Message", "") or str(err)
         return f"AWS refused {err.operation_name}: {error_code(err)}: {message}"
-    if isinstance(err, WaiterError):
-        return f"gave up waiting ({err.kwargs.get('reason') or err})"
     text = str(err)
     if "credentials" in text.lower():
         return f"{text}: configure AWS credentials (aws configure, or AWS_PROFILE)"
