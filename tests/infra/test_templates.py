@@ -211,6 +211,18 @@ def test_redis_accepts_only_the_apps_group(templates: dict[str, Any]) -> None:
     ]
 
 
+def test_no_group_keeps_the_default_allow_all_egress(templates: dict[str, Any]) -> None:
+    """A group without inline egress keeps AWS's allow-all rule; standalone rules only add."""
+    resources = cfn.resolve(templates["platform"], {"AppPort": "5000"})
+    groups = of_type(resources, "AWS::EC2::SecurityGroup")
+    assert sorted(g for g in groups if not groups[g]["Properties"].get("SecurityGroupEgress")) == []
+    (alb_out,) = props(resources, "AlbSecurityGroup")["SecurityGroupEgress"]
+    assert (alb_out["DestinationSecurityGroupId"], alb_out["FromPort"]) == (
+        {"Ref": "AppSecurityGroup"},
+        "5000",
+    )
+
+
 def test_platform_ports_come_from_the_parameter_files(services: dict[str, ServiceParams]) -> None:
     values = platform_parameters(services, "bookingapp")
     assert values["AppPort"] == str(services["home"].container_port)
