@@ -258,12 +258,18 @@ def test_missing_credentials_are_one_line_not_a_traceback(
     assert "Unable to locate credentials" in one_line_error(capsys)
 
 
-def test_a_missing_region_is_one_line(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def no_region(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Leave no region anywhere: not in the environment, not in an AWS config file."""
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+
+
+@pytest.mark.usefixtures("no_region")
+def test_a_missing_region_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://localhost:1")
 
     assert main(["status"]) == 1
@@ -271,14 +277,11 @@ def test_a_missing_region_is_one_line(
     assert "no AWS region" in one_line_error(capsys)
 
 
+@pytest.mark.usefixtures("no_region")
 def test_destroy_without_confirmation_stops_before_any_aws_call(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """No region is configured: reaching AWS would fail with "no AWS region" instead."""
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-
     assert main(["destroy"]) == 2
 
     assert "destroy deletes every bookingapp stack and its data; add --yes" in one_line_error(
