@@ -8,7 +8,6 @@ from bookingapp_infra.params import ServiceParams, load_all
 from tests.compose.stack import load_compose
 from tests.support import app_services
 
-NAMESPACE = "internal-bookingapp.com"
 # Traefik picks the highest priority, the ALB the lowest: compose uses 1000 - ALB priority.
 TRAEFIK_PRIORITY_BASE = 1000
 
@@ -49,8 +48,7 @@ def test_routing_matches_the_alb_listener_rule(name, params, compose):
     p = params[name]
     got = labels(compose["services"][name])
     assert p.alb is not None
-    prefix = p.alb.path_pattern.removesuffix("*")
-    assert got[f"traefik.http.routers.{name}.rule"] == f"PathPrefix(`{prefix}`)"
+    assert got[f"traefik.http.routers.{name}.rule"] == f"PathPrefix(`{p.path_prefix}`)"
     assert (
         int(got[f"traefik.http.routers.{name}.priority"]) == TRAEFIK_PRIORITY_BASE - p.alb.priority
     )
@@ -68,13 +66,12 @@ def test_size_count_and_discovery_name_match_the_ecs_service(name, params, compo
     limits = service["deploy"]["resources"]["limits"]
     assert float(limits["cpus"]) == p.cpu / 1024
     assert limits["memory"] == f"{p.memory // 1024}g"
-    assert f"{p.discovery_name}.{NAMESPACE}" in service["networks"]["vpc"]["aliases"]
+    assert p.dns_name in service["networks"]["vpc"]["aliases"]
 
 
 def test_redis_is_reached_by_its_cloud_map_name(params, compose):
     """The redis alias is its discovery name, and apps point REDIS_HOST at it."""
-    redis = params["redis"]
-    alias = f"{redis.discovery_name}.{NAMESPACE}"
+    alias = params["redis"].dns_name
     assert alias in compose["services"]["redis"]["networks"]["vpc"]["aliases"]
     for name in app_services():
         assert compose["services"][name]["environment"]["REDIS_HOST"] == alias
