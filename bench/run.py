@@ -446,6 +446,12 @@ def main() -> int:
         help="extra environment for the home container (experiments)",
     )
     parser.add_argument("--no-compose", action="store_true", help="skip the compose timing")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=ROOT,
+        help="build home from this checkout instead (before/after comparisons)",
+    )
     args = parser.parse_args()
     python_image = os.environ.get("PYTHON_IMAGE", "python:3.12.8-slim-bookworm")
     redis_image = os.environ.get("REDIS_IMAGE", "redis:7.4")
@@ -459,7 +465,7 @@ def main() -> int:
 def report(bench: Bench, args: argparse.Namespace) -> int:
     """Run every measurement and print the table."""
     print(f"building images from {bench.python_image} ...", file=sys.stderr)
-    home_image = bench.build("home", ROOT, "--build-arg", "SERVICE=home")
+    home_image = bench.build("home", args.source, "--build-arg", "SERVICE=home")
     baseline_image = bench.build("baseline", ROOT / "bench" / "baseline")
     run("docker", "network", "create", bench.network)
     bench.start_redis()
@@ -492,11 +498,15 @@ def report(bench: Bench, args: argparse.Namespace) -> int:
     return 0 if all(x.failed == 0 for loads in results.values() for x in loads) else 1
 
 
-def ratio(numerators: list[Load], denominators: list[Load]) -> float:
-    """Return the median of the per-round throughput ratios."""
+def ratio(numerators: list[Load], denominators: list[Load], unit: str = "%") -> str:
+    """Return the median of the per-round throughput ratios, with their spread."""
     # Runs of one round are seconds apart, so a noisy neighbour on the shared cores moves
     # both sides of a ratio alike; the median then drops the rounds it hit unevenly.
-    return median([a.rps / b.rps for a, b in zip(numerators, denominators, strict=True)])
+    ratios = [a.rps / b.rps for a, b in zip(numerators, denominators, strict=True)]
+    if unit == "%":
+        ratios = [100 * r for r in ratios]
+        return f"{median(ratios):.0f} % (rounds {min(ratios):.0f}-{max(ratios):.0f})"
+    return f"{median(ratios):.1f}x (rounds {min(ratios):.1f}-{max(ratios):.1f})"
 
 
 def cpu_ratio(numerator: list[Load], denominator: list[Load]) -> float | None:
@@ -512,13 +522,13 @@ def print_report(bench: Bench, args: argparse.Namespace, results, times, images)
     per_cpu = cpu_ratio(baseline, page)
     rows = [
         ("`GET /home` / `GET /home/health` throughput, HTML page",
-         f"{100 * ratio(page, health):.0f} %"),
+         ratio(page, health)),
         ("`GET /home` / `GET /home/health` throughput, JSON page",
-         f"{100 * ratio(page_json, health):.0f} %"),
+         ratio(page_json, health)),
         ("health / page CPU time per request, HTML page",
          fmt(cpu_ratio(health, page) and 100 * cpu_ratio(health, page), "{:.0f} %")),
         ("page throughput vs baseline, same CPU limit (throughput per CPU)",
-         f"{ratio(page, baseline):.1f}x"),
+         ratio(page, baseline, "x")),
         ("page requests per CPU-second vs baseline", fmt(per_cpu, "{:.1f}x")),
         ("Redis commands per hit, home page", command_mix(page + page_json)),
         ("Redis commands per hit, baseline", command_mix(baseline)),
