@@ -20,6 +20,8 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 EXTENSION = "bookingapp.counter"
+# Batches are at most as large as a worker's thread count; keep the wire bytes of that many.
+PACKED_SIZES_KEPT = 64
 
 
 class CounterUnavailable(Exception):
@@ -81,6 +83,7 @@ class HitCounter:
         self._open: _Batch | None = None  # the batch new hits join
         self._last_problem: str | None = None  # why the latest round trip failed, if it did
         self._connection: redis.connection.Connection | None = None  # taken on the first hit
+        self._packed: dict[int, list[bytes]] = {}  # the batch's commands on the wire, by size
 
     def hit(self) -> Hit:
         """Record one hit and return the counts including it, in at most one round trip."""
@@ -133,9 +136,14 @@ class HitCounter:
         if self._connection is None:
             self._connection = self.client.connection_pool.get_connection()
         connection = self._connection
-        packed = connection.pack_commands(
-            [("INCRBY", self.key, size), ("HINCRBY", self.instance_key, self.instance, size)]
-        )
+        packed = self._packed.get(size)
+        if packed is None:
+            # Packing costs as much as parsing the answers; batch sizes repeat (1, 2, 3...).
+            packed = connection.pack_commands(
+                [("INCRBY", self.key, size), ("HINCRBY", self.instance_key, self.instance, size)]
+            )
+            if len(self._packed) < PACKED_SIZES_KEPT:
+                self._packed[size] = packed
 
         def attempt() -> tuple[int, int]:
             connection.send_packed_command(packed)  # reconnects, re-auths, health-checks
