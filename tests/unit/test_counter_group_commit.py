@@ -126,3 +126,15 @@ def test_the_counter_counts_again_once_redis_is_back(redis_server, redis_client)
     hit = counter.hit()
     assert hit.hits == int(redis_client.get("bookingapp:svc:hits"))
     assert hit.instance_hits == int(redis_client.hget("bookingapp:svc:hits-by-instance", "i-1"))
+
+
+def test_an_error_reply_does_not_shift_the_answers_of_the_next_batch(redis_server, redis_client):
+    """A WRONGTYPE reply leaves the second answer unread; the next hit must not read it."""
+    counter = counter_for(redis_server.port)
+    redis_client.hset("bookingapp:svc:hits", "not", "a counter")  # INCRBY now fails
+    redis_client.hset("bookingapp:svc:hits-by-instance", "i-1", "41")
+    with pytest.raises(CounterUnavailable):
+        counter.hit()
+    redis_client.delete("bookingapp:svc:hits")
+    # The failed batch's HINCRBY did run (42); this hit's answers are its own: 1 and 43.
+    assert counter.hit() == Hit(hits=1, instance_hits=43)

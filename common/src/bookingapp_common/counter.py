@@ -11,6 +11,7 @@ docs/benchmark.md for what that is worth).
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
@@ -133,7 +134,8 @@ class HitCounter:
         # per-instance HINCRBY rides in the same write, hence the same round trip. Only the
         # holder of the wire uses this connection, so it is taken from the pool once and
         # kept: a pipeline object and a pool checkout per batch cost a third of the trip.
-        if self._connection is None:
+        if self._connection is None or self._connection.pid != os.getpid():
+            # Taken in this process: a connection inherited through a fork shares its socket.
             self._connection = self.client.connection_pool.get_connection()
         connection = self._connection
         packed = self._packed.get(size)
@@ -149,12 +151,15 @@ class HitCounter:
             connection.send_packed_command(packed)  # reconnects, re-auths, health-checks
             return connection.read_response(), connection.read_response()
 
+        answered = False
         try:
             # The client's bounded retries and timeouts, as for any other call (PITFALLS 7).
-            return connection.retry.call_with_retry(attempt, lambda _: connection.disconnect())
-        except redis.RedisError:
-            connection.disconnect()  # never leave half an answer for the next batch to read
-            raise
+            replies = connection.retry.call_with_retry(attempt, lambda _: connection.disconnect())
+            answered = True
+            return replies
+        finally:
+            if not answered:
+                connection.disconnect()  # never leave half an answer for the next batch to read
 
     def peek(self) -> int:
         """Return the service's hit count without counting a hit (a readiness probe)."""
