@@ -40,12 +40,16 @@ class Neighbours:
         # One small pool per process, created with the app, not per request.
         self.pool = ThreadPoolExecutor(max_workers=max(len(urls), 1) * 4, thread_name_prefix="nb")
         self._lock = threading.Lock()
-        self._cached: list[NeighbourState] | None = None
+        self._cached: list[dict] | None = None
         self._fetched_at = 0.0
         self._refreshing = False
 
-    def states(self) -> list[NeighbourState]:
-        """Return the neighbours' states, at most max_age old; one request refreshes them."""
+    def states(self) -> list[dict]:
+        """Return the neighbours' states as data, at most max_age old; one request refreshes.
+
+        The same list object is returned until the next refresh, so callers may cache what
+        they derive from it by identity.
+        """
         with self._lock:
             fresh = time.monotonic() - self._fetched_at < self.max_age
             if self._cached is not None and (fresh or self._refreshing):
@@ -54,7 +58,7 @@ class Neighbours:
                 return self._cached
             self._refreshing = True
         try:
-            states = self.fetch()
+            states = [state.as_dict() for state in self.fetch()]
         finally:
             with self._lock:
                 self._refreshing = False

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, current_app, jsonify
 
 from bookingapp_common.counter import CounterUnavailable, get_counter
 from bookingapp_common.errors import wants_json
 from bookingapp_common.neighbours import get_neighbours
+from bookingapp_common.pages import get_pages
 from bookingapp_common.service import ServiceSpec
 
 SPEC = "bookingapp.service"
@@ -18,7 +19,9 @@ def page():
     spec: ServiceSpec = current_app.extensions[SPEC]
     instance = current_app.extensions[INSTANCE]
     hit = get_counter().hit()
-    neighbours = [n.as_dict() for n in get_neighbours().states()]
+    neighbours = get_neighbours().states()
+    if not wants_json():
+        return get_pages().html(hit.hits, hit.instance_hits, neighbours)
     data = {
         "service": spec.name,
         "instance": instance.id,
@@ -27,10 +30,7 @@ def page():
         "instance_hits": hit.instance_hits,
         "neighbours": neighbours,
     }
-    if wants_json():
-        return jsonify(data)
-    links = current_app.config["SERVICE_LINKS"]
-    return render_template("page.html", spec=spec, links=links, **data)
+    return jsonify(data)
 
 
 def health():

@@ -1,0 +1,58 @@
+"""The HTML page: rendered once per neighbour state; per hit only the two counts change."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from bookingapp_common.identity import Instance
+from bookingapp_common.service import ServiceSpec
+
+EXTENSION = "bookingapp.pages"
+# Placeholders rendered where the counts go, then cut out: plain words, so autoescape and
+# the template leave them untouched.
+_HITS = "bookingapp-hits-slot"
+_INSTANCE_HITS = "bookingapp-instance-hits-slot"
+
+
+class PageRenderer:
+    """Render the service page, re-running the template only when the neighbours changed."""
+
+    def __init__(self, app: Flask, spec: ServiceSpec, instance: Instance) -> None:
+        self.template = app.jinja_env.get_template("page.html")
+        self.context = {
+            "spec": spec,
+            "links": app.config["SERVICE_LINKS"],
+            "instance": instance.id,
+            "zone": instance.zone,
+        }
+        # (neighbour states it was rendered with, the page cut around the two counts)
+        self._cached: tuple[list[dict], tuple[str, str, str]] | None = None
+
+    def html(self, hits: int, instance_hits: int, neighbours: list[dict]) -> str:
+        """Return the page for these counts and neighbour states."""
+        cached = self._cached
+        if cached is None or cached[0] is not neighbours:
+            # Everything but the counts changes at most once per neighbour refresh (2 s):
+            # running the template per hit cost more than counting the hit (docs/benchmark.md).
+            cached = self._cached = (neighbours, self._cut(neighbours))
+        head, middle, tail = cached[1]
+        return f"{head}{hits}{middle}{instance_hits}{tail}"
+
+    def _cut(self, neighbours: list[dict]) -> tuple[str, str, str]:
+        """Render with placeholders and cut the page around them (each appears once)."""
+        page = self.template.render(
+            **self.context, hits=_HITS, instance_hits=_INSTANCE_HITS, neighbours=neighbours
+        )
+        head, rest = page.split(_HITS)
+        middle, tail = rest.split(_INSTANCE_HITS)
+        return head, middle, tail
+
+
+def init_app(app: Flask, spec: ServiceSpec, instance: Instance) -> None:
+    """Attach the page renderer for this service."""
+    app.extensions[EXTENSION] = PageRenderer(app, spec, instance)
+
+
+def get_pages() -> PageRenderer:
+    """Return the current app's page renderer."""
+    return current_app.extensions[EXTENSION]

@@ -1,0 +1,60 @@
+"""The HTML page is re-rendered when the neighbours change; per hit only the counts move."""
+
+from __future__ import annotations
+
+import pytest
+
+from bookingapp_common.errors import _prefers_json
+from bookingapp_common.pages import get_pages
+
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
+
+
+def test_each_page_shows_its_own_counts_with_the_same_neighbours(app):
+    """Two renders with unchanged neighbours differ exactly in the two counts."""
+    neighbours = [{"name": "movie", "up": True, "hits": 4, "instance": "m"}]
+    with app.app_context():
+        first = get_pages().html(7, 3, neighbours)
+        second = get_pages().html(8, 4, neighbours)
+    assert "<dd>7</dd>" in first
+    assert "<dd>3</dd>" in first
+    assert "<dd>8</dd>" in second
+    assert "<dd>4</dd>" in second
+    assert first.replace("<dd>7</dd>", "").replace("<dd>3</dd>", "") == second.replace(
+        "<dd>8</dd>", ""
+    ).replace("<dd>4</dd>", "")
+
+
+def test_new_neighbour_states_are_rendered(app):
+    """A refreshed neighbour list (a new object) shows in the next page."""
+    with app.app_context():
+        get_pages().html(1, 1, [{"name": "bus", "up": True, "hits": 1, "instance": "b"}])
+        page = get_pages().html(2, 2, [{"name": "bus", "up": False, "problem": "answered 503"}])
+    assert "answered 503" in page
+    assert "up</span>" not in page
+
+
+def test_neighbour_text_is_escaped(app):
+    """Whatever a neighbour's error says is shown as text, never as markup."""
+    with app.app_context():
+        page = get_pages().html(
+            1, 1, [{"name": "bus", "up": False, "problem": "<script>x</script>"}]
+        )
+    assert "<script>x</script>" not in page
+    assert "&lt;script&gt;" in page
+
+
+@pytest.mark.parametrize(
+    ("accept", "json"),
+    [
+        ("application/json", True),
+        ("", False),
+        ("*/*", False),
+        (BROWSER, False),
+        ("application/json;q=0.5, text/html", False),
+        ("text/html;q=0.1, application/json", True),
+    ],
+)
+def test_json_is_chosen_only_when_preferred(accept, json):
+    """Content negotiation follows the Accept header's order and q-values."""
+    assert _prefers_json(accept) is json
