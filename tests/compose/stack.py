@@ -7,6 +7,7 @@ import os
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import yaml
 
@@ -22,15 +23,21 @@ def load_compose() -> dict:
 
 
 class Stack:
-    """One compose project built from compose.yaml only (no development override)."""
+    """One compose project from compose.yaml (never the development override), plus overlays."""
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
-        self.project = f"bookingapp-test-{uuid.uuid4().hex[:8]}"
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        overlays: tuple[Path, ...] = (),
+        prefix: str = "bookingapp-test",
+    ) -> None:
+        self.project = f"{prefix}-{uuid.uuid4().hex[:8]}"
         self.env = {**os.environ, **(env or {})}
+        self.files = [arg for f in (COMPOSE_FILE, *overlays) for arg in ("-f", str(f))]
 
     def compose(self, *args: str, timeout: float = 600, check: bool = True) -> str:
         """Run `docker compose` on this project and return its stdout."""
-        command = ["docker", "compose", "-f", str(COMPOSE_FILE), "-p", self.project, *args]
+        command = ["docker", "compose", *self.files, "-p", self.project, *args]
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout, env=self.env, check=False
         )

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,21 +29,10 @@ class FaultStack(Stack):
     """compose.yaml with the fault overlay, started once for the whole fault suite."""
 
     def __init__(self) -> None:
-        name = f"fault-{uuid.uuid4().hex[:8]}"
-        super().__init__({"DOCKERHUB_NAMESPACE": name, "TAG": "test"})
-        self.project = name
+        super().__init__(overlays=(FAULTS_FILE,), prefix="fault")
+        # Built images are tagged with the project name, so down() removes exactly them.
+        self.env.update({"DOCKERHUB_NAMESPACE": self.project, "TAG": "test"})
         self.password = (ROOT / "compose" / "dev-redis-password").read_text().strip()
-
-    def compose(self, *args: str, timeout: float = 600, check: bool = True) -> str:
-        """Run `docker compose` with compose.yaml and the fault overlay."""
-        files = ["-f", str(ROOT / "compose.yaml"), "-f", str(FAULTS_FILE)]
-        command = ["docker", "compose", *files, "-p", self.project, *args]
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, env=self.env, check=False
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        return result.stdout
 
     def down(self) -> None:
         """Remove the project's containers, network, volumes and the images it built."""
