@@ -99,8 +99,8 @@ BROKEN = {
         lambda files: files["home"]["alb"].pop("priority"),
         "home.toml: missing key alb.priority",
     ),
-    "text for a number": (set_key("home", "cpu", "512"), "cpu must be a int, got str"),
-    "bool for a number": (set_key("home", "dns_ttl", True), "dns_ttl must be a int, got bool"),
+    "text for a number": (set_key("home", "cpu", "512"), "cpu must be an integer, got str"),
+    "bool for a number": (set_key("home", "dns_ttl", True), "dns_ttl must be an integer, got bool"),
     "no such Fargate cpu": (set_key("home", "cpu", 300), "cpu 300 is not a Fargate size"),
     "memory not allowed for the cpu": (
         set_key("home", "memory", 512),

@@ -194,12 +194,14 @@ def _build(where: str, raw: dict[str, Any]) -> ServiceParams:
     return ServiceParams(**values)
 
 
+_TYPE_WORDS = {int: "an integer", str: "a string", list: "a list", dict: "a table"}
+
+
 def _typed(where: str, key: str, value: Any, expected: type) -> Any:
     """Return value if it has the expected TOML type (a bool is not an int here)."""
     if isinstance(value, bool) or not isinstance(value, expected):
-        raise ParamsError(
-            f"{where}: {key} must be a {expected.__name__}, got {type(value).__name__} {value!r}"
-        )
+        wanted = _TYPE_WORDS.get(expected, expected.__name__)
+        raise ParamsError(f"{where}: {key} must be {wanted}, got {type(value).__name__} {value!r}")
     return value
 
 
