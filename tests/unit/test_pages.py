@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bookingapp_common.errors import _prefers_json
@@ -58,3 +60,16 @@ def test_neighbour_text_is_escaped(app):
 def test_json_is_chosen_only_when_preferred(accept, json):
     """Content negotiation follows the Accept header's order and q-values."""
     assert _prefers_json(accept) is json
+
+
+def test_json_page_is_valid_json_with_its_own_counts(app):
+    """The JSON form is a well-formed document whose counts change per hit."""
+    neighbours = [{"name": "bus", "up": False, "problem": 'said "no" \\ twice'}]
+    with app.app_context():
+        first = json.loads(get_pages().json(5, 2, neighbours).get_data())
+        second = json.loads(get_pages().json(6, 3, neighbours).get_data())
+    assert (first["hits"], first["instance_hits"]) == (5, 2)
+    assert (second["hits"], second["instance_hits"]) == (6, 3)
+    assert second["neighbours"] == neighbours
+    assert second["service"] == "home"
+    assert second["instance"] == "test-instance"

@@ -1,8 +1,10 @@
-"""The HTML page: rendered once per neighbour state; per hit only the two counts change."""
+"""The page, HTML or JSON: built once per neighbour state; per hit only the two counts change."""
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+import json
+
+from flask import Flask, Response, current_app
 
 from bookingapp_common.identity import Instance
 from bookingapp_common.service import ServiceSpec
@@ -15,7 +17,7 @@ _INSTANCE_HITS = "bookingapp-instance-hits-slot"
 
 
 class PageRenderer:
-    """Render the service page, re-running the template only when the neighbours changed."""
+    """Render the service page, re-running the template (or encoder) only for new neighbours."""
 
     def __init__(self, app: Flask, spec: ServiceSpec, instance: Instance) -> None:
         self.template = app.jinja_env.get_template("page.html")
@@ -27,6 +29,8 @@ class PageRenderer:
         }
         # (neighbour states it was rendered with, the page cut around the two counts)
         self._cached: tuple[list[dict], tuple[str, str, str]] | None = None
+        # (neighbour states it was encoded with, the JSON document after the two counts)
+        self._cached_json: tuple[list[dict], str] | None = None
 
     def html(self, hits: int, instance_hits: int, neighbours: list[dict]) -> str:
         """Return the page for these counts and neighbour states."""
@@ -37,6 +41,23 @@ class PageRenderer:
             cached = self._cached = (neighbours, self._cut(neighbours))
         head, middle, tail = cached[1]
         return f"{head}{hits}{middle}{instance_hits}{tail}"
+
+    def json(self, hits: int, instance_hits: int, neighbours: list[dict]) -> Response:
+        """Return the page as JSON for these counts and neighbour states."""
+        cached = self._cached_json
+        if cached is None or cached[0] is not neighbours:
+            rest = json.dumps(
+                {
+                    "service": self.context["spec"].name,
+                    "instance": self.context["instance"],
+                    "zone": self.context["zone"],
+                    "neighbours": neighbours,
+                },
+                separators=(",", ":"),
+            )
+            cached = self._cached_json = (neighbours, rest[1:])  # without its opening brace
+        body = f'{{"hits":{hits},"instance_hits":{instance_hits},{cached[1]}'
+        return Response(body, mimetype="application/json")
 
     def _cut(self, neighbours: list[dict]) -> tuple[str, str, str]:
         """Render with placeholders and cut the page around them (each appears once)."""

@@ -16,21 +16,11 @@ INSTANCE = "bookingapp.instance"
 
 def page():
     """Count this visit and show the counts, with the neighbours' state on the side."""
-    spec: ServiceSpec = current_app.extensions[SPEC]
-    instance = current_app.extensions[INSTANCE]
     hit = get_counter().hit()
     neighbours = get_neighbours().states()
-    if not wants_json():
-        return get_pages().html(hit.hits, hit.instance_hits, neighbours)
-    data = {
-        "service": spec.name,
-        "instance": instance.id,
-        "zone": instance.zone,
-        "hits": hit.hits,
-        "instance_hits": hit.instance_hits,
-        "neighbours": neighbours,
-    }
-    return jsonify(data)
+    if wants_json():
+        return get_pages().json(hit.hits, hit.instance_hits, neighbours)
+    return get_pages().html(hit.hits, hit.instance_hits, neighbours)
 
 
 def health():
