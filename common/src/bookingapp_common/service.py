@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class ServiceSpec:
     tagline: str
     items: tuple[str, ...] = ()
     # Services whose state this page shows, fetched through their discovery names.
-    neighbours: tuple[str, ...] = field(default=())
+    neighbours: tuple[str, ...] = ()
 
     @property
     def prefix(self) -> str:
