@@ -25,7 +25,8 @@ REDIS_ALIAS = "redis.internal-bookingapp.com"
 @pytest.fixture(scope="session")
 def home_image() -> str:
     """Build the home image from the repo root with the configured base image."""
-    tag = "bookingapp-home:pytest"
+    # TAG (compose's image tag variable) keeps checkouts built side by side apart.
+    tag = f"bookingapp-home:pytest-{os.environ.get('TAG', 'latest')}"
     image = DockerImage(
         path=ROOT,
         tag=tag,
