@@ -4,14 +4,19 @@ cfn-lint validates every property against AWS's resource schemas offline (types,
 required properties, Fargate sizes when literal); checkov applies its security rules.
 Neither deploys anything: they prove the templates are well-formed and that each
 security finding is fixed or skipped with a reason beside it.
+
+checkov runs in its own tool environment (`uv tool run --from checkov==VERSION`), not in
+the workspace: it pins an old boto3, and the CLI needs a botocore whose ECS model knows
+blue/green deployments (strategy, lifecycleHooks, ListServiceDeployments). uv fetches
+that environment from PyPI once and caches it.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +29,16 @@ from tests.support import ROOT
 
 # A few regions with different AZ counts and service rollouts; the templates name none.
 LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
-CHECKOV = Path(sys.executable).parent / "checkov"
+# The one checkov the project runs; .github/workflows/ci.yml runs the same version.
+CHECKOV_VERSION = "3.3.30"
+CI_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+
+
+def checkov_command() -> list[str]:
+    """Return the command that runs the pinned checkov in its own uv tool environment."""
+    uv = shutil.which("uv")
+    assert uv is not None, "uv is not on PATH: checkov runs as `uv tool run --from checkov`"
+    return [uv, "tool", "run", "--from", f"checkov=={CHECKOV_VERSION}", "checkov"]
 
 
 @pytest.mark.parametrize("name", cfn.TEMPLATES)
@@ -36,7 +50,7 @@ def test_cfn_lint_reports_no_errors_or_warnings(name: str) -> None:
 def run_checkov(*args: str) -> dict[str, Any]:
     """Run checkov offline with JSON output and return its one report."""
     result = subprocess.run(
-        [str(CHECKOV), "--skip-download", "--quiet", "--output", "json", *args],
+        [*checkov_command(), "--skip-download", "--quiet", "--output", "json", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -82,3 +96,13 @@ def test_checkov_finds_nothing_in_the_dockerfile() -> None:
     report = run_checkov("--file", str(dockerfile), "--framework", "dockerfile")
     assert report["summary"]["passed"] > 0
     assert findings(report, "failed_checks") == []
+
+
+def test_ci_runs_the_same_checkov_outside_the_workspace() -> None:
+    """The lint job's checkov is this file's version, and not one from the workspace lock."""
+    workflow = CI_WORKFLOW.read_text(encoding="utf-8")
+    runs = re.findall(r"run: (.*checkov .*)", workflow)
+    assert runs, "the CI workflow no longer runs checkov"
+    for command in runs:
+        assert f"--from checkov=={CHECKOV_VERSION} checkov" in command
+        assert "uv run checkov" not in command
