@@ -121,17 +121,22 @@ def test_a_stack_without_changes_is_reported_unchanged(
     assert deploy.deploy_stack(client, network, timeout=60) == "unchanged"
 
 
-def test_a_stack_whose_creation_failed_must_be_destroyed_first(
+def test_a_stack_whose_creation_failed_is_removed_alone_before_deploying_again(
     cfn: Any, services: dict[str, ServiceParams]
 ) -> None:
+    """The hint names the one stack; the old hint's bare `destroy` deleted every stack."""
     client, stubber, _ = cfn
     platform = plan(services)[1]
     stubber.add_response("describe_stacks", stack(platform.name, "ROLLBACK_COMPLETE"))
 
-    with pytest.raises(
-        InfraError, match=r"bookingapp-platform is ROLLBACK_COMPLETE: run .*destroy"
-    ):
+    with pytest.raises(InfraError) as caught:
         deploy.deploy_stack(client, platform, timeout=60)
+
+    assert str(caught.value) == (
+        "stack bookingapp-platform is ROLLBACK_COMPLETE: a failed stack can only be deleted; "
+        "`bookingapp-infra destroy --stack bookingapp-platform --yes` removes just this "
+        "stack, then deploy again"
+    )
 
 
 def test_a_failed_stack_names_the_resource_and_reason(
@@ -168,7 +173,9 @@ def test_a_failed_stack_names_the_resource_and_reason(
         deploy.deploy_stack(client, home, timeout=60)
 
     assert str(caught.value) == (
-        "stack bookingapp-home failed: Service: Invalid request provided: no such image"
+        "stack bookingapp-home failed: Service: Invalid request provided: no such image; "
+        "`bookingapp-infra destroy --stack bookingapp-home --yes` removes just this stack "
+        "(then deploy again)"
     )
 
 
