@@ -204,3 +204,132 @@ def test_destroy_deletes_services_before_what_they_import(
         "bookingapp-network",
     ]
     assert "bookingapp-bus: not deployed" in said
+
+
+# ---------------------------------------------------------------- a release survives a deploy
+
+
+def deployed(name: str, image: str, file_image: str | None = None) -> dict[str, Any]:
+    """Return a DescribeStacks answer for a service stack last deployed with image."""
+    answer = stack(name, "UPDATE_COMPLETE")
+    answer["Stacks"][0]["Parameters"] = [
+        {"ParameterKey": "Image", "ParameterValue": image},
+        {"ParameterKey": "FileImage", "ParameterValue": file_image or image},
+    ]
+    return answer
+
+
+RELEASED = "docker.io/someone/bookingapp-home:9.9"
+
+
+def test_a_redeploy_keeps_the_image_a_release_put_in_place(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    """The toml still names the image of the last deploy; the service runs a released one."""
+    client, stubber, calls = cfn
+    home = plan(services)[4]
+    toml_image = services["home"].image
+    stubber.add_response("describe_stacks", deployed(home.name, toml_image))
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
+    said: list[str] = []
+
+    deploy.deploy_all(client, [home], 60, said.append, running_image={"home": RELEASED}.get)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["Image"] == RELEASED != toml_image
+    assert said == [
+        f"bookingapp-home: keeping the released image {RELEASED} (home.toml still says "
+        f"{toml_image}; put the released image there to make it permanent)",
+        "bookingapp-home: updated",
+    ]
+
+
+def test_a_redeploy_refuses_when_both_the_toml_and_the_running_image_changed(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, calls = cfn
+    home = plan(services)[4]
+    stubber.add_response("describe_stacks", deployed(home.name, "docker.io/someone/home:older"))
+
+    with pytest.raises(InfraError) as caught:
+        deploy.deploy_stack(client, home, 60, running_image={"home": RELEASED}.get)
+
+    message = str(caught.value)
+    assert f"the service runs {RELEASED} (released after the last deploy)" in message
+    assert f'set image = "{RELEASED}" in infra/services/home.toml' in message
+    assert f"`bookingapp-infra release home --image {services['home'].image}` first" in message
+    assert not [c for op, c in calls if op == "UpdateStack"]
+
+
+@pytest.mark.parametrize(
+    ("last", "running"),
+    [
+        pytest.param(
+            "docker.io/someone/home:older", "docker.io/someone/home:older", id="toml-changed"
+        ),
+        pytest.param("docker.io/someone/home:older", None, id="no-ecs-service"),
+    ],
+)
+def test_a_redeploy_sends_the_toml_image_when_no_release_happened(
+    cfn: Any, services: dict[str, ServiceParams], last: str, running: str | None
+) -> None:
+    client, stubber, calls = cfn
+    home = plan(services)[4]
+    stubber.add_response("describe_stacks", deployed(home.name, last))
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
+
+    deploy.deploy_stack(client, home, 60, running_image=lambda _: running)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["Image"] == services["home"].image
+
+
+def test_destroying_one_stack_leaves_the_others(cfn: Any) -> None:
+    client, stubber, calls = cfn
+    stubber.add_response("describe_stacks", stack("bookingapp-home", "ROLLBACK_COMPLETE"))
+    stubber.add_response("delete_stack", {}, {"StackName": "bookingapp-home"})
+    stubber.add_client_error("describe_stacks", "ValidationError", MISSING.format("x"))
+    said: list[str] = []
+
+    deploy.destroy_stack(client, "bookingapp-home", 60, said.append)
+
+    assert [c["StackName"] for op, c in calls if op == "DeleteStack"] == ["bookingapp-home"]
+    assert said == ["bookingapp-home: deleted"]
+
+
+def test_a_second_redeploy_still_keeps_the_release(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    """The last deploy already kept the release: the stack's Image is the released one."""
+    client, stubber, calls = cfn
+    home = plan(services)[4]
+    toml_image = services["home"].image
+    stubber.add_response("describe_stacks", deployed(home.name, RELEASED, file_image=toml_image))
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
+
+    deploy.deploy_stack(client, home, 60, running_image={"home": RELEASED}.get)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["Image"] == RELEASED
+    assert parameters(update)["FileImage"] == toml_image
+
+
+def test_a_new_image_in_the_toml_after_a_kept_release_is_deployed(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    """The file moved on from what it said at the kept release: the file wins."""
+    client, stubber, calls = cfn
+    home = plan(services)[4]
+    stubber.add_response(
+        "describe_stacks", deployed(home.name, RELEASED, file_image="docker.io/x/home:0.1")
+    )
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
+
+    deploy.deploy_stack(client, home, 60, running_image={"home": RELEASED}.get)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["Image"] == services["home"].image

@@ -114,33 +114,38 @@ def deploy_stack(
 def keep_released_image(
     stack: Stack, described: dict[str, Any], running_image: RunningImage, say: Say
 ) -> Stack:
-    """Return the stack with the image a `release` put in place since the last deploy.
+    """Return the stack with the image a `release` put in place, if the file did not move on.
 
     Without this, any change to the task definition would register a revision with the
-    parameter file's image, silently undoing the release. When the file's image changed
-    since the last deploy too, nobody can tell which one is meant: refuse and say how on.
+    parameter file's image, silently undoing the release. The stack remembers the file's
+    image at each deploy (FileImage): when the file still says the same, the running image
+    is kept; when the file changed and nothing was released since, the file wins; when
+    both changed, nobody can tell which is meant, so deploy refuses and says how on.
     """
     if stack.service is None:
         return stack
     name = stack.service.name
     running = running_image(name)
     wanted = stack.parameters["Image"]
+    if running is None or running == wanted:
+        return stack
     deployed = {p["ParameterKey"]: p.get("ParameterValue") for p in described.get("Parameters", [])}
     last = deployed.get("Image")
-    if running is None or running in (wanted, last):
-        return stack  # no release since the last deploy, or the file already names it
-    if wanted != last:
-        raise InfraError(
-            f"{stack.name}: the service runs {running} (released after the last deploy) but "
-            f'{name}.toml now says {wanted}; to keep the release, set image = "{running}" in '
-            f"infra/services/{name}.toml; to run the file's image, "
-            f"`bookingapp-infra release {name} --image {wanted}` first; then deploy again"
+    file_then = deployed.get("FileImage") or last  # stacks from before FileImage existed
+    if wanted == file_then:
+        say(
+            f"{stack.name}: keeping the released image {running} ({name}.toml still says "
+            f"{wanted}; put the released image there to make it permanent)"
         )
-    say(
-        f"{stack.name}: keeping the released image {running} ({name}.toml still says "
-        f"{wanted}; put the released image there to make it permanent)"
+        return dataclasses.replace(stack, parameters={**stack.parameters, "Image": running})
+    if running == last:
+        return stack  # the file names a new image and nothing was released since: deploy it
+    raise InfraError(
+        f"{stack.name}: the service runs {running} (released after the last deploy) but "
+        f'{name}.toml now says {wanted}; to keep the release, set image = "{running}" in '
+        f"infra/services/{name}.toml; to run the file's image, "
+        f"`bookingapp-infra release {name} --image {wanted}` first; then deploy again"
     )
-    return dataclasses.replace(stack, parameters={**stack.parameters, "Image": running})
 
 
 def destroy_all(cfn: Any, stacks: Sequence[Stack], timeout: float, say: Say) -> None:

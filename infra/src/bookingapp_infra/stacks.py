@@ -90,6 +90,8 @@ def service_parameters(p: ServiceParams, prefix: str = DEFAULT_PREFIX) -> dict[s
         "ServiceName": p.name,
         "Kind": p.kind,
         "Image": p.image,
+        # What the file said, kept by the stack: `deploy` compares it with a released image.
+        "FileImage": p.image,
         "ContainerPort": str(p.container_port),
         "Cpu": str(p.cpu),
         "Memory": str(p.memory),
