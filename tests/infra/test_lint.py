@@ -13,6 +13,7 @@ that environment from PyPI once and caches it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -23,7 +24,8 @@ import pytest
 from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
-from bookingapp_infra.stacks import TEMPLATES_DIR
+from bookingapp_infra.params import ServiceParams, load_all
+from bookingapp_infra.stacks import TEMPLATES_DIR, service_stack
 from tests.infra import cfn
 from tests.support import ROOT
 
@@ -45,6 +47,51 @@ def checkov_command() -> list[str]:
 def test_cfn_lint_reports_no_errors_or_warnings(name: str) -> None:
     matches = lint_file(cfn.template_path(name), config=ManualArgs(regions=LINT_REGIONS))
     assert [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches] == []
+
+
+def with_strategy(p: ServiceParams, **settings: Any) -> ServiceParams:
+    """Return p with its [deployment] table changed."""
+    return dataclasses.replace(p, deployment=dataclasses.replace(p.deployment, **settings))
+
+
+def rendered_variants() -> dict[str, ServiceParams]:
+    """Each committed service, plus movie blue/green with and without approval."""
+    services = load_all()
+    movie = services["movie"]
+    return {
+        **services,
+        "movie-blue-green": with_strategy(movie, strategy="blue_green", bake_time_minutes=0),
+        "movie-approval": with_strategy(movie, strategy="blue_green", approval=True),
+    }
+
+
+def lint_rendered(p: ServiceParams, **override: str) -> list[str]:
+    """Lint service.yaml with the parameters deploy sends for p (CommaDelimitedList as lists)."""
+    values: dict[str, Any] = {
+        item["ParameterKey"]: item["ParameterValue"]
+        for item in service_stack(p).cfn_parameters(creating=True)
+    }
+    values |= override
+    for key in ("Command", "HealthCheckCommand"):
+        values[key] = values[key].split(",") if values[key] else []
+    config = ManualArgs(regions=LINT_REGIONS, parameters=[values])
+    return [
+        f"{m.rule.id} line {m.linenumber}: {m.message}"
+        for m in lint_file(cfn.template_path("service"), config=config)
+    ]
+
+
+@pytest.mark.parametrize(("variant", "p"), rendered_variants().items(), ids=rendered_variants())
+def test_cfn_lint_accepts_the_service_template_as_each_service_renders_it(
+    variant: str, p: ServiceParams
+) -> None:
+    assert lint_rendered(p) == []
+
+
+def test_cfn_lint_with_rendered_parameters_catches_a_bad_value() -> None:
+    """The rendered lint can fail: a bake time over ECS's 1440 minutes is flagged."""
+    p = rendered_variants()["movie-blue-green"]
+    assert any("1440" in line for line in lint_rendered(p, BakeTimeInMinutes="5000"))
 
 
 def run_checkov(*args: str) -> dict[str, Any]:
