@@ -125,6 +125,7 @@ def test_test_rule_matches_the_same_path_plus_the_header_and_is_evaluated_first(
 def test_the_service_names_green_both_rules_and_the_role_for_ecs(
     templates: dict[str, Any], blue_green: ServiceParams
 ) -> None:
+    """These Refs also make CloudFormation create both rules and green before the service."""
     (balancer,) = resolved(templates, blue_green)["Service"]["Properties"]["LoadBalancers"]
     assert balancer["TargetGroupArn"] == {"Ref": "TargetGroup"}
     assert balancer["AdvancedConfiguration"] == {
@@ -132,16 +133,6 @@ def test_the_service_names_green_both_rules_and_the_role_for_ecs(
         "ProductionListenerRule": {"Ref": "ListenerRule"},
         "TestListenerRule": {"Ref": "TestListenerRule"},
         "RoleArn": {"Fn::GetAtt": ["InfrastructureRole", "Arn"]},
-    }
-
-
-def test_the_service_waits_for_the_test_rule_too(
-    templates: dict[str, Any], blue_green: ServiceParams
-) -> None:
-    resources = resolved(templates, blue_green)
-    assert resources["Service"]["DependsOn"] == "ListenerRuleReady"
-    assert resources["ListenerRuleReady"]["Metadata"]["TestListenerRule"] == {
-        "Ref": "TestListenerRule"
     }
 
 
