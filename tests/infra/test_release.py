@@ -359,6 +359,34 @@ def test_without_a_current_deployment_arn_the_newest_one_in_progress_is_watched(
     assert run_release(client)[-1] == f"movie: stable on {IMAGE}"
 
 
+def test_an_update_answer_naming_the_previous_deployment_is_not_watched(ecs: Any) -> None:
+    """Watching the finished deployment from before would report success for nothing."""
+    client, stubber = ecs
+    previous = DEPLOYMENT.replace("abc", "previous")
+    before = service(OLD, [], strategy="BLUE_GREEN", current=previous)
+    stubber.add_response(
+        "describe_services", described(before), {"cluster": CLUSTER, "services": ["movie"]}
+    )
+    stubber.add_response(
+        "describe_task_definition",
+        {
+            "taskDefinition": {
+                "family": FAMILY,
+                "containerDefinitions": [{"name": "movie", "image": "x"}],
+            }
+        },
+    )
+    stubber.add_response("register_task_definition", {"taskDefinition": {"taskDefinitionArn": NEW}})
+    stubber.add_response("update_service", {"service": {**before, "taskDefinition": NEW}})
+    stubber.add_response(
+        "list_service_deployments",
+        {"serviceDeployments": [{"serviceDeploymentArn": DEPLOYMENT, "status": "PENDING"}]},
+    )
+    expect_stages(stubber, service_deployment("SUCCESSFUL", "CLEAN_UP"))
+
+    assert run_release(client)[-1] == f"movie: stable on {IMAGE}"
+
+
 # ---------------------------------------------------------------- approve, rollback, status
 
 
@@ -532,3 +560,14 @@ def test_the_ecs_model_knows_every_blue_green_call_the_cli_makes(ecs: Any) -> No
     } <= operations
     hook = client.meta.service_model.shape_for("DeploymentLifecycleHookTargetType")
     assert "PAUSE" in hook.enum
+
+
+def test_status_of_a_service_not_deployed_says_so_without_more_calls(
+    cli_ecs: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, stubber = cli_ecs
+    stubber.add_response("describe_services", {"services": [], "failures": []})
+
+    assert cli.main(["status", "movie", "--cluster", CLUSTER]) == 0
+
+    assert capsys.readouterr().out == "movie: (no ECS service)\n"

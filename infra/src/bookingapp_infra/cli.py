@@ -27,6 +27,7 @@ RELEASE_TIMEOUT = 900.0  # rolling; blue/green adds its bake time (see release_t
 APPROVAL_WAIT = 3600.0  # how long a release waits, by default, for someone to approve
 
 Verbs = Any  # argparse's private _SubParsersAction
+NO_SERVICE = "(no ECS service)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -276,9 +277,11 @@ def cmd_status(args: argparse.Namespace) -> None:
         session = aws.make_session()
         ecs = session.client("ecs")
         cluster = cluster_of(args, session)
-        print(f"{p.name}: {service_summary(ecs, cluster, p.name)}")
-        for line in release.deployment_summary(ecs, cluster, p.name):
-            print(line)
+        summary = service_summary(ecs, cluster, p.name)
+        print(f"{p.name}: {summary}")
+        if summary != NO_SERVICE:
+            for line in release.deployment_summary(ecs, cluster, p.name):
+                print(line)
         return
     plan = stacks.plan(load(args), args.prefix)
     session = aws.make_session()
@@ -301,7 +304,7 @@ def service_summary(ecs: Any, cluster: str, name: str) -> str:
     try:
         svc = release.describe_service(ecs, cluster, name)
     except aws.InfraError:
-        return "(no ECS service)"
+        return NO_SERVICE
     image = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"][
         "containerDefinitions"
     ][0]["image"]

@@ -106,7 +106,7 @@ def release(
     updated = answer["service"]
     clock = Clock(timeout, poll)
     if strategy(updated) == BLUE_GREEN:
-        arn = updated.get("currentServiceDeployment") or in_progress(ecs, cluster, service)
+        arn = new_deployment(ecs, cluster, service, current, updated)
         watch_service_deployment(ecs, service, arn, clock, say)
     else:
         watch_rollout(ecs, cluster, service, new_arn, primary(updated), clock)
@@ -170,6 +170,22 @@ def with_image(containers: list[dict[str, Any]], service: str, image: str) -> li
     if target is None:
         raise InfraError(f"no container named {service!r} in the task definition ({names})")
     return [{**c, "image": image} if c["name"] == target else c for c in containers]
+
+
+def new_deployment(
+    ecs: Any, cluster: str, service: str, before: dict[str, Any], after: dict[str, Any]
+) -> str:
+    """Return the ARN of the service deployment UpdateService started.
+
+    UpdateService's answer names the current service deployment; should it still name the
+    one from before the update (or none), the newest deployment under way is the one:
+    watching the previous, finished deployment would report success for nothing.
+    """
+    previous = before.get("currentServiceDeployment")
+    arn = after.get("currentServiceDeployment")
+    if arn and arn != previous:
+        return str(arn)
+    return in_progress(ecs, cluster, service)
 
 
 def primary(service: dict[str, Any]) -> dict[str, Any]:
