@@ -9,6 +9,7 @@ CloudFormation accepts the templates (cfn-lint) or that the stacks work (a real 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from botocore.stub import Stubber
 from bookingapp_infra import deploy
 from bookingapp_infra.aws import InfraError
 from bookingapp_infra.params import ServiceParams
-from bookingapp_infra.stacks import Stack, plan
+from bookingapp_infra.stacks import Stack, plan, service_stack
 
 MISSING = "Stack with id {} does not exist"
 
@@ -333,3 +334,25 @@ def test_a_new_image_in_the_toml_after_a_kept_release_is_deployed(
 
     (update,) = [c for op, c in calls if op == "UpdateStack"]
     assert parameters(update)["Image"] == services["home"].image
+
+
+def test_updating_a_service_that_pauses_for_approval_says_how_to_let_it_finish(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, _ = cfn
+    movie = services["movie"]
+    paused = dataclasses.replace(
+        movie,
+        deployment=dataclasses.replace(movie.deployment, strategy="blue_green", approval=True),
+    )
+    target = service_stack(paused)
+    stubber.add_response("describe_stacks", stack(target.name, "UPDATE_COMPLETE"))
+    stubber.add_client_error("update_stack", "ValidationError", "No updates are to be performed.")
+    said: list[str] = []
+
+    assert deploy.deploy_stack(client, target, 60, said.append) == "unchanged"
+
+    assert said == [
+        "bookingapp-movie: a task definition change deploys blue/green and pauses after test "
+        "traffic: `bookingapp-infra approve movie` from another terminal lets it finish"
+    ]

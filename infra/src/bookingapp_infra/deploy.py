@@ -91,6 +91,13 @@ def deploy_stack(
         )
     if described is not None and running_image is not None:
         stack = keep_released_image(stack, described, running_image, say)
+    if described is not None and stack.service is not None and stack.service.deployment.approval:
+        # CloudFormation waits for ECS's deployment, which waits for a person.
+        say(
+            f"{stack.name}: a task definition change deploys blue/green and pauses after "
+            f"test traffic: `bookingapp-infra approve {stack.service.name}` from another "
+            "terminal lets it finish"
+        )
     request = {
         "StackName": stack.name,
         "TemplateBody": stack.template.read_text(encoding="utf-8"),
