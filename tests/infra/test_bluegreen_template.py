@@ -228,3 +228,42 @@ def test_a_hand_run_redis_stack_asking_blue_green_stays_rolling(
     resources = cfn.resolve(templates["service"], values)
     assert deployment_of(resources)["Strategy"] == "ROLLING"
     assert "GreenTargetGroup" not in resources
+
+
+LISTENER_ARN = (
+    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:"
+    "listener/app/bookingapp-alb/50dc6c495c0c9188/f2f7dc8efc522ab2"
+)
+
+
+def evaluate(node: Any, imported: str) -> Any:
+    """Evaluate Fn::Join/Select/Split over an ImportValue that yields `imported`."""
+    if isinstance(node, list):
+        return [evaluate(item, imported) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ((fn, args),) = node.items()
+    if fn == "Fn::ImportValue":
+        assert args == {"Fn::Sub": "${PlatformStackName}-ListenerArn"}
+        return imported
+    if fn == "Fn::Split":
+        return evaluate(args[1], imported).split(args[0])
+    if fn == "Fn::Select":
+        return evaluate(args[1], imported)[int(args[0])]
+    if fn == "Fn::Join":
+        return args[0].join(evaluate(args[1], imported))
+    raise AssertionError(f"unexpected {fn}")
+
+
+def test_alarms_name_the_load_balancer_as_cloudwatch_does(
+    templates: dict[str, Any], blue_green: ServiceParams
+) -> None:
+    """CloudWatch's LoadBalancer dimension is app/<name>/<id>, cut from the listener ARN."""
+    resources = resolved(templates, blue_green)
+    for name in deployment_of(resources)["Alarms"]["AlarmNames"]:
+        (dimension,) = [
+            d["Value"]
+            for d in resources[name["Ref"]]["Properties"]["Dimensions"]
+            if d["Name"] == "LoadBalancer"
+        ]
+        assert evaluate(dimension, LISTENER_ARN) == "app/bookingapp-alb/50dc6c495c0c9188"

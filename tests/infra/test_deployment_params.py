@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bookingapp_infra.cli import main
 from bookingapp_infra.params import (
     DEFAULT_BAKE_TIME_MINUTES,
     ParamsError,
@@ -139,3 +140,17 @@ def test_priority_one_leaves_no_room_for_a_test_rule(tmp_path: Path) -> None:
             set_key("home", "deployment.strategy", "blue_green"),
             set_key("home", "alb.priority", 1),
         )
+
+
+def test_plan_shows_a_blue_green_service_with_its_bake_time_and_pause(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = committed()
+    set_key("movie", "deployment.strategy", "blue_green")(files)
+    set_key("movie", "deployment.approval", True)(files)
+
+    assert main(["--services-dir", str(write(tmp_path, files)), "plan"]) == 0
+
+    out = capsys.readouterr().out
+    assert "deploys blue/green, bake 15 min, pausing for approval after test traffic" in out
+    assert out.count("deploys rolling 100/200 %") == 2
