@@ -294,10 +294,16 @@ def describe_deployment(ecs: Any, arn: str) -> dict[str, Any]:
 def in_progress(ecs: Any, cluster: str, service: str) -> str:
     """Return the ARN of the service's newest deployment under way, or raise if none is."""
     answer = ecs.list_service_deployments(cluster=cluster, service=service, status=list(UNDER_WAY))
-    found = sorted(answer.get("serviceDeployments", []), key=lambda d: d.get("createdAt", 0))
+    found = sorted(answer.get("serviceDeployments", []), key=created)
     if not found:
         raise InputError(f"{service}: no deployment in progress")
     return str(found[-1]["serviceDeploymentArn"])
+
+
+def created(deployment: dict[str, Any]) -> tuple[bool, Any]:
+    """Sort key: deployments without a creation time first, then oldest to newest."""
+    when = deployment.get("createdAt")
+    return (when is not None, when or 0)
 
 
 def paused_hook(deployment: dict[str, Any]) -> dict[str, Any] | None:
