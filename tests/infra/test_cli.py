@@ -312,3 +312,53 @@ def test_plan_shows_each_route_and_dns_name(
         assert p.dns_name in out
         if p.alb:
             assert f"route {p.alb.path_pattern} (priority {p.alb.priority})" in out
+
+
+@pytest.mark.usefixtures("no_region")
+def test_destroying_an_unknown_stack_is_refused_before_any_aws_call(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["destroy", "--stack", "bookingapp-homepage", "--yes"]) == 2
+
+    assert "unknown stack 'bookingapp-homepage' (known: bookingapp-network" in one_line_error(
+        capsys
+    )
+
+
+@pytest.mark.usefixtures("no_region")
+def test_destroying_one_stack_needs_confirmation_too(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["destroy", "--stack", "bookingapp-home"]) == 2
+
+    assert "destroy deletes stack bookingapp-home; add --yes" in one_line_error(capsys)
+
+
+def test_destroy_of_one_stack_deletes_only_that_stack(emulator: str) -> None:
+    """Two stacks exist in moto's CloudFormation; only the one named goes."""
+    cfn = client("cloudformation")
+    body = '{"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}'
+    for name in ("bookingapp-network", "bookingapp-home"):
+        cfn.create_stack(StackName=name, TemplateBody=body)
+
+    assert main(["destroy", "--stack", "bookingapp-home", "--yes", "--timeout", "30"]) == 0
+
+    alive = {s["StackName"] for s in cfn.describe_stacks()["Stacks"]}
+    assert alive == {"bookingapp-network"}
+
+
+@pytest.mark.usefixtures("no_region")
+def test_bad_parameter_files_exit_2_through_the_error_family(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "home.toml").write_text('name = "home"\nkind = "web"\n')
+
+    assert main(["--services-dir", str(tmp_path), "plan"]) == 2
+
+    assert "home.toml: kind must be one of app, backing" in one_line_error(capsys)
+
+
+def test_plan_says_how_each_service_deploys(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan"]) == 0
+
+    out = capsys.readouterr().out
+    assert out.count("deploys rolling 100/200 %") == 3
+    assert "deploys rolling 0/100 %" in out  # redis

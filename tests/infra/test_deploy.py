@@ -9,6 +9,7 @@ CloudFormation accepts the templates (cfn-lint) or that the stacks work (a real 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from botocore.stub import Stubber
 from bookingapp_infra import deploy
 from bookingapp_infra.aws import InfraError
 from bookingapp_infra.params import ServiceParams
-from bookingapp_infra.stacks import Stack, plan
+from bookingapp_infra.stacks import Stack, plan, service_stack
 
 MISSING = "Stack with id {} does not exist"
 
@@ -121,17 +122,22 @@ def test_a_stack_without_changes_is_reported_unchanged(
     assert deploy.deploy_stack(client, network, timeout=60) == "unchanged"
 
 
-def test_a_stack_whose_creation_failed_must_be_destroyed_first(
+def test_a_stack_whose_creation_failed_is_removed_alone_before_deploying_again(
     cfn: Any, services: dict[str, ServiceParams]
 ) -> None:
+    """The hint names the one stack; the old hint's bare `destroy` deleted every stack."""
     client, stubber, _ = cfn
     platform = plan(services)[1]
     stubber.add_response("describe_stacks", stack(platform.name, "ROLLBACK_COMPLETE"))
 
-    with pytest.raises(
-        InfraError, match=r"bookingapp-platform is ROLLBACK_COMPLETE: run .*destroy"
-    ):
+    with pytest.raises(InfraError) as caught:
         deploy.deploy_stack(client, platform, timeout=60)
+
+    assert str(caught.value) == (
+        "stack bookingapp-platform is ROLLBACK_COMPLETE: a failed stack can only be deleted; "
+        "`bookingapp-infra destroy --stack bookingapp-platform --yes` removes just this "
+        "stack, then deploy again"
+    )
 
 
 def test_a_failed_stack_names_the_resource_and_reason(
@@ -168,7 +174,9 @@ def test_a_failed_stack_names_the_resource_and_reason(
         deploy.deploy_stack(client, home, timeout=60)
 
     assert str(caught.value) == (
-        "stack bookingapp-home failed: Service: Invalid request provided: no such image"
+        "stack bookingapp-home failed: Service: Invalid request provided: no such image; "
+        "`bookingapp-infra destroy --stack bookingapp-home --yes` removes just this stack "
+        "(then deploy again)"
     )
 
 
@@ -197,3 +205,154 @@ def test_destroy_deletes_services_before_what_they_import(
         "bookingapp-network",
     ]
     assert "bookingapp-bus: not deployed" in said
+
+
+# ---------------------------------------------------------------- a release survives a deploy
+
+
+def deployed(name: str, image: str, file_image: str | None = None) -> dict[str, Any]:
+    """Return a DescribeStacks answer for a service stack last deployed with image."""
+    answer = stack(name, "UPDATE_COMPLETE")
+    answer["Stacks"][0]["Parameters"] = [
+        {"ParameterKey": "Image", "ParameterValue": image},
+        {"ParameterKey": "FileImage", "ParameterValue": file_image or image},
+    ]
+    return answer
+
+
+RELEASED = "docker.io/someone/bookingapp-home:9.9"
+
+
+def test_a_redeploy_keeps_the_image_a_release_put_in_place(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    """The toml still names the image of the last deploy; the service runs a released one."""
+    client, stubber, calls = cfn
+    home = plan(services)[4]
+    toml_image = services["home"].image
+    stubber.add_response("describe_stacks", deployed(home.name, toml_image))
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
+    said: list[str] = []
+
+    deploy.deploy_all(client, [home], 60, said.append, running_image={"home": RELEASED}.get)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["Image"] == RELEASED != toml_image
+    assert said == [
+        f"bookingapp-home: keeping the released image {RELEASED} (home.toml still says "
+        f"{toml_image}; put the released image there to make it permanent)",
+        "bookingapp-home: updated",
+    ]
+
+
+def test_a_redeploy_refuses_when_both_the_toml_and_the_running_image_changed(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, calls = cfn
+    home = plan(services)[4]
+    stubber.add_response("describe_stacks", deployed(home.name, "docker.io/someone/home:older"))
+
+    with pytest.raises(InfraError) as caught:
+        deploy.deploy_stack(client, home, 60, running_image={"home": RELEASED}.get)
+
+    message = str(caught.value)
+    assert f"the service runs {RELEASED} (released after the last deploy)" in message
+    assert f'set image = "{RELEASED}" in infra/services/home.toml' in message
+    assert f"`bookingapp-infra release home --image {services['home'].image}` first" in message
+    assert not [c for op, c in calls if op == "UpdateStack"]
+
+
+@pytest.mark.parametrize(
+    ("last", "running"),
+    [
+        pytest.param(
+            "docker.io/someone/home:older", "docker.io/someone/home:older", id="toml-changed"
+        ),
+        pytest.param("docker.io/someone/home:older", None, id="no-ecs-service"),
+    ],
+)
+def test_a_redeploy_sends_the_toml_image_when_no_release_happened(
+    cfn: Any, services: dict[str, ServiceParams], last: str, running: str | None
+) -> None:
+    client, stubber, calls = cfn
+    home = plan(services)[4]
+    stubber.add_response("describe_stacks", deployed(home.name, last))
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
+
+    deploy.deploy_stack(client, home, 60, running_image=lambda _: running)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["Image"] == services["home"].image
+
+
+def test_destroying_one_stack_leaves_the_others(cfn: Any) -> None:
+    client, stubber, calls = cfn
+    stubber.add_response("describe_stacks", stack("bookingapp-home", "ROLLBACK_COMPLETE"))
+    stubber.add_response("delete_stack", {}, {"StackName": "bookingapp-home"})
+    stubber.add_client_error("describe_stacks", "ValidationError", MISSING.format("x"))
+    said: list[str] = []
+
+    deploy.destroy_stack(client, "bookingapp-home", 60, said.append)
+
+    assert [c["StackName"] for op, c in calls if op == "DeleteStack"] == ["bookingapp-home"]
+    assert said == ["bookingapp-home: deleted"]
+
+
+def test_a_second_redeploy_still_keeps_the_release(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    """The last deploy already kept the release: the stack's Image is the released one."""
+    client, stubber, calls = cfn
+    home = plan(services)[4]
+    toml_image = services["home"].image
+    stubber.add_response("describe_stacks", deployed(home.name, RELEASED, file_image=toml_image))
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
+
+    deploy.deploy_stack(client, home, 60, running_image={"home": RELEASED}.get)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["Image"] == RELEASED
+    assert parameters(update)["FileImage"] == toml_image
+
+
+def test_a_new_image_in_the_toml_after_a_kept_release_is_deployed(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    """The file moved on from what it said at the kept release: the file wins."""
+    client, stubber, calls = cfn
+    home = plan(services)[4]
+    stubber.add_response(
+        "describe_stacks", deployed(home.name, RELEASED, file_image="docker.io/x/home:0.1")
+    )
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
+
+    deploy.deploy_stack(client, home, 60, running_image={"home": RELEASED}.get)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["Image"] == services["home"].image
+
+
+def test_updating_a_service_that_pauses_for_approval_says_how_to_let_it_finish(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, _ = cfn
+    movie = services["movie"]
+    paused = dataclasses.replace(
+        movie,
+        deployment=dataclasses.replace(movie.deployment, strategy="blue_green", approval=True),
+    )
+    target = service_stack(paused)
+    stubber.add_response("describe_stacks", stack(target.name, "UPDATE_COMPLETE"))
+    stubber.add_client_error("update_stack", "ValidationError", "No updates are to be performed.")
+    said: list[str] = []
+
+    assert deploy.deploy_stack(client, target, 60, said.append) == "unchanged"
+
+    assert said == [
+        "bookingapp-movie: a task definition change deploys blue/green and pauses after test "
+        "traffic: `bookingapp-infra approve movie` from another terminal lets it finish"
+    ]

@@ -4,27 +4,43 @@ cfn-lint validates every property against AWS's resource schemas offline (types,
 required properties, Fargate sizes when literal); checkov applies its security rules.
 Neither deploys anything: they prove the templates are well-formed and that each
 security finding is fixed or skipped with a reason beside it.
+
+checkov runs in its own tool environment (`uv tool run --from checkov==VERSION`), not in
+the workspace: it pins an old boto3, and the CLI needs a botocore whose ECS model knows
+blue/green deployments (strategy, lifecycleHooks, ListServiceDeployments). uv fetches
+that environment from PyPI once and caches it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+import shutil
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
-from bookingapp_infra.stacks import TEMPLATES_DIR
+from bookingapp_infra.params import ServiceParams, load_all
+from bookingapp_infra.stacks import TEMPLATES_DIR, service_stack
 from tests.infra import cfn
 from tests.support import ROOT
 
 # A few regions with different AZ counts and service rollouts; the templates name none.
 LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
-CHECKOV = Path(sys.executable).parent / "checkov"
+# The one checkov the project runs; .github/workflows/ci.yml runs the same version.
+CHECKOV_VERSION = "3.3.30"
+CI_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+
+
+def checkov_command() -> list[str]:
+    """Return the command that runs the pinned checkov in its own uv tool environment."""
+    uv = shutil.which("uv")
+    assert uv is not None, "uv is not on PATH: checkov runs as `uv tool run --from checkov`"
+    return [uv, "tool", "run", "--from", f"checkov=={CHECKOV_VERSION}", "checkov"]
 
 
 @pytest.mark.parametrize("name", cfn.TEMPLATES)
@@ -33,10 +49,55 @@ def test_cfn_lint_reports_no_errors_or_warnings(name: str) -> None:
     assert [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches] == []
 
 
+def with_strategy(p: ServiceParams, **settings: Any) -> ServiceParams:
+    """Return p with its [deployment] table changed."""
+    return dataclasses.replace(p, deployment=dataclasses.replace(p.deployment, **settings))
+
+
+def rendered_variants() -> dict[str, ServiceParams]:
+    """Each committed service, plus movie blue/green with and without approval."""
+    services = load_all()
+    movie = services["movie"]
+    return {
+        **services,
+        "movie-blue-green": with_strategy(movie, strategy="blue_green", bake_time_minutes=0),
+        "movie-approval": with_strategy(movie, strategy="blue_green", approval=True),
+    }
+
+
+def lint_rendered(p: ServiceParams, **override: str) -> list[str]:
+    """Lint service.yaml with the parameters deploy sends for p (CommaDelimitedList as lists)."""
+    values: dict[str, Any] = {
+        item["ParameterKey"]: item["ParameterValue"]
+        for item in service_stack(p).cfn_parameters(creating=True)
+    }
+    values |= override
+    for key in ("Command", "HealthCheckCommand"):
+        values[key] = values[key].split(",") if values[key] else []
+    config = ManualArgs(regions=LINT_REGIONS, parameters=[values])
+    return [
+        f"{m.rule.id} line {m.linenumber}: {m.message}"
+        for m in lint_file(cfn.template_path("service"), config=config)
+    ]
+
+
+@pytest.mark.parametrize(("variant", "p"), rendered_variants().items(), ids=rendered_variants())
+def test_cfn_lint_accepts_the_service_template_as_each_service_renders_it(
+    variant: str, p: ServiceParams
+) -> None:
+    assert lint_rendered(p) == []
+
+
+def test_cfn_lint_with_rendered_parameters_catches_a_bad_value() -> None:
+    """The rendered lint can fail: a bake time over ECS's 1440 minutes is flagged."""
+    p = rendered_variants()["movie-blue-green"]
+    assert any("1440" in line for line in lint_rendered(p, BakeTimeInMinutes="5000"))
+
+
 def run_checkov(*args: str) -> dict[str, Any]:
     """Run checkov offline with JSON output and return its one report."""
     result = subprocess.run(
-        [str(CHECKOV), "--skip-download", "--quiet", "--output", "json", *args],
+        [*checkov_command(), "--skip-download", "--quiet", "--output", "json", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -82,3 +143,13 @@ def test_checkov_finds_nothing_in_the_dockerfile() -> None:
     report = run_checkov("--file", str(dockerfile), "--framework", "dockerfile")
     assert report["summary"]["passed"] > 0
     assert findings(report, "failed_checks") == []
+
+
+def test_ci_runs_the_same_checkov_outside_the_workspace() -> None:
+    """The lint job's checkov is this file's version, and not one from the workspace lock."""
+    workflow = CI_WORKFLOW.read_text(encoding="utf-8")
+    runs = re.findall(r"run: (.*checkov .*)", workflow)
+    assert runs, "the CI workflow no longer runs checkov"
+    for command in runs:
+        assert f"--from checkov=={CHECKOV_VERSION} checkov" in command
+        assert "uv run checkov" not in command

@@ -18,9 +18,14 @@ NO_REGION = "no AWS region: set AWS_REGION (or a region in your AWS profile)"
 class InfraError(Exception):
     """A failure the CLI reports as one line: what went wrong and what to do next."""
 
+    # The CLI's exit code for this kind of error: AWS (or the emulator) refused or failed.
+    exit_code = 1
+
 
 class InputError(InfraError):
-    """The user asked for something that cannot be right (the CLI exits with 2, not 1)."""
+    """The user asked for something that cannot be right: arguments or parameter files."""
+
+    exit_code = 2
 
 
 class ClientFactory(Protocol):

@@ -1,7 +1,9 @@
-"""bookingapp-infra: plan, render, deploy, release, status and destroy the ECS stacks.
+"""bookingapp-infra: plan, render, deploy, release and watch, approve, roll back, destroy.
 
-Exit codes: 0 done, 1 AWS or the emulator refused or failed, 2 bad input (arguments,
-parameter files, unknown service). Every error is one line on stderr.
+Exit codes: 0 done, 1 AWS or the emulator refused or failed (a failed or rolled-back
+release included), 2 bad input (arguments, parameter files, unknown service). Every
+error is one line on stderr. Each error class carries its own exit code (aws.InfraError,
+aws.InputError), so main() catches the family once.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,11 @@ from bookingapp_infra.params import ParamsError, ServiceParams, load_all
 
 PROG = "bookingapp-infra"
 DEPLOY_TIMEOUT = 3600.0  # a first deploy (NAT gateway, ALB, namespace) takes 10-20 minutes
-RELEASE_TIMEOUT = 900.0
+RELEASE_TIMEOUT = 900.0  # rolling; blue/green adds its bake time (see release_timeout)
+APPROVAL_WAIT = 3600.0  # how long a release waits, by default, for someone to approve
+
+Verbs = Any  # argparse's private _SubParsersAction
+NO_SERVICE = "(no ECS service)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,12 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.run(args)
-    except (aws.InputError, ParamsError) as err:
-        return fail(str(err), 2)
     except aws.InfraError as err:
-        return fail(str(err), 1)
+        return fail(str(err), err.exit_code)
     except (BotoCoreError, ClientError) as err:
-        return fail(aws.describe(err), 1)
+        return fail(aws.describe(err), aws.InfraError.exit_code)
     except BrokenPipeError:  # output piped into `head` and cut short: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
         return 0
@@ -50,7 +54,7 @@ def fail(message: str, code: int) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    """Build the argument parser: one subcommand per verb."""
+    """Build the argument parser: the shared options, then one subcommand per verb."""
     top = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     top.add_argument(
         "--prefix",
@@ -61,35 +65,39 @@ def parser() -> argparse.ArgumentParser:
         "--services-dir", type=Path, default=None, help="parameter files (default: infra/services)"
     )
     verbs = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    verbs.add_parser("plan", help="show the stacks and each service's parameters").set_defaults(
-        run=cmd_plan
-    )
-    render = verbs.add_parser("render", help="print (or write) each stack's template parameters")
-    render.add_argument("--out", type=Path, help="write <stack>.json files here instead")
-    render.set_defaults(run=cmd_render)
-    dep = verbs.add_parser("deploy", help="create or update the stacks in order; print the URL")
-    dep.add_argument("--timeout", type=float, default=DEPLOY_TIMEOUT, help="seconds per stack")
-    dep.set_defaults(run=cmd_deploy)
-    rel = verbs.add_parser("release", help="run a new image in one service and wait for it")
-    rel.add_argument("service", metavar="SERVICE")
-    rel.add_argument("--image", required=True, help="image reference, e.g. docker.io/me/x:1.2")
-    rel.add_argument("--cluster", help="ECS cluster (default: the platform stack's)")
-    rel.add_argument("--timeout", type=float, default=RELEASE_TIMEOUT, help="seconds to wait")
-    rel.add_argument("--poll", type=float, default=10.0, help=argparse.SUPPRESS)
-    rel.set_defaults(run=cmd_release)
-    verbs.add_parser("status", help="show stacks, services and the ALB URL").set_defaults(
-        run=cmd_status
-    )
-    destroy = verbs.add_parser("destroy", help="delete every stack, services first")
-    destroy.add_argument("--yes", action="store_true", help="confirm: this deletes everything")
-    destroy.add_argument("--timeout", type=float, default=DEPLOY_TIMEOUT, help="seconds per stack")
-    destroy.set_defaults(run=cmd_destroy)
+    for add in (
+        add_plan,
+        add_render,
+        add_deploy,
+        add_release,
+        add_approve,
+        add_rollback,
+        add_status,
+        add_destroy,
+    ):
+        add(verbs)
     return top
 
 
-def load(args: argparse.Namespace) -> dict[str, ServiceParams]:
-    """Load and validate the parameter files."""
-    return load_all(args.services_dir)
+def verb(verbs: Verbs, name: str, run: Callable[[argparse.Namespace], None], helps: str) -> Any:
+    """Add one subcommand that runs `run`, and return it for its own options."""
+    command = verbs.add_parser(name, help=helps, description=helps)
+    command.set_defaults(run=run)
+    return command
+
+
+def add_service_target(command: argparse.ArgumentParser) -> None:
+    """Add the SERVICE argument and the --cluster option the ECS verbs share."""
+    command.add_argument("service", metavar="SERVICE")
+    command.add_argument("--cluster", help="ECS cluster (default: the platform stack's)")
+
+
+# ---------------------------------------------------------------- plan
+
+
+def add_plan(verbs: Verbs) -> None:
+    """plan: validate the parameter files and show what deploy would build."""
+    verb(verbs, "plan", cmd_plan, "show the stacks and each service's parameters")
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
@@ -109,6 +117,25 @@ def cmd_plan(args: argparse.Namespace) -> None:
         print(f"{p.name}: {p.image}")
         print(f"  {p.cpu} CPU units / {p.memory} MiB, {scaling}")
         print(f"  route {route}; {p.dns_name} (TTL {p.dns_ttl} s)")
+        print(f"  deploys {strategy_words(p)}")
+
+
+def strategy_words(p: ServiceParams) -> str:
+    """Describe a service's deployment strategy in a few words."""
+    d = p.deployment
+    if not d.is_blue_green:
+        return f"rolling {d.minimum_healthy_percent}/{d.maximum_percent} %"
+    pause = ", pausing for approval after test traffic" if d.approval else ""
+    return f"blue/green, bake {d.bake_time_minutes} min{pause}"
+
+
+# ---------------------------------------------------------------- render
+
+
+def add_render(verbs: Verbs) -> None:
+    """render: print or write each stack's CloudFormation parameters."""
+    command = verb(verbs, "render", cmd_render, "print (or write) each stack's parameters")
+    command.add_argument("--out", type=Path, help="write <stack>.json files here instead")
 
 
 def cmd_render(args: argparse.Namespace) -> None:
@@ -133,30 +160,129 @@ def cmd_render(args: argparse.Namespace) -> None:
     print(f"wrote {len(documents)} parameter files to {args.out}")
 
 
+# ---------------------------------------------------------------- deploy
+
+
+def add_deploy(verbs: Verbs) -> None:
+    """deploy: create or update every stack in order."""
+    command = verb(verbs, "deploy", cmd_deploy, "create or update the stacks in order")
+    command.add_argument("--timeout", type=float, default=DEPLOY_TIMEOUT, help="seconds per stack")
+
+
 def cmd_deploy(args: argparse.Namespace) -> None:
-    """Create or update the stacks in order and print the ALB URL."""
+    """Create or update the stacks in order, keeping released images, and print the URL."""
     plan = stacks.plan(load(args), args.prefix)
-    cfn = aws.make_session().client("cloudformation")
-    deploy.deploy_all(cfn, plan, args.timeout, print)
+    session = aws.make_session()
+    cfn = session.client("cloudformation")
+    ecs = session.client("ecs")
+
+    def running_image(service: str) -> str | None:
+        # Asked only for a service stack that exists, so the platform exists too.
+        cluster = platform_output(session, args.prefix, "ClusterName")
+        return release.running_image(ecs, cluster, service)
+
+    deploy.deploy_all(cfn, plan, args.timeout, print, running_image)
     url = deploy.stack_outputs(cfn, stacks.platform_name(args.prefix))["AlbUrl"]
     print(f"ALB URL: {url}")
 
 
+# ---------------------------------------------------------------- release
+
+
+def add_release(verbs: Verbs) -> None:
+    """release: run a new image in one service and watch the deployment to its end."""
+    command = verb(
+        verbs, "release", cmd_release, "run a new image in one service; watch it to the end"
+    )
+    add_service_target(command)
+    command.add_argument("--image", required=True, help="image reference, e.g. docker.io/me/x:1.2")
+    command.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to watch (default: 900, plus the bake time and an hour for approval)",
+    )
+    command.add_argument("--poll", type=float, default=10.0, help=argparse.SUPPRESS)
+
+
 def cmd_release(args: argparse.Namespace) -> None:
-    """Roll one service onto a new image, leaving its desired count alone."""
-    services = load(args)
-    if args.service not in services:
-        raise aws.InputError(f"unknown service {args.service!r} (known: {', '.join(services)})")
+    """Roll one service onto a new image, leaving its desired count alone, and watch it."""
+    p = known_service(args)
     release.check_image(args.image)  # before any AWS call, even the platform lookup
     session = aws.make_session()
     cluster = args.cluster or platform_output(session, args.prefix, "ClusterName")
-    release.release(
-        session.client("ecs"), cluster, args.service, args.image, args.timeout, args.poll
+    timeout = args.timeout if args.timeout is not None else release_timeout(p)
+    release.release(session.client("ecs"), cluster, p.name, args.image, timeout, args.poll)
+
+
+def release_timeout(p: ServiceParams) -> float:
+    """Return how long a release of p is watched by default."""
+    d = p.deployment
+    if not d.is_blue_green:
+        return RELEASE_TIMEOUT
+    return RELEASE_TIMEOUT + 60 * d.bake_time_minutes + (APPROVAL_WAIT if d.approval else 0)
+
+
+# ---------------------------------------------------------------- approve / rollback
+
+
+def add_approve(verbs: Verbs) -> None:
+    """approve: let a deployment paused after test traffic move production to green."""
+    command = verb(
+        verbs, "approve", cmd_approve, "continue a deployment paused for approval (to green)"
     )
+    add_service_target(command)
+
+
+def cmd_approve(args: argparse.Namespace) -> None:
+    """Continue the service's deployment that waits for approval."""
+    p = known_service(args)
+    session = aws.make_session()
+    release.approve(session.client("ecs"), cluster_of(args, session), p.name)
+
+
+def add_rollback(verbs: Verbs) -> None:
+    """rollback: send a deployment in progress back to the previous revision."""
+    command = verb(
+        verbs, "rollback", cmd_rollback, "roll back the deployment in progress (to blue)"
+    )
+    add_service_target(command)
+
+
+def cmd_rollback(args: argparse.Namespace) -> None:
+    """Roll back the service's deployment in progress, paused or not."""
+    p = known_service(args)
+    session = aws.make_session()
+    release.rollback(session.client("ecs"), cluster_of(args, session), p.name)
+
+
+# ---------------------------------------------------------------- status
+
+
+def add_status(verbs: Verbs) -> None:
+    """status: every stack, or one service's deployment in progress."""
+    command = verb(
+        verbs, "status", cmd_status, "show stacks and the URL, or one service's deployment"
+    )
+    command.add_argument(
+        "service", metavar="SERVICE", nargs="?", help="show this service's deployment in progress"
+    )
+    command.add_argument("--cluster", help="ECS cluster (default: the platform stack's)")
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    """Print each stack's state and, for deployed services, task counts and image."""
+    """Print each stack's state, or one service's tasks and deployment in progress."""
+    if args.service is not None:
+        p = known_service(args)
+        session = aws.make_session()
+        ecs = session.client("ecs")
+        cluster = cluster_of(args, session)
+        summary = service_summary(ecs, cluster, p.name)
+        print(f"{p.name}: {summary}")
+        if summary != NO_SERVICE:
+            for line in release.deployment_summary(ecs, cluster, p.name):
+                print(line)
+        return
     plan = stacks.plan(load(args), args.prefix)
     session = aws.make_session()
     cfn = session.client("cloudformation")
@@ -178,7 +304,7 @@ def service_summary(ecs: Any, cluster: str, name: str) -> str:
     try:
         svc = release.describe_service(ecs, cluster, name)
     except aws.InfraError:
-        return "(no ECS service)"
+        return NO_SERVICE
     image = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"][
         "containerDefinitions"
     ][0]["image"]
@@ -189,13 +315,59 @@ def service_summary(ecs: Any, cluster: str, name: str) -> str:
     )
 
 
+# ---------------------------------------------------------------- destroy
+
+
+def add_destroy(verbs: Verbs) -> None:
+    """destroy: delete every stack, or just one (a stack whose first creation failed)."""
+    command = verb(verbs, "destroy", cmd_destroy, "delete every stack, services first")
+    command.add_argument("--yes", action="store_true", help="confirm: this deletes everything")
+    command.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="delete only this stack, e.g. one left in ROLLBACK_COMPLETE by a failed create",
+    )
+    command.add_argument("--timeout", type=float, default=DEPLOY_TIMEOUT, help="seconds per stack")
+
+
 def cmd_destroy(args: argparse.Namespace) -> None:
-    """Delete every stack, newest first."""
-    if not args.yes:
-        raise aws.InputError("destroy deletes every bookingapp stack and its data; add --yes")
+    """Delete every stack, newest first, or the one stack named."""
     plan = stacks.plan(load(args), args.prefix)
+    names = [s.name for s in plan]
+    if args.stack is not None and args.stack not in names:
+        raise aws.InputError(f"unknown stack {args.stack!r} (known: {', '.join(names)})")
+    if not args.yes:
+        what = f"stack {args.stack}" if args.stack else "every bookingapp stack and its data"
+        raise aws.InputError(f"destroy deletes {what}; add --yes")
     cfn = aws.make_session().client("cloudformation")
-    deploy.destroy_all(cfn, plan, args.timeout, print)
+    if args.stack is not None:
+        deploy.destroy_stack(cfn, args.stack, args.timeout, print)
+    else:
+        deploy.destroy_all(cfn, plan, args.timeout, print)
+
+
+# ---------------------------------------------------------------- shared
+
+
+def load(args: argparse.Namespace) -> dict[str, ServiceParams]:
+    """Load and validate the parameter files; a problem in them is bad input (exit 2)."""
+    try:
+        return load_all(args.services_dir)
+    except ParamsError as err:
+        raise aws.InputError(str(err)) from err
+
+
+def known_service(args: argparse.Namespace) -> ServiceParams:
+    """Return the parameters of the service named on the command line, or refuse it."""
+    services = load(args)
+    if args.service not in services:
+        raise aws.InputError(f"unknown service {args.service!r} (known: {', '.join(services)})")
+    return services[args.service]
+
+
+def cluster_of(args: argparse.Namespace, session: aws.ClientFactory) -> str:
+    """Return the cluster named by --cluster, else the platform stack's."""
+    return args.cluster or platform_output(session, args.prefix, "ClusterName")
 
 
 def platform_output(session: aws.ClientFactory, prefix: str, key: str) -> str:

@@ -62,12 +62,30 @@ class AutoscalingParams:
     cpu_target: int
 
 
+# ECS's deployment strategies we offer, as written in the TOML files.
+STRATEGIES = ("rolling", "blue_green")
+# ECS's bake time when a blue/green deployment names none (AWS::ECS::Service
+# DeploymentConfiguration.BakeTimeInMinutes: 15 for blue/green, 0..1440 allowed).
+DEFAULT_BAKE_TIME_MINUTES = 15
+MAX_BAKE_TIME_MINUTES = 1440
+
+
 @dataclass(frozen=True)
 class DeploymentParams:
-    """Rolling deployment bounds, in percent of the desired count."""
+    """How ECS replaces a service's tasks: rolling bounds, or blue/green with a bake time."""
 
     minimum_healthy_percent: int = 100
     maximum_percent: int = 200
+    strategy: str = "rolling"
+    # Blue/green only: minutes blue keeps running after production traffic moved to green.
+    bake_time_minutes: int = DEFAULT_BAKE_TIME_MINUTES
+    # Blue/green only: pause after test traffic reaches green until `approve` or `rollback`.
+    approval: bool = False
+
+    @property
+    def is_blue_green(self) -> bool:
+        """Say whether ECS deploys this service blue/green (else rolling)."""
+        return self.strategy == "blue_green"
 
 
 @dataclass(frozen=True)
@@ -194,19 +212,28 @@ def _build(where: str, raw: dict[str, Any]) -> ServiceParams:
     return ServiceParams(**values)
 
 
-_TYPE_WORDS = {int: "an integer", str: "a string", list: "a list", dict: "a table"}
+_TYPE_WORDS = {
+    int: "an integer",
+    str: "a string",
+    list: "a list",
+    dict: "a table",
+    bool: "true or false",
+}
+# A [table] dataclass field's annotation (a string, under `from __future__ import
+# annotations`) -> the TOML type its value must have.
+_FIELD_TYPES: Mapping[str, type] = MappingProxyType({"int": int, "str": str, "bool": bool})
 
 
 def _typed(where: str, key: str, value: Any, expected: type) -> Any:
     """Return value if it has the expected TOML type (a bool is not an int here)."""
-    if isinstance(value, bool) or not isinstance(value, expected):
+    if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
         wanted = _TYPE_WORDS.get(expected, expected.__name__)
         raise ParamsError(f"{where}: {key} must be {wanted}, got {type(value).__name__} {value!r}")
     return value
 
 
 def _table(where: str, key: str, raw: dict[str, Any], cls: type) -> Any:
-    """Build a [table] dataclass whose fields are all integers except alb.path_pattern."""
+    """Build a [table] dataclass, each key typed by its field's annotation."""
     fields = cls.__dataclass_fields__
     for name in raw:
         if name not in fields:
@@ -217,7 +244,7 @@ def _table(where: str, key: str, raw: dict[str, Any], cls: type) -> Any:
             if spec.default is MISSING and spec.default_factory is MISSING:
                 raise ParamsError(f"{where}: missing key {key}.{name}")
             continue
-        expected = str if name == "path_pattern" else int
+        expected = _FIELD_TYPES[str(spec.type)]
         typed[name] = _typed(where, f"{key}.{name}", raw[name], expected)
     return cls(**typed)
 
@@ -285,12 +312,49 @@ def _check_discovery(where: str, p: ServiceParams) -> None:
 
 
 def _check_deployment(where: str, p: ServiceParams) -> None:
-    """Check the rolling deployment bounds ECS accepts."""
+    """Check the rolling deployment bounds ECS accepts, and the strategy's own settings."""
     d = p.deployment
     if not 0 <= d.minimum_healthy_percent <= 100:
         raise ParamsError(f"{where}: deployment.minimum_healthy_percent must be 0..100")
     if not 100 <= d.maximum_percent <= 200:
         raise ParamsError(f"{where}: deployment.maximum_percent must be 100..200")
+    _check_strategy(where, p)
+
+
+def _check_strategy(where: str, p: ServiceParams) -> None:
+    """Check the deployment strategy fits the service and its blue/green settings."""
+    d = p.deployment
+    if d.strategy not in STRATEGIES:
+        raise ParamsError(
+            f"{where}: deployment.strategy must be one of {', '.join(STRATEGIES)}, "
+            f"got {d.strategy!r}"
+        )
+    if d.is_blue_green and not p.is_app:
+        # Blue/green runs the old and the new tasks side by side: two Redis servers would
+        # each count their own hits, and nothing routes a "test" share to a backing service.
+        raise ParamsError(
+            f"{where}: deployment.strategy 'blue_green' is for apps behind the ALB; "
+            f"kind {p.kind!r} stays rolling (two Redis tasks at once would split the counter)"
+        )
+    if not 0 <= d.bake_time_minutes <= MAX_BAKE_TIME_MINUTES:
+        raise ParamsError(
+            f"{where}: deployment.bake_time_minutes must be 0..{MAX_BAKE_TIME_MINUTES}"
+        )
+    if d.approval and not d.is_blue_green:
+        raise ParamsError(
+            f"{where}: deployment.approval pauses a blue/green deployment after test "
+            "traffic; set deployment.strategy = 'blue_green' or drop approval"
+        )
+    if d.is_blue_green and p.alb is not None and p.alb.priority < 2:
+        raise ParamsError(
+            f"{where}: alb.priority must be at least 2 with blue_green: the test rule "
+            "takes the number just below it"
+        )
+
+
+def priority_of_test_rule(p: ServiceParams) -> int:
+    """Return the blue/green test listener rule's priority: just ahead of the production rule."""
+    return p.alb.priority - 1 if p.alb is not None else 0
 
 
 def _check_alb(where: str, p: ServiceParams, alb: AlbParams) -> None:
@@ -332,12 +396,31 @@ def check_together(services: Mapping[str, ServiceParams]) -> None:
     _unique(services, "discovery_name", lambda p: p.discovery_name)
     _unique(services, "alb.priority", lambda p: p.alb.priority if p.alb else None)
     _unique(services, "alb.path_pattern", lambda p: p.alb.path_pattern if p.alb else None)
+    _check_test_rule_priorities(services)
     for kind in KINDS:
         ports = {p.container_port for p in services.values() if p.kind == kind}
         if len(ports) > 1:
             # One security group rule per kind opens one port (see platform.yaml).
             raise ParamsError(
                 f"all {kind} services must share one container_port, got {sorted(ports)}"
+            )
+
+
+def _check_test_rule_priorities(services: Mapping[str, ServiceParams]) -> None:
+    """Refuse a blue/green test rule whose priority (alb.priority - 1) another rule holds.
+
+    Two test rules never collide: production priorities are unique, so are they minus one.
+    """
+    taken = {p.alb.priority: f"{n}.toml" for n, p in services.items() if p.alb is not None}
+    for name, p in sorted(services.items()):
+        if not p.deployment.is_blue_green or p.alb is None:
+            continue
+        number = priority_of_test_rule(p)
+        if number in taken:
+            raise ParamsError(
+                f"{name}.toml: blue_green needs listener priority {number} for its test rule "
+                f"(alb.priority - 1), but {taken[number]} uses it; leave a gap below "
+                f"{p.alb.priority}"
             )
 
 

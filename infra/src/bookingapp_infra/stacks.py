@@ -6,7 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bookingapp_infra.params import INFRA_DIR, MAX_ENVIRONMENT, ServiceParams
+from bookingapp_infra.params import (
+    INFRA_DIR,
+    MAX_ENVIRONMENT,
+    ServiceParams,
+    priority_of_test_rule,
+)
 
 TEMPLATES_DIR = INFRA_DIR / "templates"
 DEFAULT_PREFIX = "bookingapp"
@@ -85,6 +90,8 @@ def service_parameters(p: ServiceParams, prefix: str = DEFAULT_PREFIX) -> dict[s
         "ServiceName": p.name,
         "Kind": p.kind,
         "Image": p.image,
+        # What the file said, kept by the stack: `deploy` compares it with a released image.
+        "FileImage": p.image,
         "ContainerPort": str(p.container_port),
         "Cpu": str(p.cpu),
         "Memory": str(p.memory),
@@ -102,6 +109,7 @@ def service_parameters(p: ServiceParams, prefix: str = DEFAULT_PREFIX) -> dict[s
         values["HealthCheckPath"] = p.health_check_path
     if p.alb is not None:
         values |= {"PathPattern": p.alb.path_pattern, "Priority": str(p.alb.priority)}
+    values |= deployment_parameters(p)
     if p.autoscaling is not None:
         values |= {
             "MinCapacity": str(p.autoscaling.min_capacity),
@@ -113,4 +121,17 @@ def service_parameters(p: ServiceParams, prefix: str = DEFAULT_PREFIX) -> dict[s
         name = names[slot - 1] if slot <= len(names) else ""
         values[f"EnvironmentName{slot}"] = name
         values[f"EnvironmentValue{slot}"] = p.environment.get(name, "")
+    return values
+
+
+def deployment_parameters(p: ServiceParams) -> dict[str, str]:
+    """Map the [deployment] strategy settings onto the service template's parameters."""
+    d = p.deployment
+    values = {
+        "DeploymentStrategy": d.strategy,
+        "BakeTimeInMinutes": str(d.bake_time_minutes),
+        "ApprovalPause": "true" if d.approval else "false",
+    }
+    if p.alb is not None:
+        values["TestPriority"] = str(priority_of_test_rule(p))
     return values
