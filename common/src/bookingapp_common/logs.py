@@ -37,7 +37,7 @@ _FIELDS = {"asctime": "time", "levelname": "level", "name": "logger", "message":
 class UtcJsonFormatter(JsonFormatter):
     """python-json-logger's formatter with UTC ISO-8601 times, as CloudWatch expects."""
 
-    converter = time.gmtime  # logging.Formatter's hook: format record times in UTC
+    converter = staticmethod(time.gmtime)  # logging.Formatter's hook: record times in UTC
 
 
 def json_formatter() -> JsonFormatter:
@@ -114,7 +114,7 @@ def init_app(app: Flask, service: str, instance: str) -> None:
     """Give each request an id, log it once after it is answered, and log errors as JSON."""
     # Flask's own logger would be named after the app and get Flask's plain-text handler;
     # inside our tree it writes JSON like everything else.
-    app.logger = logging.getLogger(APP_LOGGER)  # type: ignore[misc]
+    app.logger = logging.getLogger(APP_LOGGER)
     access = logging.getLogger(ACCESS_LOGGER)
 
     @app.before_request
