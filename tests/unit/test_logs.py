@@ -200,6 +200,7 @@ def test_everything_gunicorn_and_the_app_write_is_json_lines(redis_server) -> No
     lines = [json.loads(line) for line in output.splitlines()]  # fails on any plain line
     loggers = {line["logger"] for line in lines}
     assert {"gunicorn.error", "bookingapp.identity", "bookingapp.access"} <= loggers
+    assert "gunicorn.access" not in loggers  # one access line per request: the app's
     access = [line for line in lines if line["logger"] == "bookingapp.access"]
     health = [
         line for line in access if line["path"] == "/home/health" and line["request_id"] == TRACE

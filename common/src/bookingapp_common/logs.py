@@ -91,12 +91,14 @@ def gunicorn_logconfig(level: str) -> dict[str, Any]:
                 "stream": "ext://sys.stdout",
                 "formatter": "json",
                 "filters": ["request_id"],
-            }
+            },
+            "discard": {"class": "logging.NullHandler"},
         },
         "loggers": {
             "gunicorn.error": {"level": level.upper(), **stdout},
-            # The app writes the access line itself (with the request id); gunicorn's is off.
-            "gunicorn.access": {"level": "INFO", **stdout},
+            # The app writes the access line itself, with the request id. A logconfig_dict
+            # turns gunicorn's access log on whatever `accesslog` says: its lines go nowhere.
+            "gunicorn.access": {"handlers": ["discard"], "propagate": False},
             ROOT_LOGGER: {"level": "INFO", **stdout},
         },
         # Libraries (werkzeug, redis, urllib3...) only warn: in JSON too.
