@@ -1,7 +1,8 @@
 """Suite-wide settings: the one place that decides Docker skips, and the guard against skips.
 
 Test modules only mark themselves (`pytestmark = pytest.mark.docker`, plus `traefik` for the
-suites that go through a Traefik image). Whether the engine or the image is there is asked
+suites that go through a Traefik image); tests whose Redis will be a container (no
+redis-server installed) are marked `docker` here at collection. Whether the engine or the image is there is asked
 once, when the first such test is about to run, never at import: `pytest -m "not docker"`
 touches no Docker engine at all.
 """
@@ -12,7 +13,7 @@ import os
 
 import pytest
 
-from tests.support import docker_problem, traefik_problem
+from tests.support import docker_problem, traefik_problem, unit_redis_is_a_container
 
 # Ryuk (testcontainers' reaper) is an image that cannot be pulled everywhere; every fixture
 # here removes what it starts, so the reaper is not needed.
@@ -23,6 +24,17 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 # pull or build a Traefik image). A skip the policy forbids fails the run.
 _POLICY = os.environ.get("BOOKINGAPP_FORBID_SKIPS", "")
 _forbidden: list[str] = []
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests whose Redis will be a container as `docker`, so -m 'not docker' leaves them."""
+    # Decided from PATH and the environment only: collecting never asks Docker anything.
+    if not unit_redis_is_a_container():
+        return
+    for item in items:
+        if "redis_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.docker)
 
 
 def _missing_for(item: pytest.Item) -> str | None:

@@ -107,3 +107,9 @@ def project_tool(name: str) -> str:
     found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     assert found, f"{name} is not installed: run `uv sync` (it is in the dev group)"
     return found
+
+
+def unit_redis_is_a_container() -> bool:
+    """Say whether the unit tests' Redis will be a container (no redis-server, or asked to)."""
+    wanted = os.environ.get("BOOKINGAPP_TEST_REDIS", "")
+    return wanted == "container" or (wanted != "local" and shutil.which("redis-server") is None)

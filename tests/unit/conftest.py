@@ -14,7 +14,7 @@ import redis
 from testcontainers.core.container import DockerContainer
 
 from bookingapp_home import create_app
-from tests.support import docker_problem, free_port
+from tests.support import free_port, unit_redis_is_a_container
 
 PASSWORD = "unit-test-password"
 # Where there is no redis-server binary: the image tests/docker uses (stand-ins set it too).
@@ -110,23 +110,18 @@ def wait_for_redis(port: int, timeout: float = 10) -> None:
 
 
 def local_or_container_redis() -> RedisServer | RedisContainerServer:
-    """Pick a local redis-server when there is one, else a container; skip saying why not.
+    """Pick a local redis-server when there is one, else a Redis container.
 
     BOOKINGAPP_TEST_REDIS=container takes the container even where redis-server is installed
-    (to try that path), =local refuses the container.
+    (to try that path), =local never does. Tests that get the container are marked `docker`
+    at collection (tests/conftest.py), so they skip with the reason where Docker is missing.
     """
-    wanted = os.environ.get("BOOKINGAPP_TEST_REDIS", "")
+    if unit_redis_is_a_container():
+        return RedisContainerServer(REDIS_IMAGE)
     binary = shutil.which("redis-server")
-    if binary and wanted != "container":
-        return RedisServer(binary)
-    if wanted == "local":
+    if binary is None:
         pytest.skip("BOOKINGAPP_TEST_REDIS=local but no redis-server on PATH")
-    if docker_problem():
-        pytest.skip(
-            "needs a Redis: no redis-server on PATH and no Docker engine for a Redis container "
-            f"({docker_problem()})"
-        )
-    return RedisContainerServer(REDIS_IMAGE)
+    return RedisServer(binary)
 
 
 @pytest.fixture(scope="session")
