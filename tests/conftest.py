@@ -2,9 +2,9 @@
 
 Test modules only mark themselves (`pytestmark = pytest.mark.docker`, plus `traefik` for the
 suites that go through a Traefik image); tests whose Redis will be a container (no
-redis-server installed) are marked `docker` here at collection. Whether the engine or the image is there is asked
-once, when the first such test is about to run, never at import: `pytest -m "not docker"`
-touches no Docker engine at all.
+redis-server installed) are marked `docker` here at collection. Whether the engine or the
+image is there is asked once, when the first such test is about to run, never at import:
+`pytest -m "not docker"` touches no Docker engine at all.
 """
 
 from __future__ import annotations
