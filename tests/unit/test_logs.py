@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -131,7 +132,7 @@ def test_lines_outside_a_request_have_no_request_id(written: JsonLines) -> None:
     logging.getLogger("bookingapp.test").warning("at start-up")
     (line,) = written.lines()
     assert "request_id" not in line
-    assert line["time"].endswith("Z")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"]), line["time"]
 
 
 def run_gunicorn(port: int, redis_port: int) -> subprocess.Popen[str]:

@@ -35,16 +35,18 @@ _FIELDS = {"asctime": "time", "levelname": "level", "name": "logger", "message":
 
 
 class UtcJsonFormatter(JsonFormatter):
-    """python-json-logger's formatter with UTC ISO-8601 times, as CloudWatch expects."""
+    """python-json-logger's formatter with UTC ISO-8601 times to the millisecond."""
 
-    converter = staticmethod(time.gmtime)  # logging.Formatter's hook: record times in UTC
+    # logging.Formatter's documented hooks: times in UTC, "2026-11-26T10:51:17.123Z".
+    converter = staticmethod(time.gmtime)
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
 
 
 def json_formatter() -> JsonFormatter:
     """Return the one formatter: time, level, logger, message, extras, exception as a field."""
     return UtcJsonFormatter(
         list(_FIELDS),
-        datefmt="%Y-%m-%dT%H:%M:%SZ",
         # A traceback is one string field of the line, never lines of its own.
         rename_fields={**_FIELDS, "exc_info": "exception", "stack_info": "stack"},
     )
