@@ -27,12 +27,17 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /src
 COPY --from=manifests /src/ ./
+# uv's download/build cache lives in a BuildKit cache mount (as uv's Docker guide does): a
+# rebuild after a lock change fetches only what changed, and the cache never enters a layer.
+# UV_LINK_MODE=copy above: the mount is another filesystem, so files are copied, not linked.
 # Step 1: third-party dependencies only, exactly as locked.
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-workspace --package "bookingapp-${SERVICE}"
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --frozen --no-dev --no-install-workspace --package "bookingapp-${SERVICE}"
 # Step 2: the workspace packages themselves, installed (not linked) into the venv.
 COPY common ./common
 COPY ${SERVICE} ./${SERVICE}
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --package "bookingapp-${SERVICE}"
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --frozen --no-dev --no-editable --package "bookingapp-${SERVICE}"
 
 # The final image: the base plus one venv; no uv, no sources, no build tools.
 FROM ${PYTHON_IMAGE}

@@ -1,4 +1,11 @@
-"""Suite-wide settings: testcontainers without Ryuk, and an optional guard against skips."""
+"""Suite-wide settings: the one place that decides Docker skips, and the guard against skips.
+
+Test modules only mark themselves (`pytestmark = pytest.mark.docker`, plus `traefik` for the
+suites that go through a Traefik image); tests whose Redis will be a container (no
+redis-server installed) are marked `docker` here at collection. Whether the engine or the
+image is there is asked once, when the first such test is about to run, never at import:
+`pytest -m "not docker"` touches no Docker engine at all.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,49 @@ import os
 
 import pytest
 
+from tests.support import docker_problem, traefik_problem, unit_redis_is_a_container
+
 # Ryuk (testcontainers' reaper) is an image that cannot be pulled everywhere; every fixture
 # here removes what it starts, so the reaper is not needed.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
-# BOOKINGAPP_FORBID_SKIPS=all: nothing may skip (GitHub Actions, where every image exists).
-# BOOKINGAPP_FORBID_SKIPS=except-traefik: only Traefik tests may skip (.ci/run on machines
-# that cannot pull images). A skip the policy forbids fails the run.
+# BOOKINGAPP_FORBID_SKIPS=all: nothing may skip (CI: GitHub Actions and .ci/run).
+# BOOKINGAPP_FORBID_SKIPS=except-traefik: only Traefik tests may skip (machines that cannot
+# pull or build a Traefik image). A skip the policy forbids fails the run.
 _POLICY = os.environ.get("BOOKINGAPP_FORBID_SKIPS", "")
 _forbidden: list[str] = []
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests whose Redis will be a container as `docker`, so -m 'not docker' leaves them."""
+    # Decided from PATH and the environment only: collecting never asks Docker anything.
+    if not unit_redis_is_a_container():
+        return
+    for item in items:
+        if "redis_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.docker)
+
+
+def _missing_for(item: pytest.Item) -> str | None:
+    """Say what a test's markers ask for that this machine lacks, or None."""
+    if item.get_closest_marker("docker") and docker_problem():
+        return f"needs a Docker engine ({docker_problem()}); start Docker, or run -m 'not docker'"
+    if item.get_closest_marker("traefik") and traefik_problem():
+        return f"needs a Traefik image ({traefik_problem()})"
+    return None
+
+
+# A hook, not an autouse fixture: pytest sets up wider-scoped fixtures (a module's Redis
+# container, the session's compose stack) before any function-scoped one, so a skip decided in
+# an autouse fixture would come after those had already called Docker. This hook runs before
+# any fixture of the test.
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a `docker` / `traefik` test, with the reason, where its engine or image is missing."""
+    reason = _missing_for(item)
+    if reason:
+        pytest.skip(reason)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -1,53 +1,115 @@
-"""What the tests share: where the repo is, which services it has, whether Docker is here."""
+"""What the tests share: where the repo is, which services it has, whether Docker is here.
+
+Nothing here touches Docker when imported: `docker_problem()` and `traefik_problem()` ask the
+engine the first time a test marked `docker` / `traefik` is about to run (tests/conftest.py),
+and remember the answer for the rest of the session.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
 import shutil
+import socket
 import subprocess
-import tomllib
+import sys
 from pathlib import Path
+from types import ModuleType
 
-import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMON_PACKAGE = "bookingapp-common"
+CHANGED_SERVICES_SCRIPT = ROOT / ".github" / "scripts" / "changed_services.py"
+COMPOSE_FILE = ROOT / "compose.yaml"
 
 
-def workspace_members() -> list[str]:
-    """Return the workspace members named in the root pyproject.toml."""
-    root = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    return list(root["tool"]["uv"]["workspace"]["members"])
+@functools.cache
+def changed_services() -> ModuleType:
+    """Import .github/scripts/changed_services.py (a script, not a package) once."""
+    spec = importlib.util.spec_from_file_location("changed_services", CHANGED_SERVICES_SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def app_services() -> list[str]:
-    """Return the services: workspace members that are apps built on the shared core."""
-    services = []
-    for member in workspace_members():
-        project = tomllib.loads((ROOT / member / "pyproject.toml").read_text())["project"]
-        if COMMON_PACKAGE in project.get("dependencies", []):
-            services.append(member)
-    return services
+    """Return the app services, found exactly as CI's matrix script finds them."""
+    # One definition of "a service" for tests, CI's build matrix and releases alike.
+    return list(changed_services().app_services(ROOT))
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @functools.cache
 def docker_problem() -> str | None:
-    """Say why Docker cannot be used here, or None when an engine answers."""
+    """Say why Docker cannot be used here, or None when an engine answers (asked once)."""
     if shutil.which("docker") is None:
         return "no docker CLI on PATH"
-    info = subprocess.run(
-        ["docker", "info", "--format", "{{.ServerVersion}}"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    try:
+        info = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "`docker info` did not answer within 30 s"
     if info.returncode != 0:
         return f"no Docker engine answers: {info.stderr.strip() or info.stdout.strip()}"
     return None
 
 
-requires_docker = pytest.mark.skipif(
-    docker_problem() is not None,
-    reason=f"needs a Docker engine ({docker_problem()}); .ci/run provisions one",
-)
+def traefik_image() -> str:
+    """Return the Traefik image compose.yaml will use (TRAEFIK_IMAGE or its default)."""
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    default = compose["services"]["traefik"]["image"].split(":-", 1)[1].rstrip("}")
+    return os.environ.get("TRAEFIK_IMAGE") or default
+
+
+@functools.cache
+def traefik_problem() -> str | None:
+    """Say why no Traefik image can be used here, or None when one is present or pullable."""
+    if docker_problem():
+        return docker_problem()
+    image = traefik_image()
+    inspect = subprocess.run(
+        ["docker", "image", "inspect", image], capture_output=True, check=False
+    )
+    if inspect.returncode == 0:
+        return None
+    try:
+        pull = subprocess.run(
+            ["docker", "pull", image], capture_output=True, text=True, timeout=180, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return f"pulling {image} timed out"
+    if pull.returncode == 0:
+        return None
+    reason = (pull.stderr.strip().splitlines() or ["unknown error"])[-1]
+    return (
+        f"Traefik image {image} is not here and cannot be pulled ({reason}); "
+        "set TRAEFIK_IMAGE to one that is (scripts/build-standin-images.sh builds one)"
+    )
+
+
+def project_tool(name: str) -> str:
+    """Return the path of a command-line tool from the project's dev dependencies."""
+    # The venv's bin directory first: `uv run pytest` puts it on PATH, an IDE may not.
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found, f"{name} is not installed: run `uv sync` (it is in the dev group)"
+    return found
+
+
+def unit_redis_is_a_container() -> bool:
+    """Say whether the unit tests' Redis will be a container (no redis-server, or asked to)."""
+    wanted = os.environ.get("BOOKINGAPP_TEST_REDIS", "")
+    return wanted == "container" or (wanted != "local" and shutil.which("redis-server") is None)

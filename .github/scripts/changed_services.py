@@ -2,7 +2,8 @@
 """Print, as a JSON list, the app services a change touches: the matrix CI builds and releases.
 
 Services are read from the repository, never listed here: a service is a uv workspace member
-whose pyproject depends on bookingapp-common (the rule tests/support.py `app_services()` uses).
+whose pyproject depends on bookingapp-common. The tests import this module's `app_services()`
+(tests/support.py), so CI's matrix and the test suite share one definition of a service.
 A change under a service's directory touches that service; a change to what every image is
 built from (the shared library, the lock, the root Dockerfile or pyproject) touches them all.
 

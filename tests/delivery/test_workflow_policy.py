@@ -1,7 +1,8 @@
 """The workflows keep the rules that make them safe and predictable to run.
 
 Least privilege, bounded run times, no untrusted text spliced into shell scripts, no token
-left in .git for later steps, actions pinned, and matrices computed from the repository.
+left in .git for later steps, actions pinned to commits, matrices computed from the
+repository, images published only from commits CI passed, with an SBOM and provenance.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ import pytest
 from tests.delivery.workflows import load_workflow, steps, workflow_files
 
 WORKFLOWS = {path.name: load_workflow(path) for path in workflow_files()}
-PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+|[0-9a-f]{40})$")
+# owner/repo[/path]@<40-hex commit> # v1.2.3 -- the comment says which release the SHA is.
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+# A workflow or action of this repository, at the caller's own commit: nothing to pin.
+SELF = re.compile(r"^(\$/|\./)")
+USES_LINE = re.compile(r"^\s*(?:- )?uses:\s*(.+?)\s*$")
 ids = {"ids": lambda path: path.name}
 
 
@@ -43,9 +48,12 @@ def test_workflow_grants_nothing_by_default_and_each_job_asks(path: Path) -> Non
 
 @pytest.mark.parametrize("path", workflow_files(), **ids)
 def test_every_job_has_a_timeout_and_the_workflow_a_concurrency_group(path: Path) -> None:
+    """A job that calls a reusable workflow can't set one: the called workflow's jobs do."""
     workflow = load_workflow(path)
     assert "group" in workflow.get("concurrency", {})
     for job_id, job in workflow["jobs"].items():
+        if "uses" in job:
+            continue
         assert isinstance(job.get("timeout-minutes"), int), f"{path.name}: {job_id} has none"
 
 
@@ -73,12 +81,11 @@ def test_checkout_leaves_no_credentials_behind(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", workflow_files(), **ids)
-def test_actions_are_pinned_to_a_major_version_or_a_commit(path: Path) -> None:
-    loose = [
-        s["uses"]
-        for _, s in steps(load_workflow(path))
-        if "uses" in s and not PINNED.match(s["uses"])
-    ]
+def test_actions_are_pinned_to_a_full_commit_sha_with_the_release_in_a_comment(path: Path) -> None:
+    """A tag can be moved to other code; a commit SHA can't. The comment keeps it readable."""
+    uses = [m.group(1) for line in path.read_text().splitlines() if (m := USES_LINE.match(line))]
+    assert uses, f"{path.name} uses no action at all?"
+    loose = [ref for ref in uses if not (PINNED.match(ref) or SELF.match(ref))]
     assert loose == []
 
 
@@ -115,8 +122,58 @@ def test_publish_builds_each_service_for_both_fargate_architectures() -> None:
     assert set(build["platforms"].split(",")) == {"linux/amd64", "linux/arm64"}
     assert build["build-args"].splitlines() == ["SERVICE=${{ matrix.service }}"]
     assert build["push"] is True
-    assert "scope=${{ matrix.service }}" in build["cache-from"]
-    assert "scope=${{ matrix.service }}" in build["cache-to"]
+
+
+def test_every_pushed_image_carries_an_sbom_and_full_provenance() -> None:
+    """Users can check what they pull: its packages and the commit and workflow it came from."""
+    build = step_using("publish.yml", "docker/build-push-action")["with"]
+    assert build["sbom"] is True
+    assert build["provenance"] == "mode=max"
+
+
+def test_the_build_cache_is_whatever_the_cache_step_chose() -> None:
+    """The build takes its cache settings from the step that leaves them empty for tags."""
+    build = step_using("publish.yml", "docker/build-push-action")["with"]
+    assert build["cache-from"] == "${{ steps.cache.outputs.from }}"
+    assert build["cache-to"] == "${{ steps.cache.outputs.to }}"
+    assert build["no-cache"] == "${{ steps.cache.outputs.no-cache == 'true' }}"
+    image_steps = [s.get("id") for s in jobs("publish.yml")["image"]["steps"]]
+    assert image_steps.index("cache") < image_steps.index("build")
+
+
+def test_publish_runs_only_when_ci_calls_it() -> None:
+    """No push, tag or schedule starts publish.yml on its own: only ci.yml, after its checks."""
+    assert set(WORKFLOWS["publish.yml"]["on"]) == {"workflow_call"}
+
+
+def test_ci_publishes_only_after_every_check_of_the_same_run_passed() -> None:
+    """The publish job needs every other CI job, and runs only for pushes to main and v* tags."""
+    ci = jobs("ci.yml")
+    callers = {
+        job_id: job
+        for job_id, job in ci.items()
+        if str(job.get("uses", "")).endswith("publish.yml")
+    }
+    assert list(callers) == ["publish"]
+    publish = callers["publish"]
+    assert set(publish["needs"]) == set(ci) - {"publish"}
+    # needs: alone skips publish when a check fails or is cancelled; no always()/failure().
+    assert "always()" not in publish["if"]
+    assert "failure()" not in publish["if"]
+    assert "github.event_name == 'push'" in publish["if"]
+    assert "github.ref == 'refs/heads/main'" in publish["if"]
+    assert "startsWith(github.ref, 'refs/tags/v')" in publish["if"]
+    # A release tag must reach CI at all, or it could never be published.
+    assert "v*" in WORKFLOWS["ci.yml"]["on"]["push"]["tags"]
+
+
+def test_ci_hands_publish_only_the_two_docker_hub_secrets() -> None:
+    """`secrets: inherit` would hand every repository secret to the build."""
+    publish = jobs("ci.yml")["publish"]
+    assert publish["secrets"] == {
+        "DOCKERHUB_USERNAME": "${{ secrets.DOCKERHUB_USERNAME }}",
+        "DOCKERHUB_TOKEN": "${{ secrets.DOCKERHUB_TOKEN }}",
+    }
 
 
 def test_publish_tags_sha_semver_and_latest_on_main_only() -> None:

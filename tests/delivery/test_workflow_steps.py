@@ -195,3 +195,26 @@ def test_release_runs_the_infra_release_command_for_one_service_and_image(
         "--image",
         "me/bookingapp-films:1.1.0",
     ]
+
+
+# --- publish.yml: the build cache ---
+
+PUBLISH_CACHE = find_step("publish.yml", "image", "cache")
+
+
+def test_a_release_tag_is_built_without_any_cache(repo: Path) -> None:
+    """A poisoned cache can't reach a release image: nothing restored, nothing written."""
+    result, outputs = run_step(PUBLISH_CACHE, repo, {"REF_TYPE": "tag", "SERVICE": "films"})
+    assert result.returncode == 0, result.stderr
+    assert outputs == {"from": "", "to": "", "no-cache": "true"}
+
+
+def test_a_push_to_main_builds_with_its_own_service_cache(repo: Path) -> None:
+    """One cache scope per service, so the three builds don't evict each other's layers."""
+    result, outputs = run_step(PUBLISH_CACHE, repo, {"REF_TYPE": "branch", "SERVICE": "films"})
+    assert result.returncode == 0, result.stderr
+    assert outputs == {
+        "from": "type=gha,scope=films",
+        "to": "type=gha,mode=max,scope=films",
+        "no-cache": "false",
+    }

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import yaml
 
-from tests.support import ROOT
+from tests.support import CHANGED_SERVICES_SCRIPT, ROOT, changed_services
 
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
-SCRIPT = ROOT / ".github" / "scripts" / "changed_services.py"
+SCRIPT = CHANGED_SERVICES_SCRIPT
 
 
 def workflow_files() -> list[Path]:
@@ -36,10 +35,5 @@ def steps(workflow: dict[Any, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def load_script() -> ModuleType:
-    """Import .github/scripts/changed_services.py, which is a script and not a package."""
-    spec = importlib.util.spec_from_file_location("changed_services", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Return .github/scripts/changed_services.py, imported (tests/support.py does it once)."""
+    return changed_services()

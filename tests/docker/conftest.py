@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -11,7 +12,6 @@ from collections.abc import Iterator
 import pytest
 from testcontainers.community.redis import RedisContainer
 from testcontainers.core.container import DockerContainer
-from testcontainers.core.image import DockerImage
 from testcontainers.core.network import Network
 
 from tests.support import ROOT
@@ -24,17 +24,23 @@ REDIS_ALIAS = "redis.internal-bookingapp.com"
 
 @pytest.fixture(scope="session")
 def home_image() -> str:
-    """Build the home image from the repo root with the configured base image."""
+    """Build the home image from the repo root with the configured base image, as compose does."""
+    # Through `docker compose build`: it builds with BuildKit (the Dockerfile's uv cache
+    # mounts need it) even where the buildx plugin is missing; docker-py, which
+    # testcontainers' DockerImage uses, only has the legacy builder and refuses RUN --mount.
     # TAG (compose's image tag variable) keeps checkouts built side by side apart.
-    tag = f"bookingapp-home:pytest-{os.environ.get('TAG', 'latest')}"
-    image = DockerImage(
-        path=ROOT,
-        tag=tag,
-        clean_up=False,
-        buildargs={"SERVICE": "home", "PYTHON_IMAGE": PYTHON_IMAGE},
+    namespace, tag = "bookingapp-pytest", os.environ.get("TAG", "latest")
+    env = {**os.environ, "DOCKERHUB_NAMESPACE": namespace, "TAG": tag, "PYTHON_IMAGE": PYTHON_IMAGE}
+    build = subprocess.run(
+        ["docker", "compose", "-f", str(ROOT / "compose.yaml"), "build", "home"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
-    image.build()
-    return tag
+    assert build.returncode == 0, build.stderr[-3000:]
+    return f"{namespace}/bookingapp-home:{tag}"
 
 
 @pytest.fixture(scope="module")

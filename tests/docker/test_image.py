@@ -12,9 +12,8 @@ import pytest
 from testcontainers.core.container import DockerContainer
 
 from tests.docker.conftest import PYTHON_IMAGE, base_url, run_app, wait_until_healthy
-from tests.support import requires_docker
 
-pytestmark = [pytest.mark.docker, requires_docker]
+pytestmark = pytest.mark.docker
 
 
 def get(url: str, timeout: float = 10) -> tuple[int, dict, str]:

@@ -7,14 +7,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.faults.stack import SERVICES, FaultStack
-from tests.support import docker_problem
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[FaultStack]:
     """Bring up Redis, home and movie (two replicas each) and home's slow neighbour stub."""
-    if docker_problem():
-        pytest.skip(f"needs a Docker engine ({docker_problem()})")
     project = FaultStack()
     try:
         project.up(*SERVICES)

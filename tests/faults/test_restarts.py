@@ -9,9 +9,8 @@ from collections import Counter
 import pytest
 
 from tests.faults.stack import Load, get, wait_until
-from tests.support import requires_docker
 
-pytestmark = [pytest.mark.docker, requires_docker]
+pytestmark = pytest.mark.docker
 
 GRACE_SECONDS = 25  # gunicorn's graceful_timeout, below ECS's 30 s stopTimeout
 

@@ -1,9 +1,8 @@
-"""Fixtures for the infra tests: parsed templates, the parameter files, moto on port 4566."""
+"""Fixtures for the infra tests: parsed templates, the parameter files, moto on a free port."""
 
 from __future__ import annotations
 
 import os
-import socket
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -13,9 +12,6 @@ from moto.server import ThreadedMotoServer
 
 from bookingapp_infra.params import ServiceParams, load_all
 from tests.infra import cfn
-
-MOTO_PORT = 4566  # LocalStack's edge port, so the same settings reach either emulator
-MOTO_URL = f"http://localhost:{MOTO_PORT}"
 
 
 @pytest.fixture(scope="session")
@@ -38,14 +34,13 @@ def region() -> str:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """Start moto's server on port 4566 for the whole session; yield its URL."""
-    # ThreadedMotoServer.start() waits forever if the port is taken, so check first.
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", MOTO_PORT)) == 0:
-            pytest.fail(f"port {MOTO_PORT} is busy (another moto or LocalStack?): stop it first")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=MOTO_PORT, verbose=False)
+    """Start moto's server on a port the OS picks, for the whole session; yield its URL."""
+    # Not LocalStack's 4566: a LocalStack (or another test run) on the same machine holds it.
+    # The CLI finds the emulator through AWS_ENDPOINT_URL, whatever the port.
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    yield MOTO_URL
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
     server.stop()
 
 

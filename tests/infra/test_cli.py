@@ -1,4 +1,4 @@
-"""The CLI's AWS calls, against moto's server on port 4566 through a localstack-client session.
+"""The CLI's AWS calls, against moto's server (a free port) through a localstack-client session.
 
 What moto proves here: the CLI sends the right ECS API calls with the right arguments
 (a new task definition revision copied from the running one with only the image changed,

@@ -1,31 +1,28 @@
-"""Fixtures for the unit tests: a real redis-server on loopback, apps built from config."""
+"""Fixtures for the unit tests: a real Redis on loopback, apps built from config."""
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 import redis
+from testcontainers.core.container import DockerContainer
 
 from bookingapp_home import create_app
+from tests.support import free_port, unit_redis_is_a_container
 
 PASSWORD = "unit-test-password"
-
-
-def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+# Where there is no redis-server binary: the image tests/docker uses (stand-ins set it too).
+REDIS_IMAGE = os.environ.get("REDIS_IMAGE", "redis:7.4")
 
 
 class RedisServer:
-    """A throwaway redis-server process that tests can stop and start again."""
+    """A throwaway redis-server process on loopback that tests can stop and start again."""
 
     def __init__(self, binary: str) -> None:
         self.binary = binary
@@ -50,15 +47,7 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port, password=PASSWORD)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start within 10 s")
+        wait_for_redis(self.port)
 
     def stop(self) -> None:
         """Stop the server (the port then refuses connections)."""
@@ -67,21 +56,87 @@ class RedisServer:
             self.process.wait(timeout=10)
             self.process = None
 
+    def remove(self) -> None:
+        """Stop for good at the end of the session."""
+        self.stop()
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """Run one redis-server for the session (installed by .ci/run from Debian)."""
+
+class RedisContainerServer:
+    """The same, as a Redis container published on a fixed loopback port (no local binary).
+
+    The port stays the same across stop() and start(), as with the process above, so an app
+    built before a restart finds Redis again at the address it was given.
+    """
+
+    def __init__(self, image: str) -> None:
+        self.port = free_port()
+        self.container = DockerContainer(image).with_command(
+            f"redis-server --save '' --appendonly no --requirepass {PASSWORD}"
+        )
+        # Loopback only, so a throwaway password is never reachable from the network.
+        # with_bind_ports() takes no host address; docker-py's `ports` mapping does.
+        self.container.ports[6379] = ("127.0.0.1", self.port)
+        self.started = False
+
+    def start(self) -> None:
+        """Start the container (first time: create it) and wait until Redis answers."""
+        if self.started:
+            self.container.get_wrapped_container().start()
+        else:
+            self.container.start()
+            self.started = True
+        wait_for_redis(self.port, timeout=60)
+
+    def stop(self) -> None:
+        """Stop the container (the port then refuses connections); it can start again."""
+        self.container.get_wrapped_container().stop(timeout=5)
+
+    def remove(self) -> None:
+        """Remove the container at the end of the session."""
+        self.container.stop()
+
+
+def wait_for_redis(port: int, timeout: float = 10) -> None:
+    """Wait until a Redis on loopback answers PING with the test password."""
+    client = redis.Redis(port=port, password=PASSWORD, socket_timeout=2)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError(f"Redis on 127.0.0.1:{port} did not answer within {timeout} s")
+
+
+def local_or_container_redis() -> RedisServer | RedisContainerServer:
+    """Pick a local redis-server when there is one, else a Redis container.
+
+    BOOKINGAPP_TEST_REDIS=container takes the container even where redis-server is installed
+    (to try that path), =local never does. Tests that get the container are marked `docker`
+    at collection (tests/conftest.py), so they skip with the reason where Docker is missing.
+    """
+    if unit_redis_is_a_container():
+        return RedisContainerServer(REDIS_IMAGE)
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("needs redis-server on PATH (apt-get install redis-server; .ci/run does)")
-    server = RedisServer(binary)
-    server.start()
-    yield server
-    server.stop()
+        pytest.skip("BOOKINGAPP_TEST_REDIS=local but no redis-server on PATH")
+    return RedisServer(binary)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer | RedisContainerServer]:
+    """Run one Redis for the session: redis-server if installed, else a Redis container."""
+    server = local_or_container_redis()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
 
 
 @pytest.fixture
-def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+def redis_client(redis_server: RedisServer | RedisContainerServer) -> Iterator[redis.Redis]:
     """Give a client on an empty database, and empty it again afterwards."""
     client = redis.Redis(port=redis_server.port, password=PASSWORD, decode_responses=True)
     client.flushdb()
@@ -104,7 +159,7 @@ def app_config(port: int, **overrides) -> dict:
 
 
 @pytest.fixture
-def app(redis_server: RedisServer, redis_client: redis.Redis):
+def app(redis_server: RedisServer | RedisContainerServer, redis_client: redis.Redis):
     """Create the home app against the test Redis."""
     return create_app(app_config(redis_server.port))
 

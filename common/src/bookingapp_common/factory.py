@@ -19,6 +19,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 def create_service_app(spec: ServiceSpec, config: dict[str, Any] | None = None) -> Flask:
     """Create the Flask app for a service; `config` replaces the environment (tests)."""
+    logs.configure()  # first: what start-up logs (identity's fallback) is JSON too
     app = Flask(f"bookingapp_{spec.name}", template_folder=str(TEMPLATES))
     app.config.from_mapping(settings.DEFAULTS)
     if config is None:
@@ -37,7 +38,6 @@ def create_service_app(spec: ServiceSpec, config: dict[str, Any] | None = None) 
 
     # The ALB (or Traefik) is the one proxy in front: trust the X-Forwarded-For/Proto/Port it sets.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_port=1)  # type: ignore[method-assign]
-    logs.configure()
     logs.init_app(app, spec.name, instance.id)
     counter.init_app(app, spec.name, instance.id)
     neighbours.init_app(app, spec.neighbours)

@@ -6,6 +6,8 @@ comes from BOOKINGAPP_SERVICE, set by the image.
 
 import os
 
+from bookingapp_common import logs
+
 _service = os.environ.get("BOOKINGAPP_SERVICE", "home")
 wsgi_app = f"bookingapp_{_service}:create_app()"
 
@@ -28,7 +30,9 @@ worker_tmp_dir = "/dev/shm"  # noqa: S108 - shared memory, not a temp file
 forwarded_allow_ips = "*"
 # No control socket: the root fs is read-only and the user has no home (gunicorn >= 25.1).
 control_socket_disable = True
-# The app writes one JSON access line per request itself; gunicorn's would double it.
+# Logging: JSON lines on stdout only, the same format as the app's (bookingapp_common.logs).
+# The app writes one JSON access line per request itself (with the request id); gunicorn's
+# would double it. gunicorn's own messages (boot, worker timeouts, errors) become JSON too.
 accesslog = None
-errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+logconfig_dict = logs.gunicorn_logconfig(loglevel)

@@ -1,0 +1,212 @@
+"""One log format: every line JSON, every line of a request carrying the same request id.
+
+In-process tests read what the project's JSON handler writes; the gunicorn test runs the real
+server with the image's config and reads its whole output, boot lines included.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+
+from bookingapp_common import logs
+from bookingapp_home import create_app
+from tests.support import free_port
+from tests.unit.conftest import app_config
+
+TRACE = "Root=1-67891233-abcdef012345678912345678;Sampled=1"
+
+
+class JsonLines:
+    """What the project's JSON handler wrote while a test ran, line by line, parsed."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+        self.handler = logging.StreamHandler(self.stream)
+        self.handler.setFormatter(logs.json_formatter())
+        self.handler.addFilter(logs.RequestIdFilter())
+
+    def lines(self) -> list[dict]:
+        """Return every line written so far, each parsed as JSON (failing if one is not)."""
+        return [json.loads(line) for line in self.stream.getvalue().splitlines()]
+
+
+@pytest.fixture
+def written() -> Iterator[JsonLines]:
+    """Collect the `bookingapp` tree's lines, formatted exactly as in production."""
+    collected = JsonLines()
+    tree = logging.getLogger(logs.ROOT_LOGGER)
+    tree.addHandler(collected.handler)
+    yield collected
+    tree.removeHandler(collected.handler)
+
+
+@pytest.fixture
+def broken_app(redis_server) -> Flask:
+    """The home app with one view that raises, and one that logs a line of its own."""
+    app = create_app(app_config(redis_server.port))
+
+    def broken():
+        raise RuntimeError("boom in the view")
+
+    def chatty():
+        logging.getLogger("bookingapp.test").warning("a line from inside the request")
+        return "ok"
+
+    app.add_url_rule("/home/broken", "broken", broken)
+    app.add_url_rule("/home/chatty", "chatty", chatty)
+    return app
+
+
+def test_a_view_that_raises_logs_one_json_line_with_the_traceback_as_a_field(
+    broken_app: Flask, written: JsonLines
+) -> None:
+    response = broken_app.test_client().get("/home/broken")
+    assert response.status_code == 500
+    errors = [line for line in written.lines() if line["level"] == "ERROR"]
+    assert len(errors) == 1
+    error = errors[0]
+    assert error["logger"] == "bookingapp.app"
+    assert "Exception on /home/broken [GET]" in error["message"]
+    assert error["exception"].startswith("Traceback (most recent call last):")
+    assert "RuntimeError: boom in the view" in error["exception"]
+    assert error["request_id"] == response.headers["X-Request-Id"]
+
+
+def test_flasks_app_logger_is_inside_the_project_tree(broken_app: Flask) -> None:
+    """So it gets the JSON handler, and Flask never adds its plain-text one."""
+    assert broken_app.logger.name.startswith(f"{logs.ROOT_LOGGER}.")
+    assert broken_app.logger.handlers == []
+
+
+def test_the_albs_trace_id_is_the_request_id_in_the_answer_and_every_line(
+    broken_app: Flask, written: JsonLines
+) -> None:
+    response = broken_app.test_client().get("/home/chatty", headers={"X-Amzn-Trace-Id": TRACE})
+    assert response.headers["X-Request-Id"] == TRACE
+    lines = written.lines()
+    assert [line["message"] for line in lines] == ["a line from inside the request", "request"]
+    assert {line["request_id"] for line in lines} == {TRACE}
+
+
+def test_without_a_trace_id_each_request_gets_its_own_new_id(
+    broken_app: Flask, written: JsonLines
+) -> None:
+    client = broken_app.test_client()
+    first = client.get("/home/chatty").headers["X-Request-Id"]
+    second = client.get("/home/chatty").headers["X-Request-Id"]
+    assert first
+    assert second
+    assert first != second
+    ids = [line["request_id"] for line in written.lines()]
+    assert ids == [first, first, second, second]
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ["", "has spaces in it", "x" * 201, "line\u00e9break"],
+    ids=["empty", "spaces", "long", "non-ascii"],
+)
+def test_a_trace_id_that_is_not_a_plain_token_is_replaced(broken_app: Flask, sent: str) -> None:
+    """A client can send anything; only a short printable token is echoed and logged."""
+    response = broken_app.test_client().get("/home/chatty", headers={"X-Amzn-Trace-Id": sent})
+    returned = response.headers["X-Request-Id"]
+    assert returned != sent
+    assert len(returned) == 32
+    assert int(returned, 16) >= 0
+
+
+def test_lines_outside_a_request_have_no_request_id(written: JsonLines) -> None:
+    logging.getLogger("bookingapp.test").warning("at start-up")
+    (line,) = written.lines()
+    assert "request_id" not in line
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"]), line["time"]
+
+
+def run_gunicorn(port: int, redis_port: int) -> subprocess.Popen[str]:
+    """Start gunicorn with the image's config for home on a loopback port."""
+    env = {
+        **os.environ,
+        "BOOKINGAPP_SERVICE": "home",
+        "PORT": str(port),
+        "GUNICORN_WORKERS": "1",
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": str(redis_port),
+        "REDIS_PASSWORD": "unit-test-password",
+        # No metadata endpoint here: the identity fallback warns, which must be JSON too.
+        "ECS_CONTAINER_METADATA_URI_V4": f"http://127.0.0.1:{free_port()}",
+    }
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    return subprocess.Popen(
+        [
+            gunicorn,
+            "--config",
+            "python:bookingapp_common.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def get(url: str, headers: dict[str, str]) -> int:
+    """GET a loopback URL and return the status, errors included."""
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def wait_for(url: str, timeout: float = 30) -> None:
+    """Wait until the server answers at all."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            get(url, {})
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="gunicorn does not run on Windows")
+def test_everything_gunicorn_and_the_app_write_is_json_lines(redis_server) -> None:
+    """Boot, the identity fallback, access lines, 404s and shutdown: all JSON, ids included."""
+    port = free_port()
+    server = run_gunicorn(port, redis_server.port)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/home/health")
+        assert get(f"http://127.0.0.1:{port}/home/health", {"X-Amzn-Trace-Id": TRACE}) == 200
+        assert get(f"http://127.0.0.1:{port}/home/nothing-here", {}) == 404
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    lines = [json.loads(line) for line in output.splitlines()]  # fails on any plain line
+    loggers = {line["logger"] for line in lines}
+    assert {"gunicorn.error", "bookingapp.identity", "bookingapp.access"} <= loggers
+    assert "gunicorn.access" not in loggers  # one access line per request: the app's
+    access = [line for line in lines if line["logger"] == "bookingapp.access"]
+    health = [
+        line for line in access if line["path"] == "/home/health" and line["request_id"] == TRACE
+    ]
+    assert len(health) == 1
+    missing = [line for line in access if line["path"] == "/home/nothing-here"]
+    assert missing[0]["status"] == 404
+    assert missing[0]["request_id"] not in ("", TRACE)
