@@ -361,7 +361,7 @@ def _check_discovery(where: str, p: ServiceParams) -> None:
     if not _DNS_LABEL.match(p.discovery_name):
         raise ParamsError(f"{where}: discovery_name {p.discovery_name!r} is not a DNS label")
     if not 1 <= p.dns_ttl <= 300:
-        # Long TTLs keep clients on stopped tasks' addresses (PITFALLS #5).
+        # Long TTLs keep clients on stopped tasks' addresses (docs/pitfalls.md #5).
         raise ParamsError(f"{where}: dns_ttl {p.dns_ttl} must be between 1 and 300 seconds")
 
 
@@ -393,7 +393,8 @@ def _check_alb(where: str, p: ServiceParams, alb: AlbParams) -> None:
         raise ParamsError(f"{where}: alb.path_pattern must start with '/' (at most 128 chars)")
     if not alb_path_matches(alb.path_pattern, health):
         # The ALB does not strip prefixes: a health path outside the rule would be checked
-        # by the target group yet never routed to this app by the listener (PITFALLS #1, #2).
+        # by the target group yet never routed to this app by the listener
+        # (docs/pitfalls.md #1, #2).
         raise ParamsError(
             f"{where}: health_check_path {health!r} does not match alb.path_pattern "
             f"{alb.path_pattern!r}; the health path must live under the service's prefix"
