@@ -797,3 +797,18 @@ def test_readme_states_the_stack_order_deploy_uses(services: dict[str, ServicePa
     order = ", ".join(s.name.removeprefix("bookingapp-") for s in plan(services))
     assert order == "network, platform, redis, bus, home, movie"
     assert f"{order} stacks in order" in readme
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_the_image_user_and_its_writable_tmp_match_the_task_user(
+    services: dict[str, ServiceParams], name: str
+) -> None:
+    """Fargate copies a VOLUME's owner and mode into the task's /tmp bind mount, else root 0755.
+
+    So the image must declare /tmp a VOLUME, owned by the same uid:gid the task runs as.
+    """
+    final_stage = (ROOT / "Dockerfile").read_text(encoding="utf-8").rsplit("\nFROM ", 1)[1]
+    user = services[name].user
+    assert f"\nUSER {user}\n" in final_stage
+    assert f"chown {user} /tmp" in final_stage
+    assert '\nVOLUME ["/tmp"]\n' in final_stage
