@@ -266,7 +266,7 @@ BROKEN = {
     ),
     "elasticache on an app": (
         set_key("home", "elasticache", {"enabled": True}),
-        "key 'elasticache' is for backings only, not kind 'app'",
+        "key 'elasticache' is for backing services only, not kind 'app'",
     ),
     "elasticache without a replica": (
         set_key("redis", "elasticache.replicas", 0),

@@ -21,6 +21,7 @@ NAMESPACE = "internal-bookingapp.com"
 # Every task gets a writable scratch volume here (its root filesystem is read-only).
 TMP_PATH = "/tmp"  # noqa: S108 - a mount point inside the container, not a temp file here
 KINDS = ("app", "backing")
+_PLURALS = MappingProxyType({"app": "apps", "backing": "backing services"})
 STRATEGIES = ("rolling", "blue_green")
 # The service template has this many environment slots (EnvironmentName1..N): CloudFormation
 # cannot turn one parameter into a list of name/value objects, so the slots are fixed.
@@ -230,8 +231,10 @@ def _build(where: str, raw: dict[str, Any]) -> ServiceParams:
                 raise ParamsError(f"{where}: missing key {name!r} (needed for kind {kind!r})")
             continue
         if need == "forbidden":
-            allowed = " and ".join(f"{k}s" for k in KINDS if declared.need(k) != "forbidden")
-            raise ParamsError(f"{where}: key {name!r} is for {allowed} only, not kind {kind!r}")
+            other = next(k for k in KINDS if k != kind)
+            raise ParamsError(
+                f"{where}: key {name!r} is for {_PLURALS[other]} only, not kind {kind!r}"
+            )
         values[name] = _convert(where, name, raw[name], declared)
     return ServiceParams(**values)
 
