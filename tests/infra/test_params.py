@@ -272,6 +272,16 @@ BROKEN = {
         set_key("redis", "elasticache.replicas", 0),
         "elasticache.replicas 0 must be 1..5",
     ),
+    "data path on an app": (
+        set_key("home", "data_path", "/data"),
+        "home.toml: key 'data_path' is for backing services only, not kind 'app'",
+    ),
+    "two services with data": (
+        lambda files: files.update(
+            cache={**files["redis"], "name": "cache", "discovery_name": "cache"}
+        ),
+        "only one service can have a data_path, got ['cache', 'redis']",
+    ),
     "elasticache node type": (
         set_key("redis", "elasticache.node_type", "t4g.micro"),
         "elasticache.node_type 't4g.micro' is not cache.*",

@@ -141,7 +141,10 @@ class ServiceParams:
     dns_ttl: int = field(metadata=key(int))
     health_check_path: str | None = field(default=None, metadata=key(str, backing="forbidden"))
     command: tuple[str, ...] = field(default=(), metadata=key(list, **OPTIONAL, items=str))
-    data_path: str | None = field(default=None, metadata=key(str, **OPTIONAL))
+    # Mounted from the platform's one EFS access point, which belongs to the backing service.
+    data_path: str | None = field(
+        default=None, metadata=key(str, app="forbidden", backing="optional")
+    )
     alb: AlbParams | None = field(default=None, metadata=key(AlbParams, backing="forbidden"))
     autoscaling: AutoscalingParams | None = field(
         default=None, metadata=key(AutoscalingParams, backing="forbidden")
@@ -452,6 +455,10 @@ def check_together(services: Mapping[str, ServiceParams]) -> None:
         raise ParamsError(
             f"services name different repository_credentials {sorted(secrets)}; use one secret"
         )
+    with_data = sorted(p.name for p in services.values() if p.data_path is not None)
+    if len(with_data) > 1:
+        # The platform has one EFS access point, owned by one uid:gid.
+        raise ParamsError(f"only one service can have a data_path, got {with_data}")
     managed = [p.name for p in services.values() if p.managed]
     if len(managed) > 1:
         raise ParamsError(f"only one backing service can run on ElastiCache, got {managed}")
