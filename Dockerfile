@@ -47,6 +47,12 @@ ENV BOOKINGAPP_SERVICE=${SERVICE} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 COPY --from=build /app/.venv /app/.venv
+# /tmp writable for the app user on Fargate too. Fargate mounts the task's scratch volume
+# over /tmp root-owned 0755 (containers-roadmap#938) unless the image declares the path a
+# VOLUME: ECS then copies the image's directory, owner and mode included (ECS developer
+# guide, "bind mounts"). Compose mounts a tmpfs there instead, which is 1777 anyway.
+RUN chown 10001:10001 /tmp && chmod 1777 /tmp
+VOLUME ["/tmp"]
 # A fixed non-root uid: no passwd entry needed, the same on ECS and compose.
 USER 10001:10001
 EXPOSE 5000

@@ -146,7 +146,185 @@ BROKEN = {
         "all app services must share one container_port, got [5000, 8000]",
     ),
     "long DNS TTL": (set_key("home", "dns_ttl", 3600), "dns_ttl 3600 must be between 1 and 300"),
+    "image with a space": (
+        set_key("home", "image", "docker.io/bookingapp/home :1"),
+        "home.toml: image must be a non-empty reference without spaces",
+    ),
+    "blank image": (set_key("home", "image", "  "), "image must be a non-empty reference"),
+    "port 0": (set_key("redis", "container_port", 0), "container_port 0 is not a TCP port"),
+    "port above 65535": (
+        set_key("redis", "container_port", 65536),
+        "container_port 65536 is not a TCP port",
+    ),
+    "no tasks": (set_key("redis", "desired_count", 0), "desired_count must be at least 1"),
+    "relative data path": (
+        set_key("redis", "data_path", "data"),
+        "data_path must be an absolute path other than /tmp",
+    ),
+    "data path on the scratch volume": (
+        set_key("redis", "data_path", "/tmp"),
+        "data_path must be an absolute path other than /tmp",
+    ),
+    "bad variable name": (
+        set_key("home", "environment.REDIS-HOST", "x"),
+        "environment name 'REDIS-HOST' is not a valid variable name",
+    ),
+    "discovery name not a DNS label": (
+        set_key("bus", "discovery_name", "Bus_1"),
+        "discovery_name 'Bus_1' is not a DNS label",
+    ),
+    "discovery name ending in a hyphen": (
+        set_key("bus", "discovery_name", "bus-"),
+        "discovery_name 'bus-' is not a DNS label",
+    ),
+    "minimum healthy above 100": (
+        set_key("redis", "deployment.minimum_healthy_percent", 101),
+        "deployment.minimum_healthy_percent must be 0..100",
+    ),
+    "minimum healthy below 0": (
+        set_key("redis", "deployment.minimum_healthy_percent", -1),
+        "deployment.minimum_healthy_percent must be 0..100",
+    ),
+    "maximum below 100": (
+        set_key("home", "deployment.maximum_percent", 99),
+        "deployment.maximum_percent must be 100..200",
+    ),
+    "maximum above 200": (
+        set_key("home", "deployment.maximum_percent", 201),
+        "deployment.maximum_percent must be 100..200",
+    ),
+    "health path without a slash": (
+        set_key("movie", "health_check_path", "movie/health"),
+        "health_check_path must start with '/', got 'movie/health'",
+    ),
+    "path pattern without a slash": (
+        set_key("movie", "alb.path_pattern", "movie*"),
+        "alb.path_pattern must start with '/' (at most 128 chars)",
+    ),
+    "path pattern over 128 characters": (
+        set_key("movie", "alb.path_pattern", "/movie" + "*" * 123),
+        "alb.path_pattern must start with '/' (at most 128 chars)",
+    ),
+    "priority 0": (
+        set_key("home", "alb.priority", 0),
+        "alb.priority 0 must be between 1 and 50000",
+    ),
+    "priority above 50000": (
+        set_key("home", "alb.priority", 50001),
+        "alb.priority 50001 must be between 1 and 50000",
+    ),
+    "min capacity above max": (
+        set_key("home", "autoscaling.min_capacity", 7),
+        "autoscaling needs 1 <= min_capacity <= max_capacity, got 7..6",
+    ),
+    "min capacity 0": (
+        set_key("home", "autoscaling.min_capacity", 0),
+        "autoscaling needs 1 <= min_capacity <= max_capacity, got 0..6",
+    ),
+    "cpu target 0": (set_key("bus", "autoscaling.cpu_target", 0), "cpu_target 0 must be 1..99"),
+    "cpu target 100": (
+        set_key("bus", "autoscaling.cpu_target", 100),
+        "cpu_target 100 must be 1..99",
+    ),
+    "uid without gid": (
+        set_key("home", "user", "10001"),
+        'user must be numeric uid:gid such as "10001:10001" (a uid alone runs with gid 0)',
+    ),
+    "user by name": (set_key("redis", "user", "redis:redis"), "user must be numeric uid:gid"),
+    "root group": (set_key("home", "user", "10001:0"), "user's gid must not be 0"),
+    "root uid with a group": (set_key("home", "user", "0:10001"), "non-root user"),
+    "unknown strategy": (
+        set_key("home", "deployment.strategy", "canary"),
+        "deployment.strategy must be one of rolling, blue_green, got 'canary'",
+    ),
+    "blue/green for redis": (
+        set_key("redis", "deployment.strategy", "blue_green"),
+        "redis.toml: deployment.strategy 'blue_green' is for apps behind the ALB",
+    ),
+    "bake time over a day": (
+        set_key("home", "deployment.bake_time_minutes", 1441),
+        "deployment.bake_time_minutes must be 0..1440",
+    ),
+    "approval as text": (
+        set_key("home", "deployment.approval", "yes"),
+        "deployment.approval must be true or false, got str 'yes'",
+    ),
+    "exec as a number": (
+        set_key("home", "enable_execute_command", 1),
+        "enable_execute_command must be true or false, got int 1",
+    ),
+    "registry secret that is neither ARN nor name": (
+        set_key("home", "repository_credentials", "my secret"),
+        "repository_credentials must be a Secrets Manager secret ARN or name",
+    ),
+    "two registry secrets": (
+        lambda files: (
+            files["home"].update(repository_credentials="dockerhub-a"),
+            files["bus"].update(repository_credentials="dockerhub-b"),
+        ),
+        "services name different repository_credentials ['dockerhub-a', 'dockerhub-b']",
+    ),
+    "elasticache on an app": (
+        set_key("home", "elasticache", {"enabled": True}),
+        "key 'elasticache' is for backing services only, not kind 'app'",
+    ),
+    "elasticache without a replica": (
+        set_key("redis", "elasticache.replicas", 0),
+        "elasticache.replicas 0 must be 1..5",
+    ),
+    "data path on an app": (
+        set_key("home", "data_path", "/data"),
+        "home.toml: key 'data_path' is for backing services only, not kind 'app'",
+    ),
+    "two services with data": (
+        lambda files: files.update(
+            cache={**files["redis"], "name": "cache", "discovery_name": "cache"}
+        ),
+        "only one service can have a data_path, got ['cache', 'redis']",
+    ),
+    "elasticache node type": (
+        set_key("redis", "elasticache.node_type", "t4g.micro"),
+        "elasticache.node_type 't4g.micro' is not cache.*",
+    ),
 }
+
+# Values at the edges of each range: they load. With BROKEN, this pins both ends.
+ACCEPTED = {
+    "lowest port": set_key("redis", "container_port", 1),
+    "highest port": set_key("redis", "container_port", 65535),
+    "minimum healthy 0 on an app": set_key("home", "deployment.minimum_healthy_percent", 0),
+    "maximum 200 on redis": set_key("redis", "deployment.maximum_percent", 200),
+    "minimum healthy 100": set_key("redis", "deployment.minimum_healthy_percent", 100),
+    "maximum 100": set_key("home", "deployment.maximum_percent", 100),
+    "priority 1": set_key("home", "alb.priority", 1),
+    "priority 50000": set_key("home", "alb.priority", 50000),
+    "min capacity equal to max": lambda files: files["bus"]["autoscaling"].update(
+        min_capacity=2, max_capacity=2
+    ),
+    "cpu target 1": set_key("bus", "autoscaling.cpu_target", 1),
+    "cpu target 99": set_key("bus", "autoscaling.cpu_target", 99),
+    "path pattern of 128 characters": set_key("movie", "alb.path_pattern", "/movie" + "*" * 122),
+    "underscore in a variable name": set_key("home", "environment._X_1", "x"),
+    "one-letter DNS label": set_key("bus", "discovery_name", "b"),
+    "registry secret by ARN": set_key(
+        "home",
+        "repository_credentials",
+        "arn:aws:secretsmanager:eu-west-1:111122223333:secret:dockerhub-AbCdEf",
+    ),
+    "blue/green app with approval": lambda files: files["home"].update(
+        deployment={"strategy": "blue_green", "bake_time_minutes": 0, "approval": True}
+    ),
+}
+
+
+@pytest.mark.parametrize("change", ACCEPTED.values(), ids=ACCEPTED.keys())
+def test_values_at_the_edge_of_each_range_are_accepted(
+    tmp_path: Path, change: Callable[[dict[str, Raw]], None]
+) -> None:
+    files = committed()
+    change(files)
+    loaded = load_all(write(tmp_path, files))
+    assert loaded != load_all()
 
 
 @pytest.mark.parametrize(("change", "message"), BROKEN.values(), ids=BROKEN.keys())

@@ -8,13 +8,22 @@ only a real deploy proves the rest).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from cfnlint.api import lint_file
+from cfnlint.config import ManualArgs
 
-from bookingapp_infra.params import NAMESPACE, TMP_PATH, ServiceParams
-from bookingapp_infra.stacks import platform_parameters, service_parameters, service_stack
+from bookingapp_infra.params import NAMESPACE, TMP_PATH, ElastiCacheParams, ServiceParams
+from bookingapp_infra.stacks import (
+    plan,
+    platform_parameters,
+    service_parameters,
+    service_stack,
+)
 from tests.infra import cfn
+from tests.support import ROOT
 
 APPS = ("home", "movie", "bus")
 # CloudFormation's TemplateBody limit; bigger templates would need an S3 URL.
@@ -447,3 +456,359 @@ def test_service_template_defaults_match_the_home_parameters(
         if defaults[k] != v and k != "DesiredCount" and not k.startswith("Environment")
     }
     assert differing == {}
+
+
+# ---------------------------------------------------------------- issue 11: first deploy
+
+
+def platform_for(services: dict[str, ServiceParams], **overrides: str) -> dict[str, Any]:
+    """Resolve the platform template with the parameters the CLI sends, plus overrides."""
+    values = platform_parameters(services, "bookingapp") | overrides
+    return cfn.resolve(cfn.load("platform"), values)
+
+
+def test_redis_data_lives_on_an_encrypted_efs_file_system_that_outlives_the_stack(
+    services: dict[str, ServiceParams],
+) -> None:
+    resources = platform_for(services)
+    (fs_id,) = of_type(resources, "AWS::EFS::FileSystem")
+    fs = resources[fs_id]
+    assert fs["Properties"]["Encrypted"] is True
+    assert (fs["DeletionPolicy"], fs["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    (deny,) = fs["Properties"]["FileSystemPolicy"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_access_point_acts_as_redis_uid_and_gid_from_its_parameter_file(
+    services: dict[str, ServiceParams],
+) -> None:
+    uid, gid = services["redis"].user.split(":")
+    assert (uid, gid) == ("999", "999")
+    resources = platform_for(services)
+    (point,) = of_type(resources, "AWS::EFS::AccessPoint").values()
+    assert point["Properties"]["PosixUser"] == {"Uid": uid, "Gid": gid}
+    root = point["Properties"]["RootDirectory"]
+    assert root["Path"] == "/redis"
+    assert root["CreationInfo"] == {"OwnerUid": uid, "OwnerGid": gid, "Permissions": "0750"}
+
+
+def test_efs_is_reachable_only_by_nfs_from_the_redis_task_in_both_private_subnets(
+    services: dict[str, ServiceParams],
+) -> None:
+    resources = platform_for(services)
+    targets = of_type(resources, "AWS::EFS::MountTarget").values()
+    assert sorted(t["Properties"]["SubnetId"]["Fn::Select"][0] for t in targets) == [0, 1]
+    assert all(t["Properties"]["SecurityGroups"] == [{"Ref": "DataSecurityGroup"}] for t in targets)
+    rules = ingress_rules(resources, "DataSecurityGroup")
+    assert [(r["SourceSecurityGroupId"], r["FromPort"], r["ToPort"]) for r in rules] == [
+        ({"Ref": "BackingSecurityGroup"}, 2049, 2049)
+    ]
+    (placeholder,) = props(resources, "DataSecurityGroup")["SecurityGroupEgress"]
+    assert placeholder["CidrIp"] == "127.0.0.1/32"
+
+
+def test_only_the_redis_task_role_may_mount_and_only_through_the_access_point(
+    services: dict[str, ServiceParams],
+) -> None:
+    resources = platform_for(services)
+    policies = of_type(resources, "AWS::IAM::Policy")
+    (efs_policy,) = [
+        p
+        for p in policies.values()
+        if "elasticfilesystem" in str(p["Properties"]["PolicyDocument"])
+    ]
+    assert efs_policy["Properties"]["Roles"] == [{"Ref": "BackingTaskRole"}]
+    (statement,) = efs_policy["Properties"]["PolicyDocument"]["Statement"]
+    assert sorted(statement["Action"]) == [
+        "elasticfilesystem:ClientMount",
+        "elasticfilesystem:ClientWrite",
+    ]
+    assert statement["Resource"] == {"Fn::GetAtt": ["DataFileSystem", "Arn"]}
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "elasticfilesystem:AccessPointArn": {"Fn::GetAtt": ["DataAccessPoint", "Arn"]}
+        }
+    }
+
+
+def test_redis_mounts_its_efs_access_point_at_data_over_tls_with_iam(
+    templates: dict[str, Any], services: dict[str, ServiceParams]
+) -> None:
+    resources = resolved_service(templates, services["redis"])
+    task = props(resources, "TaskDefinition")
+    volumes = {v["Name"]: v for v in task["Volumes"]}
+    efs = volumes["data"]["EFSVolumeConfiguration"]
+    assert efs["TransitEncryption"] == "ENABLED"
+    assert efs["AuthorizationConfig"]["IAM"] == "ENABLED"
+    assert efs["AuthorizationConfig"]["AccessPointId"] == {
+        "Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-DataAccessPointId"}
+    }
+    assert efs["FilesystemId"] == {
+        "Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-DataFileSystemId"}
+    }
+    assert "EFSVolumeConfiguration" not in volumes["tmp"]
+    mounts = {m["ContainerPath"]: m["SourceVolume"] for m in container(resources)["MountPoints"]}
+    assert mounts["/data"] == "data"
+    assert task["TaskRoleArn"] == {
+        "Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-BackingTaskRoleArn"}
+    }
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_apps_run_with_the_role_that_cannot_mount_redis_data(
+    templates: dict[str, Any], services: dict[str, ServiceParams], name: str
+) -> None:
+    task = props(resolved_service(templates, services[name]), "TaskDefinition")
+    assert task["TaskRoleArn"] == {
+        "Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-TaskRoleArn"}
+    }
+    assert [v["Name"] for v in task["Volumes"]] == ["tmp"]
+
+
+def managed(services: dict[str, ServiceParams]) -> dict[str, ServiceParams]:
+    """Return the services with Redis switched to ElastiCache, as [elasticache] enabled does."""
+    cache = ElastiCacheParams(enabled=True, node_type="cache.t4g.small", replicas=2)
+    return services | {"redis": replace(services["redis"], elasticache=cache)}
+
+
+def test_the_committed_redis_runs_as_an_ecs_task_not_on_elasticache(
+    services: dict[str, ServiceParams],
+) -> None:
+    assert not services["redis"].managed
+    assert platform_parameters(services, "bookingapp")["ManagedRedis"] == "false"
+    resources = platform_for(services)
+    assert of_type(resources, "AWS::ElastiCache::ReplicationGroup") == {}
+
+
+def test_managed_redis_is_a_multi_az_encrypted_valkey_group_using_the_same_secret(
+    services: dict[str, ServiceParams],
+) -> None:
+    values = platform_parameters(managed(services), "bookingapp")
+    assert (values["ManagedRedis"], values["RedisNodeType"], values["RedisNodes"]) == (
+        "true",
+        "cache.t4g.small",
+        "3",
+    )
+    resources = platform_for(managed(services))
+    (group_id,) = of_type(resources, "AWS::ElastiCache::ReplicationGroup")
+    group = resources[group_id]
+    p = group["Properties"]
+    assert p["Engine"] == "valkey"
+    assert (p["AutomaticFailoverEnabled"], p["MultiAZEnabled"]) == (True, True)
+    assert (p["TransitEncryptionEnabled"], p["AtRestEncryptionEnabled"]) == (True, True)
+    assert p["AuthToken"] == {"Fn::Sub": "{{resolve:secretsmanager:${RedisPassword}:SecretString}}"}
+    assert p["SecurityGroupIds"] == [{"Ref": "BackingSecurityGroup"}]
+    assert (p["NumCacheClusters"], p["CacheNodeType"]) == ("3", "cache.t4g.small")
+    assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Snapshot", "Snapshot")
+    # No ECS Redis, so no EFS for it.
+    assert of_type(resources, "AWS::EFS::FileSystem") == {}
+
+
+def test_with_managed_redis_the_apps_take_host_and_tls_from_the_platform(
+    templates: dict[str, Any], services: dict[str, ServiceParams]
+) -> None:
+    stacks = plan(managed(services))
+    assert [s.name for s in stacks] == [
+        "bookingapp-network",
+        "bookingapp-platform",
+        "bookingapp-bus",
+        "bookingapp-home",
+        "bookingapp-movie",
+    ]
+    home = next(s for s in stacks if s.service and s.service.name == "home")
+    values = {i["ParameterKey"]: i["ParameterValue"] for i in home.cfn_parameters(creating=True)}
+    assert values["ManagedRedis"] == "true"
+    env = {
+        e["Name"]: e["Value"]
+        for e in container(cfn.resolve(templates["service"], values))["Environment"]
+    }
+    assert env["REDIS_HOST"] == {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-RedisHost"}}
+    assert env["REDIS_TLS"] == {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-RedisTls"}}
+    assert env["REDIS_PORT"] == "6379"
+    outputs = templates["platform"]["Outputs"]
+    assert outputs["RedisHost"]["Value"]["Fn::If"][1] == {
+        "Fn::GetAtt": ["CacheReplicationGroup", "PrimaryEndPoint.Address"]
+    }
+
+
+@pytest.mark.parametrize("name", [*APPS, "redis"])
+def test_without_managed_redis_the_parameter_files_environment_is_all_there_is(
+    templates: dict[str, Any], services: dict[str, ServiceParams], name: str
+) -> None:
+    env = container(resolved_service(templates, services[name]))["Environment"]
+    assert "REDIS_TLS" not in {e["Name"] for e in env}
+
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:dockerhub-AbCdEf"
+
+
+def with_credentials(services: dict[str, ServiceParams], secret: str) -> dict[str, ServiceParams]:
+    """Return the services with every app pulling with registry credentials."""
+    return {
+        n: replace(p, repository_credentials=secret) if p.is_app else p for n, p in services.items()
+    }
+
+
+def execution_statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the execution role's policy statements."""
+    role = props(resources, "ExecutionRole")
+    return [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def test_without_registry_credentials_pulls_are_anonymous(
+    templates: dict[str, Any], services: dict[str, ServiceParams]
+) -> None:
+    for p in services.values():
+        assert "RepositoryCredentials" not in container(resolved_service(templates, p))
+    assert len(execution_statements(platform_for(services))) == 2
+
+
+@pytest.mark.parametrize(
+    ("secret", "resource"),
+    [
+        (SECRET_ARN, SECRET_ARN),
+        (
+            "dockerhub",
+            # The name plus the 6-character suffix Secrets Manager appends to it.
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+                "${AWS::AccountId}:secret:${RepositoryCredentialsName}-??????"
+            },
+        ),
+    ],
+    ids=["by ARN", "by name"],
+)
+def test_registry_credentials_reach_the_container_and_only_the_execution_role_reads_them(
+    templates: dict[str, Any], services: dict[str, ServiceParams], secret: str, resource: Any
+) -> None:
+    changed = with_credentials(services, secret)
+    for p in changed.values():
+        c = container(resolved_service(templates, p))
+        if p.is_app:
+            assert c["RepositoryCredentials"] == {"CredentialsParameter": secret}
+        else:
+            assert "RepositoryCredentials" not in c
+    values = platform_parameters(changed, "bookingapp")
+    given = (values["RepositoryCredentialsArn"], values["RepositoryCredentialsName"])
+    assert given == ((secret, "") if secret.startswith("arn:") else ("", secret))
+    resources = platform_for(changed)
+    registry = [s for s in execution_statements(resources) if s["Resource"] == resource]
+    assert [s["Action"] for s in registry] == ["secretsmanager:GetSecretValue"]
+    for role in ("TaskRole", "BackingTaskRole"):
+        assert "Policies" not in props(resources, role)
+    assert "secretsmanager" not in str(of_type(resources, "AWS::IAM::Policy"))
+
+
+@pytest.mark.parametrize("name", [*APPS, "redis"])
+def test_every_service_runs_as_uid_and_gid_never_a_bare_uid(
+    templates: dict[str, Any], services: dict[str, ServiceParams], name: str
+) -> None:
+    user = container(resolved_service(templates, services[name]))["User"]
+    uid, gid = user.split(":")
+    assert int(uid) > 0
+    assert int(gid) > 0
+    pattern = templates["service"]["Parameters"]["User"]["AllowedPattern"]
+    assert re.fullmatch(pattern, user)
+    assert re.fullmatch(pattern, uid) is None
+
+
+STATEFUL = {
+    # resource type: (DeletionPolicy, UpdateReplacePolicy), the reasons beside each in
+    # platform.yaml.
+    "AWS::SecretsManager::Secret": ("Delete", "Retain"),
+    "AWS::Logs::LogGroup": ("Retain", "Retain"),
+    "AWS::EFS::FileSystem": ("Retain", "Retain"),
+    "AWS::ElastiCache::ReplicationGroup": ("Snapshot", "Snapshot"),
+}
+
+
+def test_state_that_must_survive_a_replacement_has_explicit_policies(
+    templates: dict[str, Any],
+) -> None:
+    resources = templates["platform"]["Resources"]
+    found = {
+        r["Type"]: (r.get("DeletionPolicy"), r.get("UpdateReplacePolicy"))
+        for r in resources.values()
+        if r["Type"] in STATEFUL
+    }
+    assert found == STATEFUL
+
+
+@pytest.mark.parametrize("name", cfn.TEMPLATES)
+def test_cfn_lint_informational_checks_find_nothing(name: str) -> None:
+    """Including I3011 (stateful resources without policies): none is kept, none justified."""
+    config = ManualArgs(regions=["us-east-1"], include_checks=["I"])
+    matches = lint_file(cfn.template_path(name), config=config)
+    assert [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches] == []
+
+
+@pytest.mark.parametrize("name", cfn.TEMPLATES)
+def test_egress_rules_are_all_inline_and_ingress_rules_all_standalone(
+    templates: dict[str, Any], name: str
+) -> None:
+    """One convention, so no group mixes both kinds in one direction (rules lost on update)."""
+    resources = templates[name]["Resources"]
+    groups = of_type(resources, "AWS::EC2::SecurityGroup").values()
+    assert [g for g in groups if "SecurityGroupIngress" in g["Properties"]] == []
+    assert of_type(resources, "AWS::EC2::SecurityGroupEgress") == {}
+
+
+def test_ecs_exec_is_off_by_default_and_grants_nothing(
+    templates: dict[str, Any], services: dict[str, ServiceParams]
+) -> None:
+    assert not any(p.enable_execute_command for p in services.values())
+    for p in services.values():
+        resources = resolved_service(templates, p)
+        assert props(resources, "Service")["EnableExecuteCommand"] is False
+        assert container(resources)["ReadonlyRootFilesystem"] is True
+    resources = platform_for(services)
+    assert "ssmmessages" not in str(resources)
+
+
+def test_ecs_exec_opt_in_turns_on_exec_and_the_ssm_channels_for_the_task_roles(
+    templates: dict[str, Any], services: dict[str, ServiceParams]
+) -> None:
+    home = replace(services["home"], enable_execute_command=True)
+    resources = resolved_service(templates, home)
+    assert props(resources, "Service")["EnableExecuteCommand"] is True
+    c = container(resources)
+    assert c["LinuxParameters"] == {"InitProcessEnabled": True}
+    # The exec agent writes to the container's filesystem; AWS supports no read-only root.
+    assert c["ReadonlyRootFilesystem"] is False
+    platform = platform_for(services | {"home": home})
+    (policy,) = [
+        p for p in of_type(platform, "AWS::IAM::Policy").values() if "ssmmessages" in str(p)
+    ]
+    assert policy["Properties"]["Roles"] == [{"Ref": "TaskRole"}, {"Ref": "BackingTaskRole"}]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert sorted(statement["Action"]) == [
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+    ]
+    # Other services keep a read-only root.
+    assert container(resolved_service(templates, services["movie"]))["ReadonlyRootFilesystem"]
+
+
+def test_readme_states_the_stack_order_deploy_uses(services: dict[str, ServiceParams]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    order = ", ".join(s.name.removeprefix("bookingapp-") for s in plan(services))
+    assert order == "network, platform, redis, bus, home, movie"
+    assert f"{order} stacks in order" in readme
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_the_image_user_and_its_writable_tmp_match_the_task_user(
+    services: dict[str, ServiceParams], name: str
+) -> None:
+    """Fargate copies a VOLUME's owner and mode into the task's /tmp bind mount, else root 0755.
+
+    So the image must declare /tmp a VOLUME, owned by the same uid:gid the task runs as.
+    """
+    final_stage = (ROOT / "Dockerfile").read_text(encoding="utf-8").rsplit("\nFROM ", 1)[1]
+    user = services[name].user
+    assert f"\nUSER {user}\n" in final_stage
+    assert f"chown {user} /tmp" in final_stage
+    assert '\nVOLUME ["/tmp"]\n' in final_stage

@@ -14,7 +14,10 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_PORT": 6379,
     "REDIS_DB": 0,
     "REDIS_PASSWORD": None,
-    # Per attempt. With two retries and the backoff this bounds a request to < 2 s (PITFALLS 7).
+    # TLS to Redis: ElastiCache with encryption in transit (the infra sets it there).
+    "REDIS_TLS": False,
+    # Per attempt. With two retries and the backoff this bounds a request to < 2 s
+    # (docs/pitfalls.md #7).
     "REDIS_SOCKET_TIMEOUT": 0.4,
     "REDIS_RETRIES": 2,
     # Where a neighbour's readiness is asked: its Cloud Map name (a compose alias locally).
@@ -70,6 +73,18 @@ def _number(environ: Mapping[str, str], name: str) -> float | None:
     return value
 
 
+def _flag(environ: Mapping[str, str], name: str) -> bool | None:
+    """Read a true/false variable, or None when it is unset."""
+    raw = environ.get(name, "").strip().lower()
+    if raw == "":
+        return None
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {environ[name]!r}")
+
+
 def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     """Return the settings the environment overrides, validated."""
     settings: dict[str, Any] = {"REDIS_PASSWORD": _password(environ)}
@@ -84,6 +99,9 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         seconds = _number(environ, name)
         if seconds is not None:
             settings[name] = seconds
+    tls = _flag(environ, "REDIS_TLS")
+    if tls is not None:
+        settings["REDIS_TLS"] = tls
     port = settings.get("REDIS_PORT", DEFAULTS["REDIS_PORT"])
     if not 0 < port < 65536:
         raise ConfigError(f"REDIS_PORT must be between 1 and 65535, got {port}")

@@ -110,7 +110,7 @@ class HitCounter:
                 self._open = None  # closed: hits from now on start the next batch
             if waited and self._last_problem is not None:
                 # Redis just failed the round trip this batch queued behind (after its own
-                # retries): answer now instead of adding a second ~1.5 s wait (PITFALLS 7).
+                # retries): answer now instead of adding a second ~1.5 s wait (docs/pitfalls.md #7).
                 batch.problem = self._last_problem
             else:
                 self._commit(batch)
@@ -153,7 +153,8 @@ class HitCounter:
 
         answered = False
         try:
-            # The client's bounded retries and timeouts, as for any other call (PITFALLS 7).
+            # The client's bounded retries and timeouts, as for any other call
+            # (docs/pitfalls.md #7).
             replies = connection.retry.call_with_retry(attempt, lambda _: connection.disconnect())
             answered = True
             return replies
@@ -185,13 +186,16 @@ def make_client(config: dict) -> redis.Redis:
     """Build a Redis client whose every call gives up within about 2 seconds."""
     timeout = config["REDIS_SOCKET_TIMEOUT"]
     # Lazy: redis-py connects on first use, so start-up never waits for DNS or Redis
-    # (PITFALLS 6). Timeouts + bounded retries make a dead Redis fail fast; the health check
-    # interval re-validates idle pooled connections after Redis moved (PITFALLS 7).
+    # (docs/pitfalls.md #6). Timeouts + bounded retries make a dead Redis fail fast; the
+    # health check interval re-validates idle pooled connections after Redis moved
+    # (docs/pitfalls.md #7).
     return redis.Redis(
         host=config["REDIS_HOST"],
         port=config["REDIS_PORT"],
         db=config["REDIS_DB"],
         password=config["REDIS_PASSWORD"],
+        # TLS with certificate and host name checks (ElastiCache's endpoint name).
+        ssl=config["REDIS_TLS"],
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         socket_keepalive=True,

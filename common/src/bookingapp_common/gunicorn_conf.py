@@ -18,10 +18,10 @@ worker_class = "gthread"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 # Above the ALB's 60 s idle timeout: the load balancer must close idle connections first,
-# or it reuses one the app just closed and answers 502 (PITFALLS 4).
+# or it reuses one the app just closed and answers 502 (docs/pitfalls.md #4).
 keepalive = 75
 # Below ECS's 30 s stopTimeout (and compose's stop_grace_period): in-flight requests
-# finish after SIGTERM before the SIGKILL comes (PITFALLS 11).
+# finish after SIGTERM before the SIGKILL comes (docs/pitfalls.md #11).
 graceful_timeout = 25
 timeout = 30
 # The heartbeat file lives in memory: the root filesystem is read-only, /tmp may be slow disk.

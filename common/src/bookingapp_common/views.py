@@ -24,7 +24,7 @@ def page():
 
 
 def health():
-    """Liveness: answers whenever the process can serve; never asks Redis (PITFALLS 1)."""
+    """Liveness: answers whenever the process can serve; never asks Redis (docs/pitfalls.md #1)."""
     instance = current_app.extensions[INSTANCE]
     spec: ServiceSpec = current_app.extensions[SPEC]
     return jsonify(status="ok", service=spec.name, instance=instance.id)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, get_type_hints
 
 INFRA_DIR = Path(__file__).resolve().parents[2]
 SERVICES_DIR = INFRA_DIR / "services"
@@ -21,6 +21,7 @@ NAMESPACE = "internal-bookingapp.com"
 # Every task gets a writable scratch volume here (its root filesystem is read-only).
 TMP_PATH = "/tmp"  # noqa: S108 - a mount point inside the container, not a temp file here
 KINDS = ("app", "backing")
+_PLURALS = MappingProxyType({"app": "apps", "backing": "backing services"})
 # The service template has this many environment slots (EnvironmentName1..N): CloudFormation
 # cannot turn one parameter into a list of name/value objects, so the slots are fixed.
 MAX_ENVIRONMENT = 4
@@ -39,10 +40,44 @@ FARGATE_SIZES: Mapping[int, tuple[int, ...]] = MappingProxyType(
 )
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+_SECRET_NAME = re.compile(r"^[\w/+=.@-]{1,512}$")
 
 
 class ParamsError(ValueError):
     """A parameter file is missing, malformed or inconsistent with the others."""
+
+
+Need = Literal["required", "optional", "forbidden"]
+# Shorthand for a key that either kind may have or leave out.
+OPTIONAL: Mapping[str, Need] = MappingProxyType({"app": "optional", "backing": "optional"})
+
+
+@dataclass(frozen=True)
+class Key:
+    """How a top-level key of a parameter file is declared: its TOML type, who needs it.
+
+    `app` and `backing` say, per kind of service, whether the key must be present, may be
+    present, or must not be (a backing service has no ALB rule, for instance). `items` is
+    the type of a list's items or of a free-form table's values. A table with fixed keys
+    is declared by its dataclass as `toml_type`; its fields' annotations type its keys.
+    """
+
+    toml_type: type
+    app: Need = "required"
+    backing: Need = "required"
+    items: type | None = None
+
+    def need(self, kind: str) -> Need:
+        """Return whether a service of this kind must, may or must not have the key."""
+        return self.app if kind == "app" else self.backing
+
+
+def key(
+    toml_type: type, *, app: Need = "required", backing: Need = "required", items: Any = None
+) -> Mapping[str, Key]:
+    """Return field metadata declaring a ServiceParams field as a parameter-file key."""
+    return MappingProxyType({"key": Key(toml_type, app, backing, items)})
 
 
 @dataclass(frozen=True)
@@ -89,27 +124,59 @@ class DeploymentParams:
 
 
 @dataclass(frozen=True)
-class ServiceParams:
-    """One service's deployment parameters, as read from infra/services/<name>.toml."""
+class ElastiCacheParams:
+    """Backing only: run the counter on ElastiCache (Valkey) instead of an ECS task."""
 
-    name: str
-    kind: str
-    image: str
-    container_port: int
-    cpu: int
-    memory: int
-    desired_count: int
-    user: str
-    health_check_command: tuple[str, ...]
-    discovery_name: str
-    dns_ttl: int
-    health_check_path: str | None = None
-    command: tuple[str, ...] = ()
-    data_path: str | None = None
-    alb: AlbParams | None = None
-    autoscaling: AutoscalingParams | None = None
-    deployment: DeploymentParams = field(default_factory=DeploymentParams)
-    environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    enabled: bool = False
+    node_type: str = "cache.t4g.micro"
+    # Read replicas beside the primary; at least 1 for Multi-AZ automatic failover.
+    replicas: int = 1
+
+
+@dataclass(frozen=True)
+class ServiceParams:
+    """One service's deployment parameters, as read from infra/services/<name>.toml.
+
+    Each field is one key of the file, declared once: `key(...)` says its TOML type and
+    which kinds of service need it. The checks below read the built dataclass.
+    """
+
+    name: str = field(metadata=key(str))
+    kind: str = field(metadata=key(str))
+    image: str = field(metadata=key(str))
+    container_port: int = field(metadata=key(int))
+    cpu: int = field(metadata=key(int))
+    memory: int = field(metadata=key(int))
+    desired_count: int = field(metadata=key(int))
+    user: str = field(metadata=key(str))
+    health_check_command: tuple[str, ...] = field(metadata=key(list, items=str))
+    discovery_name: str = field(metadata=key(str))
+    dns_ttl: int = field(metadata=key(int))
+    health_check_path: str | None = field(default=None, metadata=key(str, backing="forbidden"))
+    command: tuple[str, ...] = field(default=(), metadata=key(list, **OPTIONAL, items=str))
+    # Mounted from the platform's one EFS access point, which belongs to the backing service.
+    data_path: str | None = field(
+        default=None, metadata=key(str, app="forbidden", backing="optional")
+    )
+    alb: AlbParams | None = field(default=None, metadata=key(AlbParams, backing="forbidden"))
+    autoscaling: AutoscalingParams | None = field(
+        default=None, metadata=key(AutoscalingParams, backing="forbidden")
+    )
+    deployment: DeploymentParams = field(
+        default_factory=DeploymentParams, metadata=key(DeploymentParams, **OPTIONAL)
+    )
+    environment: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), metadata=key(dict, **OPTIONAL, items=str)
+    )
+    # A Secrets Manager secret (ARN or name) with {"username", "password"} for a private
+    # registry; ECS pulls the image with it (RepositoryCredentials). None: anonymous pulls.
+    repository_credentials: str | None = field(default=None, metadata=key(str, **OPTIONAL))
+    # ECS Exec (a shell in a running task, for operators); off unless asked for.
+    enable_execute_command: bool = field(default=False, metadata=key(bool, **OPTIONAL))
+    # Backing only: the counter on ElastiCache instead of this ECS task (see the class).
+    elasticache: ElastiCacheParams | None = field(
+        default=None, metadata=key(ElastiCacheParams, app="forbidden", backing="optional")
+    )
 
     @property
     def is_app(self) -> bool:
@@ -126,32 +193,15 @@ class ServiceParams:
         """Return the Cloud Map name other services reach this one by."""
         return f"{self.discovery_name}.{NAMESPACE}"
 
+    @property
+    def managed(self) -> bool:
+        """Say whether this backing service runs on ElastiCache rather than as an ECS task."""
+        return self.elasticache is not None and self.elasticache.enabled
 
-# key -> (expected type, required for app, required for backing, allowed for backing)
-_TOP_LEVEL: Mapping[str, tuple[type, bool, bool, bool]] = MappingProxyType(
-    {
-        "name": (str, True, True, True),
-        "kind": (str, True, True, True),
-        "image": (str, True, True, True),
-        "container_port": (int, True, True, True),
-        "cpu": (int, True, True, True),
-        "memory": (int, True, True, True),
-        "desired_count": (int, True, True, True),
-        "user": (str, True, True, True),
-        "health_check_command": (list, True, True, True),
-        "discovery_name": (str, True, True, True),
-        "dns_ttl": (int, True, True, True),
-        "health_check_path": (str, True, False, False),
-        "command": (list, False, False, True),
-        "data_path": (str, False, False, True),
-        "alb": (dict, True, False, False),
-        "autoscaling": (dict, True, False, False),
-        "deployment": (dict, False, False, True),
-        "environment": (dict, False, False, True),
-    }
-)
-_TABLES: Mapping[str, type] = MappingProxyType(
-    {"alb": AlbParams, "autoscaling": AutoscalingParams, "deployment": DeploymentParams}
+
+# Every top-level key, in the order the dataclass declares them.
+_KEYS: Mapping[str, Key] = MappingProxyType(
+    {f.name: f.metadata["key"] for f in fields(ServiceParams)}
 )
 
 
@@ -182,70 +232,75 @@ def load_service(path: Path) -> ServiceParams:
 
 
 def _build(where: str, raw: dict[str, Any]) -> ServiceParams:
-    """Check keys and types, then build the dataclass."""
+    """Check keys and types against the declaration, then build the dataclass."""
     kind = raw.get("kind")
     if kind not in KINDS:
         raise ParamsError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    is_app = kind == "app"
-    for key in raw:
-        if key not in _TOP_LEVEL:
-            raise ParamsError(f"{where}: unknown key {key!r} (known: {', '.join(_TOP_LEVEL)})")
+    for name in raw:
+        if name not in _KEYS:
+            raise ParamsError(f"{where}: unknown key {name!r} (known: {', '.join(_KEYS)})")
     values: dict[str, Any] = {}
-    for key, (expected, app_needs, backing_needs, backing_may) in _TOP_LEVEL.items():
-        if key not in raw:
-            if app_needs if is_app else backing_needs:
-                raise ParamsError(f"{where}: missing key {key!r} (needed for kind {kind!r})")
+    for name, declared in _KEYS.items():
+        need = declared.need(kind)
+        if name not in raw:
+            if need == "required":
+                raise ParamsError(f"{where}: missing key {name!r} (needed for kind {kind!r})")
             continue
-        if not is_app and not backing_may:
-            raise ParamsError(f"{where}: key {key!r} is for apps only, not kind {kind!r}")
-        values[key] = _typed(where, key, raw[key], expected)
-    for key, cls in _TABLES.items():
-        if key in values:
-            values[key] = _table(where, key, values[key], cls)
-    for key in ("command", "health_check_command"):
-        if key in values:
-            values[key] = tuple(_typed(where, f"{key}[]", item, str) for item in values[key])
-    env = values.get("environment", {})
-    values["environment"] = MappingProxyType(
-        {name: _typed(where, f"environment.{name}", value, str) for name, value in env.items()}
-    )
+        if need == "forbidden":
+            other = next(k for k in KINDS if k != kind)
+            raise ParamsError(
+                f"{where}: key {name!r} is for {_PLURALS[other]} only, not kind {kind!r}"
+            )
+        values[name] = _convert(where, name, raw[name], declared)
     return ServiceParams(**values)
+
+
+def _convert(where: str, name: str, value: Any, declared: Key) -> Any:
+    """Type-check one top-level value and turn it into what the dataclass holds."""
+    if is_dataclass(declared.toml_type):
+        return _table(where, name, _typed(where, name, value, dict), declared.toml_type)
+    value = _typed(where, name, value, declared.toml_type)
+    if declared.toml_type is list:
+        return tuple(_typed(where, f"{name}[]", item, declared.items) for item in value)
+    if declared.toml_type is dict:
+        return MappingProxyType(
+            {k: _typed(where, f"{name}.{k}", v, declared.items) for k, v in value.items()}
+        )
+    return value
 
 
 _TYPE_WORDS = {
     int: "an integer",
     str: "a string",
+    bool: "true or false",
     list: "a list",
     dict: "a table",
-    bool: "true or false",
 }
-# A [table] dataclass field's annotation (a string, under `from __future__ import
-# annotations`) -> the TOML type its value must have.
-_FIELD_TYPES: Mapping[str, type] = MappingProxyType({"int": int, "str": str, "bool": bool})
 
 
-def _typed(where: str, key: str, value: Any, expected: type) -> Any:
+def _typed(where: str, key: str, value: Any, expected: Any) -> Any:
     """Return value if it has the expected TOML type (a bool is not an int here)."""
-    if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
+    if isinstance(value, bool) is not (expected is bool) or not isinstance(value, expected):
         wanted = _TYPE_WORDS.get(expected, expected.__name__)
         raise ParamsError(f"{where}: {key} must be {wanted}, got {type(value).__name__} {value!r}")
     return value
 
 
-def _table(where: str, key: str, raw: dict[str, Any], cls: type) -> Any:
-    """Build a [table] dataclass, each key typed by its field's annotation."""
-    fields = cls.__dataclass_fields__
+def _table(where: str, key: str, raw: dict[str, Any], cls: Any) -> Any:
+    """Build a [table] dataclass; each key's type is its field's annotation."""
+    types = get_type_hints(cls)
+    declared = {f.name: f for f in fields(cls)}
     for name in raw:
-        if name not in fields:
-            raise ParamsError(f"{where}: unknown key {key}.{name} (known: {', '.join(fields)})")
+        if name not in declared:
+            known = ", ".join(declared)
+            raise ParamsError(f"{where}: unknown key {key}.{name} (known: {known})")
     typed = {}
-    for name, spec in fields.items():
+    for name, spec in declared.items():
         if name not in raw:
             if spec.default is MISSING and spec.default_factory is MISSING:
                 raise ParamsError(f"{where}: missing key {key}.{name}")
             continue
-        expected = _FIELD_TYPES[str(spec.type)]
-        typed[name] = _typed(where, f"{key}.{name}", raw[name], expected)
+        typed[name] = _typed(where, f"{key}.{name}", raw[name], types[name])
     return cls(**typed)
 
 
@@ -259,6 +314,9 @@ def _check_service(where: str, p: ServiceParams) -> None:
         _check_alb(where, p, p.alb)
     if p.autoscaling is not None:
         _check_autoscaling(where, p, p.autoscaling)
+    _check_registry(where, p)
+    if p.elasticache is not None:
+        _check_elasticache(where, p.elasticache)
 
 
 def _check_size(where: str, p: ServiceParams) -> None:
@@ -280,8 +338,7 @@ def _check_container(where: str, p: ServiceParams) -> None:
         raise ParamsError(f"{where}: image must be a non-empty reference without spaces")
     if not 1 <= p.container_port <= 65535:
         raise ParamsError(f"{where}: container_port {p.container_port} is not a TCP port")
-    if p.user.split(":")[0] in ("", "0", "root"):
-        raise ParamsError(f"{where}: user must be a non-root user, got {p.user!r}")
+    _check_user(where, p.user)
     if p.desired_count < 1:
         raise ParamsError(f"{where}: desired_count must be at least 1")
     if not p.health_check_command or p.health_check_command[0] not in ("CMD", "CMD-SHELL"):
@@ -302,12 +359,28 @@ def _check_container(where: str, p: ServiceParams) -> None:
             raise ParamsError(f"{where}: environment name {name!r} is not a valid variable name")
 
 
+def _check_user(where: str, user: str) -> None:
+    """Require a non-root uid:gid: a bare uid in a task definition runs with gid 0."""
+    uid, _, gid = user.partition(":")
+    if uid in ("", "root") or (uid.isdigit() and int(uid) == 0):
+        raise ParamsError(f"{where}: user must be a non-root user, got {user!r}")
+    if not (uid.isdigit() and gid.isdigit()):
+        # ECS's `user` overrides the image's USER 10001:10001 whole: "10001" alone means
+        # gid 0 (root's group), which can write what group root may write.
+        raise ParamsError(
+            f'{where}: user must be numeric uid:gid such as "10001:10001" '
+            f"(a uid alone runs with gid 0), got {user!r}"
+        )
+    if int(gid) == 0:
+        raise ParamsError(f"{where}: user's gid must not be 0 (root's group), got {user!r}")
+
+
 def _check_discovery(where: str, p: ServiceParams) -> None:
     """Check the Cloud Map name and the A record TTL."""
     if not _DNS_LABEL.match(p.discovery_name):
         raise ParamsError(f"{where}: discovery_name {p.discovery_name!r} is not a DNS label")
     if not 1 <= p.dns_ttl <= 300:
-        # Long TTLs keep clients on stopped tasks' addresses (PITFALLS #5).
+        # Long TTLs keep clients on stopped tasks' addresses (docs/pitfalls.md #5).
         raise ParamsError(f"{where}: dns_ttl {p.dns_ttl} must be between 1 and 300 seconds")
 
 
@@ -366,7 +439,8 @@ def _check_alb(where: str, p: ServiceParams, alb: AlbParams) -> None:
         raise ParamsError(f"{where}: alb.path_pattern must start with '/' (at most 128 chars)")
     if not alb_path_matches(alb.path_pattern, health):
         # The ALB does not strip prefixes: a health path outside the rule would be checked
-        # by the target group yet never routed to this app by the listener (PITFALLS #1, #2).
+        # by the target group yet never routed to this app by the listener
+        # (docs/pitfalls.md #1, #2).
         raise ParamsError(
             f"{where}: health_check_path {health!r} does not match alb.path_pattern "
             f"{alb.path_pattern!r}; the health path must live under the service's prefix"
@@ -391,12 +465,44 @@ def _check_autoscaling(where: str, p: ServiceParams, scaling: AutoscalingParams)
         raise ParamsError(f"{where}: autoscaling.cpu_target {scaling.cpu_target} must be 1..99")
 
 
+def _check_registry(where: str, p: ServiceParams) -> None:
+    """Check the registry credentials name a Secrets Manager secret by ARN or by name."""
+    secret = p.repository_credentials
+    if secret is not None and not (_SECRET_ARN.match(secret) or _SECRET_NAME.match(secret)):
+        raise ParamsError(
+            f"{where}: repository_credentials must be a Secrets Manager secret ARN or name, "
+            f"got {secret!r}"
+        )
+
+
+def _check_elasticache(where: str, cache: ElastiCacheParams) -> None:
+    """Check the node type looks like one and Multi-AZ failover has a replica to fail to."""
+    if not cache.node_type.startswith("cache."):
+        raise ParamsError(f"{where}: elasticache.node_type {cache.node_type!r} is not cache.*")
+    if not 1 <= cache.replicas <= 5:
+        # Multi-AZ automatic failover needs a replica; a node group holds at most 5.
+        raise ParamsError(f"{where}: elasticache.replicas {cache.replicas} must be 1..5")
+
+
 def check_together(services: Mapping[str, ServiceParams]) -> None:
     """Check the rules that span services: unique names, priorities, shared ports."""
     _unique(services, "discovery_name", lambda p: p.discovery_name)
     _unique(services, "alb.priority", lambda p: p.alb.priority if p.alb else None)
     _unique(services, "alb.path_pattern", lambda p: p.alb.path_pattern if p.alb else None)
     _check_test_rule_priorities(services)
+    secrets = {p.repository_credentials for p in services.values()} - {None}
+    if len(secrets) > 1:
+        # The execution role may read exactly one registry secret (platform.yaml).
+        raise ParamsError(
+            f"services name different repository_credentials {sorted(secrets)}; use one secret"
+        )
+    with_data = sorted(p.name for p in services.values() if p.data_path is not None)
+    if len(with_data) > 1:
+        # The platform has one EFS access point, owned by one uid:gid.
+        raise ParamsError(f"only one service can have a data_path, got {with_data}")
+    managed = [p.name for p in services.values() if p.managed]
+    if len(managed) > 1:
+        raise ParamsError(f"only one backing service can run on ElastiCache, got {managed}")
     for kind in KINDS:
         ports = {p.container_port for p in services.values() if p.kind == kind}
         if len(ports) > 1:

@@ -30,7 +30,7 @@ class Stack:
         """Return the parameters as CloudFormation wants them, for a create or an update."""
         values = dict(self.parameters)
         if self.service is not None and not creating and self.service.autoscaling is not None:
-            # An update must not reset the count the autoscaler chose (PITFALLS #8); an
+            # An update must not reset the count the autoscaler chose (docs/pitfalls.md #8); an
             # empty DesiredCount makes the template omit the property.
             values["DesiredCount"] = ""
         return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
@@ -52,7 +52,10 @@ def service_name(prefix: str, service: str) -> str:
 
 
 def plan(services: Mapping[str, ServiceParams], prefix: str = DEFAULT_PREFIX) -> list[Stack]:
-    """Return every stack in deploy order: network, platform, backing services, then apps."""
+    """Return every stack in deploy order: network, platform, backing services, then apps.
+
+    A backing service on ElastiCache has no stack of its own: the platform stack builds it.
+    """
     network = Stack(network_name(prefix), TEMPLATES_DIR / "network.yaml", {})
     platform = Stack(
         platform_name(prefix),
@@ -61,28 +64,57 @@ def plan(services: Mapping[str, ServiceParams], prefix: str = DEFAULT_PREFIX) ->
     )
     # Backing services first: the apps' readiness depends on Redis answering.
     ordered = sorted(services.values(), key=lambda p: (p.is_app, p.name))
-    return [network, platform, *(service_stack(p, prefix) for p in ordered)]
+    managed = managed_redis(services)
+    return [
+        network,
+        platform,
+        *(service_stack(p, prefix, managed_redis=managed) for p in ordered if not p.managed),
+    ]
+
+
+def managed_redis(services: Mapping[str, ServiceParams]) -> bool:
+    """Say whether the counter runs on ElastiCache ([elasticache] enabled in its file)."""
+    return any(p.managed for p in services.values())
 
 
 def platform_parameters(services: Mapping[str, ServiceParams], prefix: str) -> dict[str, str]:
-    """Return the platform stack's parameters: the ports its security groups open."""
+    """Return the platform stack's parameters: ports, data owner, Redis, registry, exec."""
     values = {"NetworkStackName": network_name(prefix)}
     for p in services.values():
         values["AppPort" if p.is_app else "BackingPort"] = str(p.container_port)
+        if p.data_path is not None:
+            # The EFS access point acts as the service's own uid:gid (checked numeric).
+            values["DataUid"], values["DataGid"] = p.user.split(":")
+        if p.managed and p.elasticache is not None:
+            values["RedisNodeType"] = p.elasticache.node_type
+            values["RedisNodes"] = str(1 + p.elasticache.replicas)
+    values["ManagedRedis"] = str(managed_redis(services)).lower()
+    secret = next(
+        (p.repository_credentials for p in services.values() if p.repository_credentials), ""
+    )
+    is_arn = secret.startswith("arn:")
+    values["RepositoryCredentialsArn"] = secret if is_arn else ""
+    values["RepositoryCredentialsName"] = "" if is_arn else secret
+    exec_on = any(p.enable_execute_command for p in services.values())
+    values["EnableExecuteCommand"] = str(exec_on).lower()
     return values
 
 
-def service_stack(p: ServiceParams, prefix: str = DEFAULT_PREFIX) -> Stack:
+def service_stack(
+    p: ServiceParams, prefix: str = DEFAULT_PREFIX, *, managed_redis: bool = False
+) -> Stack:
     """Return the stack for one service, built from the service template."""
     return Stack(
         service_name(prefix, p.name),
         TEMPLATES_DIR / "service.yaml",
-        service_parameters(p, prefix),
+        service_parameters(p, prefix, managed_redis=managed_redis),
         service=p,
     )
 
 
-def service_parameters(p: ServiceParams, prefix: str = DEFAULT_PREFIX) -> dict[str, str]:
+def service_parameters(
+    p: ServiceParams, prefix: str = DEFAULT_PREFIX, *, managed_redis: bool = False
+) -> dict[str, str]:
     """Map one service's parameters onto the service template's parameters."""
     values = {
         "NetworkStackName": network_name(prefix),
@@ -104,6 +136,8 @@ def service_parameters(p: ServiceParams, prefix: str = DEFAULT_PREFIX) -> dict[s
         "DnsTtl": str(p.dns_ttl),
         "MinimumHealthyPercent": str(p.deployment.minimum_healthy_percent),
         "MaximumPercent": str(p.deployment.maximum_percent),
+        "RepositoryCredentials": p.repository_credentials or "",
+        "EnableExecuteCommand": str(p.enable_execute_command).lower(),
     }
     if p.health_check_path is not None:
         values["HealthCheckPath"] = p.health_check_path
@@ -117,6 +151,10 @@ def service_parameters(p: ServiceParams, prefix: str = DEFAULT_PREFIX) -> dict[s
             "CpuTarget": str(p.autoscaling.cpu_target),
         }
     names = list(p.environment)
+    if managed_redis and p.is_app:
+        # The template sets REDIS_HOST (ElastiCache's endpoint) and REDIS_TLS itself.
+        values["ManagedRedis"] = "true"
+        names = [n for n in names if n not in ("REDIS_HOST", "REDIS_TLS")]
     for slot in range(1, MAX_ENVIRONMENT + 1):
         name = names[slot - 1] if slot <= len(names) else ""
         values[f"EnvironmentName{slot}"] = name
