@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from bookingapp_infra.local import compose, traefik
 from bookingapp_infra.local.compose import Replica
@@ -74,7 +75,7 @@ def release(
     service: str,
     image: str,
     say: Callable[[str], None] = print,
-    services_dir=None,
+    services_dir: Path | None = None,
 ) -> list[Replica]:
     """Replace every replica of the service with one running `image`; return the new ones."""
     deployment = _deployment(service, services_dir)
@@ -104,7 +105,7 @@ def release(
     return new
 
 
-def _deployment(service: str, services_dir) -> DeploymentParams:
+def _deployment(service: str, services_dir: Path | None) -> DeploymentParams:
     """Return the service's [deployment] bounds; refuse services not behind the load balancer."""
     try:
         params = load_all(services_dir)
@@ -117,7 +118,15 @@ def _deployment(service: str, services_dir) -> DeploymentParams:
     return params[service].deployment
 
 
-def _start(project, service, image, total, where, api, say) -> list[Replica]:
+def _start(
+    project: str,
+    service: str,
+    image: str,
+    total: int,
+    where: str,
+    api: str,
+    say: Callable[[str], None],
+) -> list[Replica]:
     """Start new replicas up to `total`, and wait until each is healthy and UP in the pool."""
     say(f"{where} starting replicas of {service} from {image} ({total} running in all)")
     started = compose.scale(project, service, total, image=image)
