@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bookingapp_infra.local import compose, traefik
 from bookingapp_infra.local.compose import Replica
-from bookingapp_infra.local.errors import UsageError
+from bookingapp_infra.local.errors import LocalError, UsageError
 from bookingapp_infra.params import DeploymentParams, ParamsError, load_all
 
 WAIT_SECONDS = 180.0  # per batch: a replica that is not healthy and UP by then fails the release
@@ -95,9 +95,14 @@ def release(
     for number, step in enumerate(steps, 1):
         where = f"[{number}/{len(steps)}]"
         if step.start:
-            new += _start(
-                project, service, image, len(old) + len(new) + step.start, where, api, say
-            )
+            try:
+                total = len(old) + len(new) + step.start
+                new += _start(project, service, image, total, where, api, say)
+            except LocalError as error:  # as ECS's circuit breaker: the old ones keep serving
+                raise LocalError(
+                    f"{error}; the old replicas still serve, the new ones are left running "
+                    "for you to look at (bookingapp-local status, docker logs)"
+                ) from None
         if step.stop:
             leaving, old = old[: step.stop], old[step.stop :]
             _stop(leaving, where, say)
