@@ -76,6 +76,7 @@ def release(
     image: str,
     say: Callable[[str], None] = print,
     services_dir: Path | None = None,
+    timeout: float = WAIT_SECONDS,
 ) -> list[Replica]:
     """Replace every replica of the service with one running `image`; return the new ones."""
     deployment = _deployment(service, services_dir)
@@ -97,7 +98,7 @@ def release(
         if step.start:
             try:
                 total = len(old) + len(new) + step.start
-                new += _start(project, service, image, total, where, api, say)
+                new += _start(project, service, image, total, where, api, say, timeout)
             except LocalError as error:  # as ECS's circuit breaker: the old ones keep serving
                 raise LocalError(
                     f"{error}; the old replicas still serve, the new ones are left running "
@@ -131,14 +132,15 @@ def _start(
     where: str,
     api: str,
     say: Callable[[str], None],
+    timeout: float,
 ) -> list[Replica]:
     """Start new replicas up to `total`, and wait until each is healthy and UP in the pool."""
     say(f"{where} starting replicas of {service} from {image} ({total} running in all)")
     started = compose.scale(project, service, total, image=image)
     say(f"{where} waiting until {_names(started)} are healthy")
-    healthy = compose.wait_healthy(project, [r.id for r in started], timeout=WAIT_SECONDS)
+    healthy = compose.wait_healthy(project, [r.id for r in started], timeout=timeout)
     say(f"{where} waiting until {_names(healthy)} are UP in Traefik's pool")
-    traefik.wait_up(api, healthy, timeout=WAIT_SECONDS)
+    traefik.wait_up(api, healthy, timeout=timeout)
     return healthy
 
 
@@ -169,10 +171,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         help="an image on this machine, e.g. bookingapp/bookingapp-home:v2",
     )
+    verb.add_argument(
+        "--timeout", type=float, default=WAIT_SECONDS,
+        help="seconds each batch may take to be healthy and UP (default: %(default)s)",
+    )  # fmt: skip
     compose.add_project_option(verb)
     verb.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> None:
     """Handle `release`."""
-    release(args.project, args.service, args.image)
+    release(args.project, args.service, args.image, timeout=args.timeout)
