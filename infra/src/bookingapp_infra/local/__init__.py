@@ -1,0 +1,1 @@
+"""Running the stack on one machine as it runs on AWS: release, drain, scale."""
