@@ -318,3 +318,16 @@ def test_history_remembers_the_base_of_a_scale_out():
     decision = decide(MOVIE, [90.0] * 3, current=2, history=History(), now=100.0)
     history = History().after(decision, now=100.0)
     assert dataclasses.astuple(history) == (100.0, 2, None)
+
+
+def test_a_hold_says_how_far_the_high_alarm_has_got():
+    """One datapoint above target of the three AlarmHigh needs: it says 1 of 3."""
+    decision = decide(MOVIE, [50.0, 50.0, 80.0], current=2, history=History(), now=0.0)
+    assert held(decision)
+    assert decision.reason == "above target for 1 of 3 datapoints"
+
+
+def test_a_hold_says_how_far_the_low_alarm_has_got():
+    decision = decide(MOVIE, [60.0, 10.0, 10.0], current=3, history=History(), now=0.0)
+    assert held(decision)
+    assert decision.reason == "below 90% of target for 2 of 5 datapoints"

@@ -257,8 +257,26 @@ def _scale_in(
 
 
 def _why_no_alarm(policy: Policy, datapoints: Sequence[float | None]) -> str:
-    """Say why neither alarm fires: too few datapoints yet, or the metric is near target."""
+    """Say why neither alarm fires: too few datapoints yet, or how far each alarm has got."""
     have = sum(1 for v in datapoints if v is not None)
-    if have < policy.timings.scale_out_datapoints:
-        return f"collecting datapoints ({have} of {policy.timings.scale_out_datapoints})"
+    t = policy.timings
+    if have < t.scale_out_datapoints:
+        return f"collecting datapoints ({have} of {t.scale_out_datapoints})"
+    high = _streak(datapoints, lambda v: v > policy.target)
+    if high:
+        return f"above target for {high} of {t.scale_out_datapoints} datapoints"
+    low = _streak(datapoints, lambda v: v < policy.target * ALARM_LOW_FRACTION)
+    if low:
+        low_line = f"below {ALARM_LOW_FRACTION:.0%} of target"
+        return f"{low_line} for {low} of {t.scale_in_datapoints} datapoints"
     return "near target"
+
+
+def _streak(datapoints: Sequence[float | None], breaches) -> int:
+    """Return how many of the latest datapoints in a row breach."""
+    count = 0
+    for value in reversed(datapoints):
+        if value is None or not breaches(value):
+            break
+        count += 1
+    return count
