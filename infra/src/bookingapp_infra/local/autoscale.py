@@ -28,10 +28,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from bookingapp_infra.local.policy import Decision, History, MetricSeries, Policy, decide
 from bookingapp_infra.params import SERVICES_DIR, ParamsError, load_all
@@ -88,11 +87,18 @@ class Replica:
 
     id: str
     service: str
-    image: str
+    image: str  # the reference it was started from
+    image_id: str
     cpu_limit: float  # in CPUs: compose's deploy.resources.limits.cpus
-    traefik_service: str | None
-    config_files: str
-    working_dir: str
+    labels: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def traefik_service(self) -> str:
+        """Return the Traefik service it registers with (its label), else its compose name."""
+        for key in self.labels:
+            if key.startswith(_TRAEFIK_SERVICES_LABEL) and key.count(".") > 3:
+                return key.split(".")[3]
+        return self.service
 
 
 def _replica(inspected: dict) -> Replica:
@@ -101,40 +107,14 @@ def _replica(inspected: dict) -> Replica:
     nano = inspected["HostConfig"].get("NanoCpus") or 0
     # Without a limit a container may use every CPU of the engine, so that is its capacity.
     limit = nano / 1e9 if nano else float(os.cpu_count() or 1)
-    traefik = next(
-        (key.split(".")[3] for key in labels if key.startswith(_TRAEFIK_SERVICES_LABEL)), None
-    )
     return Replica(
         id=inspected["Id"],
         service=labels.get("com.docker.compose.service", ""),
-        image=inspected["Image"],
+        image=inspected["Config"]["Image"],
+        image_id=inspected["Image"],
         cpu_limit=limit,
-        traefik_service=traefik,
-        config_files=labels.get("com.docker.compose.project.config_files", ""),
-        working_dir=labels.get("com.docker.compose.project.working_dir", ""),
+        labels=labels,
     )
-
-
-def running_replicas(project: str) -> list[Replica]:
-    """Return the project's running, non-one-off containers."""
-    ids = docker(
-        "ps",
-        "--quiet",
-        "--no-trunc",
-        "--filter",
-        f"label=com.docker.compose.project={project}",
-        "--filter",
-        "label=com.docker.compose.oneoff=False",
-        "--filter",
-        "status=running",
-    ).split()
-    if not ids:
-        return []
-    try:
-        return [_replica(c) for c in json.loads(docker("inspect", *ids))]
-    except ScalerError:
-        # A container went away between ps and inspect (a scale-in): ask again next sample.
-        return []
 
 
 def parse_percent(text: str) -> float:
@@ -143,75 +123,143 @@ def parse_percent(text: str) -> float:
     return float(text) if text and text != "--" else 0.0
 
 
-def cpu_utilisation(replicas: list[Replica]) -> dict[str, float]:
-    """Return each replica's CPU use in percent of its CPU limit, by container id."""
-    if not replicas:
-        return {}
-    by_id = {r.id: r for r in replicas}
-    out = docker("stats", "--no-stream", "--no-trunc", "--format", "{{json .}}", *by_id)
-    found = {}
-    for line in out.splitlines():
-        row = json.loads(line)
-        replica = by_id.get(row["ID"])
-        if replica is not None:
-            # docker stats says 100 % for one full CPU; ECS's metric is relative to the
-            # task's reservation, here the compose limit (0.5 CPU at 50 % is 100 %).
-            found[replica.id] = parse_percent(row["CPUPerc"]) / replica.cpu_limit
-    return found
+class Job:
+    """A scaling command running in the background: `docker compose up --scale`."""
 
-
-def dashboard_url(replicas: list[Replica], project: str) -> str:
-    """Return the URL of the project's Traefik API (its dashboard port on the host)."""
-    traefik = [r for r in replicas if r.service == "traefik"]
-    if not traefik:
-        raise ScalerError(
-            f"project {project!r} has no running traefik: the scaler asks Traefik which "
-            "replicas are in the pool (or pass --dashboard URL)"
+    def __init__(self, options: list[str], overlay: dict, args: list[str]) -> None:
+        self.scratch = tempfile.TemporaryDirectory(prefix="bookingapp-autoscale-")
+        extra = Path(self.scratch.name) / "scale.json"  # JSON is YAML: compose reads it
+        extra.write_text(json.dumps(overlay))
+        # Its output goes to a file: a pipe nobody reads while it runs could fill and block it.
+        self.log = (Path(self.scratch.name) / "compose.log").open("w+")
+        # Its own session: Ctrl-C on the scaler must not cut a scale-in's drain short.
+        self.process = subprocess.Popen(  # noqa: S603 - argument list, no shell
+            ["docker", "compose", *options, "-f", str(extra), *args],  # noqa: S607 - on PATH
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
-    published = docker("port", traefik[0].id, "8080/tcp").split()
-    if not published:
-        raise ScalerError("traefik's dashboard port 8080 is not published on the host")
-    host, _, port = published[0].rpartition(":")
-    host = "127.0.0.1" if host in ("0.0.0.0", "[::]", "") else host.strip("[]")  # noqa: S104
-    return f"http://{host}:{port}"
+
+    def poll(self) -> str | None:
+        """Return None while it runs, "" when it succeeded, else the last line it wrote."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        if code == 0:
+            return ""
+        self.log.seek(0)
+        return (self.log.read().strip().splitlines() or [f"exit code {code}"])[-1]
+
+    def close(self) -> None:
+        """Forget its files (compose has read them by now)."""
+        self.log.close()
+        self.scratch.cleanup()
 
 
-def servers_up(dashboard: str, traefik_service: str) -> int:
-    """Return how many servers Traefik's load balancer has UP for a service (0 if unknown)."""
-    url = f"{dashboard}/api/http/services/{traefik_service}@docker"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own URL
-            status = json.load(response).get("serverStatus", {})
-    except urllib.error.HTTPError as error:
-        if error.code == 404:  # no replica routable yet: Traefik has no such service
-            return 0
-        raise ScalerError(f"Traefik API {url} answered {error.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        raise ScalerError(f"Traefik API {url} unreachable: {error}") from None
-    return sum(1 for state in status.values() if state == "UP")
+class ComposeStack:
+    """The compose project on this host: its replicas, their CPU, Traefik's pool, scaling."""
+
+    def __init__(self, project: str, dashboard: str | None = None) -> None:
+        self.project = project
+        self.dashboard = dashboard
+
+    def replicas(self) -> dict[str, list[Replica]]:
+        """Return the project's running containers by compose service; refuse if none."""
+        ids = docker(
+            "ps",
+            "--quiet",
+            "--no-trunc",
+            "--filter",
+            f"label=com.docker.compose.project={self.project}",
+            "--filter",
+            "label=com.docker.compose.oneoff=False",
+            "--filter",
+            "status=running",
+        ).split()
+        if not ids:
+            raise ScalerError(
+                f"no running containers in compose project {self.project!r}: start the stack "
+                "with `docker compose up -d` (or name it with --project)"
+            )
+        try:
+            inspected = json.loads(docker("inspect", *ids))
+        except ScalerError:
+            return {}  # one went away between ps and inspect (a scale-in): look again next time
+        grouped: dict[str, list[Replica]] = {}
+        for replica in map(_replica, inspected):
+            grouped.setdefault(replica.service, []).append(replica)
+        return grouped
+
+    def cpu(self, replicas: list[Replica]) -> dict[str, float]:
+        """Return each replica's CPU use in percent of its CPU limit, by container id."""
+        by_id = {r.id: r for r in replicas}
+        if not by_id:
+            return {}
+        try:
+            out = docker("stats", "--no-stream", "--no-trunc", "--format", "{{json .}}", *by_id)
+        except ScalerError:
+            return {}  # a replica stopped mid-sample (a scale-in): this sample is missing data
+        found = {}
+        for row in map(json.loads, out.splitlines()):
+            replica = by_id.get(row["ID"])
+            if replica is not None:
+                # docker stats says 100 % for one whole CPU; ECS's metric is relative to the
+                # task's reservation, here the compose limit (0.5 CPU busy at 50 % is 100 %).
+                found[replica.id] = parse_percent(row["CPUPerc"]) / replica.cpu_limit
+        return found
+
+    def in_pool(self, replicas: list[Replica], service: str) -> int:
+        """Return how many servers Traefik has UP for the service (0 while it has none)."""
+        name = replicas[0].traefik_service if replicas else service
+        url = f"{self._dashboard()}/api/http/services/{name}@docker"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+                status = json.load(response).get("serverStatus", {})
+        except urllib.error.HTTPError as error:
+            if error.code == 404:  # no replica routable yet: Traefik has no such service
+                return 0
+            raise ScalerError(f"Traefik's API answered {error.code} for {url}") from None
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise ScalerError(f"Traefik's API at {url} does not answer: {error}") from None
+        return sum(1 for state in status.values() if state == "UP")
+
+    def scale(self, replicas: list[Replica], service: str, count: int) -> Job:
+        """Start setting the service's replica count with compose and the project's files."""
+        labels = replicas[0].labels
+        files = labels.get("com.docker.compose.project.config_files", "").split(",")
+        options = [arg for f in files if f for arg in ("-f", f)]
+        if labels.get("com.docker.compose.project.working_dir"):
+            options += ["--project-directory", labels["com.docker.compose.project.working_dir"]]
+        # --no-recreate: running replicas are left alone; --no-deps: nothing else is touched.
+        up = ["up", "--detach", "--no-recreate", "--no-deps", "--no-build"]
+        # New replicas run the image the running ones run (as ECS starts tasks from the
+        # service's task definition), whatever TAG this shell has or the tag points to now.
+        overlay = {"services": {service: {"image": replicas[0].image}}}
+        args = [*up, "--scale", f"{service}={count}", service]
+        return Job(["-p", self.project, *options], overlay, args)
+
+    def _dashboard(self) -> str:
+        """Return the Traefik API's URL: --dashboard, else traefik's published port 8080."""
+        if self.dashboard is None:
+            traefik = self.replicas().get("traefik")
+            if not traefik:
+                raise ScalerError(
+                    f"project {self.project!r} has no running traefik: the scaler asks "
+                    "Traefik which replicas are in the pool (or pass --dashboard URL)"
+                )
+            published = docker("port", traefik[0].id, "8080/tcp").split()
+            if not published:
+                raise ScalerError("traefik's dashboard port 8080 is not published on the host")
+            host, _, port = published[0].rpartition(":")
+            host = "127.0.0.1" if host in ("0.0.0.0", "[::]", "") else host.strip("[]")  # noqa: S104
+            self.dashboard = f"http://{host}:{port}"
+        return self.dashboard
 
 
-def start_scaling(
-    replicas: list[Replica], project: str, service: str, count: int
-) -> tuple[subprocess.Popen, IO[str]]:
-    """Start `docker compose up --scale` for one service; return the process and its log."""
-    sample = next(r for r in replicas if r.service == service)
-    files = [arg for f in sample.config_files.split(",") if f for arg in ("-f", f)]
-    command = ["docker", "compose", "-p", project, *files]
-    if sample.working_dir:
-        command += ["--project-directory", sample.working_dir]
-    command += ["up", "--detach", "--no-recreate", "--no-deps", "--scale", f"{service}={count}"]
-    # Its own session: Ctrl-C on the scaler must not interrupt a scale-in's drain halfway.
-    # Its output goes to a file: a pipe nobody reads while it runs could fill and block it.
-    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed when the activity ends
-    process = subprocess.Popen(  # noqa: S603 - argument list, no shell
-        [*command, service],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    return process, log
+def releasing(replicas: list[Replica]) -> bool:
+    """Say whether a service is mid-release: its replicas run more than one image."""
+    return len({r.image_id for r in replicas}) > 1
 
 
 # --- the scaler -------------------------------------------------------------------------------
@@ -219,19 +267,11 @@ def start_scaling(
 
 @dataclass
 class Activity:
-    """A scaling activity in flight: the compose command and the count it aims for."""
+    """A scaling activity in flight: the decision and the job carrying it out."""
 
     decision: Decision
-    process: subprocess.Popen
-    log: IO[str]
+    job: Job
     started: float
-
-    def last_words(self) -> str:
-        """Return the last line compose wrote (why it failed), and close its log."""
-        self.log.seek(0)
-        lines = self.log.read().strip().splitlines() or ["no output"]
-        self.log.close()
-        return lines[-1]
 
 
 @dataclass
@@ -245,123 +285,83 @@ class ServiceState:
     last_said: str = ""
 
 
-@dataclass
-class Observation:
-    """One look at the stack: replicas by service and their CPU."""
-
-    replicas: dict[str, list[Replica]]
-    cpu: dict[str, float]
-
-    def average(self, service: str) -> float | None:
-        """Return the service's average CPU utilisation over its replicas, None if unknown."""
-        values = [self.cpu[r.id] for r in self.replicas.get(service, []) if r.id in self.cpu]
-        return sum(values) / len(values) if values else None
-
-
 class Scaler:
     """Samples the stack, evaluates each policy once per period, and carries decisions out."""
 
     def __init__(
         self,
-        project: str,
+        stack: ComposeStack,
         policies: Iterable[Policy],
         sample_interval: float,
-        dashboard: str | None = None,
         say: Callable[[str], None] = print,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.project = project
+        self.stack = stack
         self.sample_interval = sample_interval
-        self.dashboard = dashboard
         self.say = say
         self.clock = clock
+        self.sleep = sleep
         start = clock()
         self.states = {
             p.service: ServiceState(p, MetricSeries(p.timings.period, p.timings.history, start))
             for p in policies
         }
         self.evaluated: dict[str, int] = {}
-        self.replicas: list[Replica] = []
 
-    def observe(self) -> Observation:
-        """Read the project's replicas and their CPU once; record the averages."""
-        self.replicas = running_replicas(self.project)
-        if not self.replicas:
-            raise ScalerError(
-                f"no running containers in compose project {self.project!r}; start the stack "
-                "with `docker compose up -d` (or pass --project)"
-            )
-        if self.dashboard is None:
-            self.dashboard = dashboard_url(self.replicas, self.project)
-        by_service: dict[str, list[Replica]] = {}
-        for replica in self.replicas:
-            by_service.setdefault(replica.service, []).append(replica)
-        watched = [r for r in self.replicas if r.service in self.states]
-        try:
-            cpu = cpu_utilisation(watched)
-        except ScalerError:
-            cpu = {}  # a replica vanished mid-sample (scale-in): this sample is missing data
-        observation = Observation(by_service, cpu)
+    def sample(self) -> dict[str, list[Replica]]:
+        """Read the replicas and their CPU once; add each service's average to its series."""
+        replicas = self.stack.replicas()
+        watched = [r for s in self.states for r in replicas.get(s, [])]
+        cpu = self.stack.cpu(watched)
         now = self.clock()
         for service, state in self.states.items():
-            average = observation.average(service)
-            if average is not None:
-                state.series.add(now, average)
-        return observation
+            values = [cpu[r.id] for r in replicas.get(service, []) if r.id in cpu]
+            if values:
+                state.series.add(now, sum(values) / len(values))
+        return replicas
 
-    def step(self, observation: Observation, force: bool = False) -> None:
-        """Finish activities that are done and evaluate every policy whose period ended."""
+    def step(self, replicas: dict[str, list[Replica]], force: bool = False) -> None:
+        """Follow activities in flight and evaluate every policy whose period has ended."""
         now = self.clock()
         for service, state in self.states.items():
-            replicas = observation.replicas.get(service, [])
+            mine = replicas.get(service, [])
             if state.activity is not None:
-                self._follow(state, replicas, now)
+                self._follow(state, mine, now)
                 continue
             # Like a CloudWatch alarm, evaluate once each time a period completes.
             completed = int((now - state.series.start) // state.policy.timings.period)
             if not force and self.evaluated.get(service) == completed:
                 continue
             self.evaluated[service] = completed
-            datapoints = state.series.datapoints(now)
-            decision = decide(
-                state.policy, datapoints, len(replicas), state.history, now, releasing(replicas)
-            )
-            self._act(state, decision, replicas, now)
+            points = state.series.datapoints(now)
+            decision = decide(state.policy, points, len(mine), state.history, now, releasing(mine))
+            self._act(state, decision, mine, now)
 
-    def _act(self, state: ServiceState, decision: Decision, replicas, now: float) -> None:
+    def _act(self, state: ServiceState, decision: Decision, mine: list[Replica], now: float):
         """Print a decision when it says something new, and start the scaling it asks for."""
-        line = decision.describe()
         if decision.changes or decision.reason != state.last_said:
-            self.say(line)
+            self.say(decision.describe())
             state.last_said = decision.reason
         if decision.changes:
-            process, log = start_scaling(
-                self.replicas, self.project, decision.policy.service, decision.desired
-            )
-            state.activity = Activity(decision, process, log, now)
+            job = self.stack.scale(mine, decision.policy.service, decision.desired)
+            state.activity = Activity(decision, job, now)
 
-    def _follow(self, state: ServiceState, replicas: list[Replica], now: float) -> None:
+    def _follow(self, state: ServiceState, mine: list[Replica], now: float) -> None:
         """Complete an activity once compose is done and Traefik's pool has the new count."""
         activity = state.activity
-        service, desired = activity.decision.policy.service, activity.decision.desired
-        code = activity.process.poll()
-        if code not in (None, 0):
-            self.say(f"{service}: scaling to {desired} failed: {activity.last_words()}")
-            state.activity = None
-            return
-        traefik = (replicas[0].traefik_service if replicas else None) or service
-        in_pool = servers_up(self.dashboard, traefik) if self.dashboard else 0
+        service, desired = state.policy.service, activity.decision.desired
+        outcome = activity.job.poll()
         waited = now - activity.started
-        if code == 0 and len(replicas) == desired and in_pool == desired:
+        if outcome:
+            self.say(f"{service}: scaling to {desired} failed: {outcome}")
+        elif outcome == "" and len(mine) == desired == self.stack.in_pool(mine, service):
             self.say(f"{service}: {desired} replicas, all in Traefik's pool after {waited:.0f} s")
         elif waited > ACTIVITY_TIMEOUT:
-            self.say(
-                f"{service}: scaling to {desired} not complete after {waited:.0f} s "
-                f"({len(replicas)} running, {in_pool} in the pool); deciding again"
-            )
+            self.say(f"{service}: not {desired} replicas in the pool after {waited:.0f} s")
         else:
             return
-        activity.log.close()
+        activity.job.close()
         state.history = state.history.after(activity.decision, now)
         state.activity = None
 
@@ -370,49 +370,35 @@ class Scaler:
         """Say whether a scaling activity is still in flight."""
         return any(s.activity is not None for s in self.states.values())
 
-    def run(self, once: bool, stop_at: float | None = None) -> None:
+    def run(self, once: bool) -> None:
         """Sample and decide until interrupted, or (once) until every alarm could decide."""
         longest = max(
             s.policy.timings.history * s.policy.timings.period for s in self.states.values()
         )
         ready_at = self.clock() + longest
         if once:
-            self.say(f"collecting {longest:.0f} s of CPU datapoints before deciding once")
-        while stop_at is None or self.clock() < stop_at:
+            self.say(f"collecting {longest:g} s of CPU datapoints before deciding once")
+        while True:
             tick = self.clock()
-            observation = self.observe()
+            replicas = self.sample()
             if once and tick >= ready_at:
-                self.step(observation, force=True)
+                self.step(replicas, force=True)
                 self.finish()
                 return
             if not once:
-                self.step(observation)
-            time.sleep(max(0.0, self.sample_interval - (self.clock() - tick)))
+                self.step(replicas)
+            self.sleep(max(0.0, self.sample_interval - (self.clock() - tick)))
 
     def finish(self, timeout: float = ACTIVITY_TIMEOUT) -> None:
-        """Follow activities in flight until they complete (bounded)."""
+        """Follow the activities in flight until they complete (bounded by `timeout`)."""
         deadline = self.clock() + timeout
         while self.busy and self.clock() < deadline:
-            time.sleep(1.0)
-            observation = Observation(_group(running_replicas(self.project)), {})
+            replicas = self.stack.replicas()
             for state in self.states.values():
                 if state.activity is not None:
-                    self._follow(
-                        state, observation.replicas.get(state.policy.service, []), self.clock()
-                    )
-
-
-def _group(replicas: list[Replica]) -> dict[str, list[Replica]]:
-    """Group replicas by compose service."""
-    grouped: dict[str, list[Replica]] = {}
-    for replica in replicas:
-        grouped.setdefault(replica.service, []).append(replica)
-    return grouped
-
-
-def releasing(replicas: list[Replica]) -> bool:
-    """Say whether a service is mid-release: its replicas run more than one image."""
-    return len({r.image for r in replicas}) > 1
+                    self._follow(state, replicas.get(state.policy.service, []), self.clock())
+            if self.busy:
+                self.sleep(1.0)
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -497,7 +483,8 @@ def command(args: argparse.Namespace) -> int:
         loaded = policies(args.services_dir, overrides)
         if args.sample_interval <= 0:
             raise UsageError("--sample-interval must be more than 0 seconds")
-        scaler = Scaler(args.project, loaded, args.sample_interval, args.dashboard, say=_say)
+        stack = ComposeStack(args.project, args.dashboard)
+        scaler = Scaler(stack, loaded, args.sample_interval, say=_say)
         for policy in loaded:
             _say(_describe_policy(policy))
         return _run_until_stopped(scaler, args.once)
