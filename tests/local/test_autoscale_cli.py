@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bookingapp_infra.local import autoscale
+from bookingapp_infra.local.cli import main
 from bookingapp_infra.params import SERVICES_DIR
 
 
@@ -25,7 +25,7 @@ def services_dir(tmp_path, movie_scaling: str | None):
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
     """Run the autoscale verb; return its exit code, stdout and stderr."""
-    code = autoscale.main(["autoscale", *args])
+    code = main(["autoscale", *args])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -36,7 +36,7 @@ def test_a_missing_autoscaling_table_is_a_one_line_error_naming_the_file(tmp_pat
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1
-    assert err.startswith("error: movie.toml: missing key 'autoscaling'")
+    assert err.startswith("bookingapp-local: error: movie.toml: missing key 'autoscaling'")
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_a_malformed_autoscaling_table_is_a_one_line_error_naming_the_file(
     assert out == ""
     assert code == 2
     assert err.count("\n") == 1
-    assert err.startswith(f"error: {says}")
+    assert err.startswith(f"bookingapp-local: error: {says}")
 
 
 def test_a_non_positive_sample_interval_is_refused(capsys):
@@ -76,4 +76,4 @@ def test_a_non_positive_sample_interval_is_refused(capsys):
 def test_impossible_timings_are_refused_before_docker_is_asked(capsys):
     code, _, err = run(capsys, "--period", "0")
     assert code == 2
-    assert err.startswith("error: the metric period must be more than 0 seconds")
+    assert err.startswith("bookingapp-local: error: the metric period must be more than 0")

@@ -7,13 +7,16 @@ tests/local/test_autoscale_stack.py runs the real thing.
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from bookingapp_infra.local import autoscale
-from bookingapp_infra.local.autoscale import ComposeStack, Replica, Scaler, releasing
+from bookingapp_infra.local import autoscale, compose
+from bookingapp_infra.local.autoscale import ComposeStack, Scaler, releasing
+from bookingapp_infra.local.compose import Replica
+from bookingapp_infra.local.errors import UsageError
 from bookingapp_infra.local.policy import Policy, Timings
 
 TIMINGS = Timings(
@@ -27,9 +30,23 @@ MOVIE = Policy("movie", target=50.0, min_capacity=2, max_capacity=4, timings=TIM
 HOME = Policy("home", target=50.0, min_capacity=2, max_capacity=4, timings=TIMINGS)
 
 
-def replica(service: str, number: int, image_id: str = "sha256:a") -> Replica:
-    """Return a running replica of a service, 0.5 CPU limit."""
-    return Replica(f"{service}-{number}", service, f"{service}:x", image_id, 0.5)
+def replica(
+    service: str, number: int, image_id: str = "sha256:a", labels: dict | None = None
+) -> Replica:
+    """Return a running replica of a service, as compose.replicas() describes one."""
+    return Replica(
+        id=f"{service}-{number}",
+        name=f"p-{service}-{number}",
+        service=service,
+        number=number,
+        image=f"bookingapp/bookingapp-{service}:v7",
+        image_id=image_id,
+        hostname=f"h{number}",
+        health="healthy",
+        addresses=(f"10.0.0.{number}",),
+        labels=labels or {},
+        ports={},
+    )
 
 
 class FakeJob:
@@ -65,9 +82,9 @@ class FakeStack:
         """Return each replica at its service's load."""
         return {r.id: self.load[r.service] for r in replicas}
 
-    def in_pool(self, replicas: list[Replica], service: str) -> int:
+    def in_pool(self, replicas: list[Replica]) -> int:
         """Return the pool size the test set, else every replica."""
-        return self.pool.get(service, len(replicas))
+        return self.pool.get(replicas[0].service, len(replicas)) if replicas else 0
 
     def scale(self, replicas: list[Replica], service: str, count: int) -> FakeJob:
         """Record the scaling asked for; the test finishes its job."""
@@ -192,28 +209,49 @@ def test_once_collects_the_longest_alarm_window_then_decides_and_finishes():
 # --- the Docker side, with the docker CLI answered by the test --------------------------------
 
 
+def answering(monkeypatch, answers: dict[str, str]) -> list[list[str]]:
+    """Make compose.run answer each docker verb with canned stdout; return the calls."""
+    calls = []
+
+    def run(args, timeout=120):
+        calls.append(list(args))
+        return subprocess.CompletedProcess(args, 0, answers[args[0]], "")
+
+    monkeypatch.setattr(compose, "run", run)
+    return calls
+
+
 def test_cpu_is_relative_to_the_compose_limit(monkeypatch):
     """`docker stats` at 25 % (a quarter of one CPU) is 50 % of a 0.5 CPU limit."""
     rows = [{"ID": "movie-0", "CPUPerc": "25.00%"}, {"ID": "movie-1", "CPUPerc": "--"}]
-    monkeypatch.setattr(autoscale, "docker", lambda *a, **k: "\n".join(map(json.dumps, rows)))
+    answering(
+        monkeypatch,
+        {
+            "inspect": "movie-0 500000000\nmovie-1 500000000\n",
+            "stats": "\n".join(map(json.dumps, rows)),
+        },
+    )
     cpu = ComposeStack("p").cpu([replica("movie", 0), replica("movie", 1)])
     assert cpu == {"movie-0": 50.0, "movie-1": 0.0}
 
 
+def test_cpu_limits_are_asked_once_per_container(monkeypatch):
+    calls = answering(monkeypatch, {"inspect": "movie-0 500000000\n"})
+    stack = ComposeStack("p")
+    assert stack.limits([replica("movie", 0)]) == {"movie-0": 0.5}
+    assert stack.limits([replica("movie", 0)]) == {"movie-0": 0.5}
+    assert len(calls) == 1
+
+
 def test_a_replica_without_a_cpu_limit_is_measured_against_every_cpu(monkeypatch):
-    record = {
-        "Id": "c1",
-        "Image": "sha256:a",
-        "Config": {"Image": "movie:x", "Labels": {"com.docker.compose.service": "movie"}},
-        "HostConfig": {"NanoCpus": 0},
-    }
+    answering(monkeypatch, {"inspect": "movie-0 0\n"})
     monkeypatch.setattr(autoscale.os, "cpu_count", lambda: 4)
-    assert autoscale._replica(record).cpu_limit == 4.0
+    assert ComposeStack("p").limits([replica("movie", 0)]) == {"movie-0": 4.0}
 
 
-def test_no_running_containers_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(autoscale, "docker", lambda *a, **k: "")
-    with pytest.raises(autoscale.ScalerError, match="no running containers in compose project"):
+def test_a_stack_that_is_not_up_is_refused_with_how_to_start_it(monkeypatch):
+    monkeypatch.setattr(compose, "replicas", lambda project, service=None: [])
+    with pytest.raises(UsageError, match=r"project 'nothing-here' is not up: start the stack"):
         ComposeStack("nothing-here").replicas()
 
 
@@ -221,23 +259,27 @@ def test_scaling_runs_compose_with_the_projects_files_and_pins_the_running_image
     started = {}
 
     class Recorder:
+        """Stands in for Popen: remembers the command and the overlay it names."""
+
         def __init__(self, command, **kwargs):
-            overlay = command[command.index("-f", 6) + 1]
+            overlay = command[command.index("--project-directory") + 5]
             started.update(command=command, kwargs=kwargs, overlay=Path(overlay).read_text())
 
     monkeypatch.setattr(autoscale.subprocess, "Popen", Recorder)
     labels = {
-        "com.docker.compose.project.config_files": "/src/compose.yaml",
-        "com.docker.compose.project.working_dir": "/src",
+        compose.PROJECT: "demo",
+        compose.CONFIG_FILES: "/src/compose.yaml",
+        compose.WORKING_DIR: "/src",
     }
-    running = Replica("m1", "movie", "bookingapp/bookingapp-movie:v7", "sha256:a", 0.5, labels)
-    job = ComposeStack("demo").scale([running], "movie", 3)
+    job = ComposeStack("demo").scale([replica("movie", 1, labels=labels)], "movie", 3)
     command = started["command"]
-    assert command[:8] == [
-        "docker", "compose", "-p", "demo", "-f", "/src/compose.yaml", "--project-directory", "/src",
+    assert command[:9] == [
+        "docker", "compose", "-p", "demo", "--project-directory", "/src",
+        "-f", "/src/compose.yaml", "-f",
     ]  # fmt: skip
     assert command[10:] == [
-        "up", "--detach", "--no-recreate", "--no-deps", "--no-build", "--scale", "movie=3", "movie",
+        "up", "--detach", "--no-recreate", "--no-deps", "--no-build", "--pull", "never",
+        "--scale", "movie=3", "movie",
     ]  # fmt: skip
     assert json.loads(started["overlay"]) == {
         "services": {"movie": {"image": "bookingapp/bookingapp-movie:v7"}}

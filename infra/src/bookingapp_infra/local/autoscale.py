@@ -11,9 +11,10 @@ apps answer by draining (they fail their health check and keep serving until Tra
 dropped them). A scaling activity is complete only when Traefik's pool has exactly the new
 number of servers UP: new replicas count as capacity once the load balancer routes to them.
 
-Exit codes: 0 when --once has carried out its decisions, 130 when interrupted (Ctrl-C;
-a scaling activity in flight is finished first), 2 for bad parameters or options, 1 when the
-stack or Docker cannot be used.
+Exit codes (bookingapp-local's): 0 when --once has carried out its decisions; 130 when
+stopped with Ctrl-C or SIGTERM, the normal end of a run without --once (a scaling activity
+in flight is finished first; a second Ctrl-C leaves at once); 2 for bad parameters or
+options, or a stack that is not up; 1 when something fails on the way.
 """
 
 from __future__ import annotations
@@ -23,98 +24,26 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bookingapp_infra.local import compose, traefik
+from bookingapp_infra.local.compose import Replica
+from bookingapp_infra.local.errors import LocalError, UsageError
 from bookingapp_infra.local.policy import Decision, History, MetricSeries, Policy, decide
 from bookingapp_infra.params import SERVICES_DIR, ParamsError, load_all
 
-# compose.yaml's top-level name: the project `docker compose up` creates by default.
-DEFAULT_PROJECT = "bookingapp"
 # How often CPU is sampled; several samples make one datapoint of the default 60 s period.
 DEFAULT_SAMPLE_INTERVAL = 5.0
 # A scaling activity that has not reached its count in this long is reported as failed
 # (compose itself waits up to the 30 s stop grace period per stopped replica).
 ACTIVITY_TIMEOUT = 180.0
-DOCKER_TIMEOUT = 60.0
-_TRAEFIK_SERVICES_LABEL = "traefik.http.services."
 
 
-class ScalerError(Exception):
-    """The scaler cannot run: the message says why, `exit_code` how to exit."""
-
-    exit_code = 1
-
-
-class UsageError(ScalerError):
-    """Bad parameters or options: the user must change what they asked for."""
-
-    exit_code = 2
-
-
-# --- Docker, through its CLI ----------------------------------------------------------------
-
-
-def docker(*args: str, timeout: float = DOCKER_TIMEOUT) -> str:
-    """Run the docker CLI and return its stdout; a failure becomes a ScalerError."""
-    try:
-        result = subprocess.run(  # noqa: S603 - argument list, no shell
-            ["docker", *args],  # noqa: S607 - the user's docker CLI, found on PATH on purpose
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise ScalerError("no docker CLI on PATH") from None
-    except subprocess.TimeoutExpired:
-        raise ScalerError(f"docker {args[0]} did not answer within {timeout:.0f} s") from None
-    if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
-        raise ScalerError(f"docker {args[0]} failed: {lines[-1]}")
-    return result.stdout
-
-
-@dataclass(frozen=True)
-class Replica:
-    """One running container of a compose service, as the scaler needs it."""
-
-    id: str
-    service: str
-    image: str  # the reference it was started from
-    image_id: str
-    cpu_limit: float  # in CPUs: compose's deploy.resources.limits.cpus
-    labels: Mapping[str, str] = field(default_factory=dict, repr=False)
-
-    @property
-    def traefik_service(self) -> str:
-        """Return the Traefik service it registers with (its label), else its compose name."""
-        for key in self.labels:
-            if key.startswith(_TRAEFIK_SERVICES_LABEL) and key.count(".") > 3:
-                return key.split(".")[3]
-        return self.service
-
-
-def _replica(inspected: dict) -> Replica:
-    """Build a Replica from one `docker inspect` record."""
-    labels = inspected["Config"]["Labels"] or {}
-    nano = inspected["HostConfig"].get("NanoCpus") or 0
-    # Without a limit a container may use every CPU of the engine, so that is its capacity.
-    limit = nano / 1e9 if nano else float(os.cpu_count() or 1)
-    return Replica(
-        id=inspected["Id"],
-        service=labels.get("com.docker.compose.service", ""),
-        image=inspected["Config"]["Image"],
-        image_id=inspected["Image"],
-        cpu_limit=limit,
-        labels=labels,
-    )
+# --- the stack, through the docker CLI and Traefik's API (helpers in compose.py, traefik.py) ---
 
 
 def parse_percent(text: str) -> float:
@@ -124,21 +53,31 @@ def parse_percent(text: str) -> float:
 
 
 class Job:
-    """A scaling command running in the background: `docker compose up --scale`."""
+    """A scaling command running in the background: `docker compose up --scale`.
 
-    def __init__(self, options: list[str], overlay: dict, args: list[str]) -> None:
+    Not compose.scale(), which waits: the scaler keeps sampling the other services while
+    compose works, and runs compose in its own session so that Ctrl-C on the scaler cannot
+    interrupt a scale-in halfway through a drain.
+    """
+
+    def __init__(self, replica: Replica, service: str, count: int) -> None:
         self.scratch = tempfile.TemporaryDirectory(prefix="bookingapp-autoscale-")
-        extra = Path(self.scratch.name) / "scale.json"  # JSON is YAML: compose reads it
-        extra.write_text(json.dumps(overlay))
+        overlay = Path(self.scratch.name) / "image.json"  # JSON is YAML: compose reads it
+        # New replicas run the image the running ones run (as ECS starts tasks from the
+        # service's task definition), whatever TAG this shell has or the tag points to now.
+        overlay.write_text(json.dumps({"services": {service: {"image": replica.image}}}))
+        files = [f for f in replica.labels.get(compose.CONFIG_FILES, "").split(",") if f]
+        command = ["docker", "compose", "-p", replica.labels[compose.PROJECT]]
+        command += ["--project-directory", replica.labels.get(compose.WORKING_DIR, ".")]
+        for file in (*files, str(overlay)):
+            command += ["-f", file]
+        # --no-recreate: running replicas are left alone; --no-deps: nothing else is touched.
+        command += ["up", "--detach", "--no-recreate", "--no-deps", "--no-build"]
+        command += ["--pull", "never", "--scale", f"{service}={count}", service]
         # Its output goes to a file: a pipe nobody reads while it runs could fill and block it.
         self.log = (Path(self.scratch.name) / "compose.log").open("w+")
-        # Its own session: Ctrl-C on the scaler must not cut a scale-in's drain short.
         self.process = subprocess.Popen(  # noqa: S603 - argument list, no shell
-            ["docker", "compose", *options, "-f", str(extra), *args],  # noqa: S607 - on PATH
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
+            command, stdout=self.log, stderr=subprocess.STDOUT, text=True, start_new_session=True
         )
 
     def poll(self) -> str | None:
@@ -160,101 +99,67 @@ class Job:
 class ComposeStack:
     """The compose project on this host: its replicas, their CPU, Traefik's pool, scaling."""
 
-    def __init__(self, project: str, dashboard: str | None = None) -> None:
+    def __init__(self, project: str, api: str | None = None) -> None:
         self.project = project
-        self.dashboard = dashboard
+        self.api = api
+        self._limits: dict[str, float] = {}
 
     def replicas(self) -> dict[str, list[Replica]]:
-        """Return the project's running containers by compose service; refuse if none."""
-        ids = docker(
-            "ps",
-            "--quiet",
-            "--no-trunc",
-            "--filter",
-            f"label=com.docker.compose.project={self.project}",
-            "--filter",
-            "label=com.docker.compose.oneoff=False",
-            "--filter",
-            "status=running",
-        ).split()
-        if not ids:
-            raise ScalerError(
-                f"no running containers in compose project {self.project!r}: start the stack "
-                "with `docker compose up -d` (or name it with --project)"
+        """Return the project's running replicas by compose service; refuse if none run."""
+        found = compose.replicas(self.project)
+        if not found:
+            raise UsageError(
+                f"project {self.project!r} is not up: start the stack first "
+                f"(docker compose -p {self.project} up -d), or name it with --project"
             )
-        try:
-            inspected = json.loads(docker("inspect", *ids))
-        except ScalerError:
-            return {}  # one went away between ps and inspect (a scale-in): look again next time
         grouped: dict[str, list[Replica]] = {}
-        for replica in map(_replica, inspected):
+        for replica in found:
             grouped.setdefault(replica.service, []).append(replica)
         return grouped
 
     def cpu(self, replicas: list[Replica]) -> dict[str, float]:
         """Return each replica's CPU use in percent of its CPU limit, by container id."""
-        by_id = {r.id: r for r in replicas}
-        if not by_id:
+        limits = self.limits(replicas)
+        if not limits:
             return {}
-        try:
-            out = docker("stats", "--no-stream", "--no-trunc", "--format", "{{json .}}", *by_id)
-        except ScalerError:
-            return {}  # a replica stopped mid-sample (a scale-in): this sample is missing data
+        result = compose.run(
+            ["stats", "--no-stream", "--no-trunc", "--format", "{{json .}}", *limits]
+        )
         found = {}
-        for row in map(json.loads, out.splitlines()):
-            replica = by_id.get(row["ID"])
-            if replica is not None:
-                # docker stats says 100 % for one whole CPU; ECS's metric is relative to the
-                # task's reservation, here the compose limit (0.5 CPU busy at 50 % is 100 %).
-                found[replica.id] = parse_percent(row["CPUPerc"]) / replica.cpu_limit
-        return found
+        for row in map(json.loads, result.stdout.splitlines()):
+            # docker stats says 100 % for one whole CPU; ECS's metric is relative to the
+            # task's reservation, here the compose limit (0.5 CPU busy at 50 % is 100 %).
+            if row.get("ID") in limits:
+                found[row["ID"]] = parse_percent(row["CPUPerc"]) / limits[row["ID"]]
+        return found  # a replica that stopped mid-sample (a scale-in) is simply missing
 
-    def in_pool(self, replicas: list[Replica], service: str) -> int:
-        """Return how many servers Traefik has UP for the service (0 while it has none)."""
-        name = replicas[0].traefik_service if replicas else service
-        url = f"{self._dashboard()}/api/http/services/{name}@docker"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
-                status = json.load(response).get("serverStatus", {})
-        except urllib.error.HTTPError as error:
-            if error.code == 404:  # no replica routable yet: Traefik has no such service
-                return 0
-            raise ScalerError(f"Traefik's API answered {error.code} for {url}") from None
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            raise ScalerError(f"Traefik's API at {url} does not answer: {error}") from None
-        return sum(1 for state in status.values() if state == "UP")
+    def limits(self, replicas: list[Replica]) -> dict[str, float]:
+        """Return each replica's CPU limit in CPUs (compose's limits.cpus), by container id."""
+        unknown = [r.id for r in replicas if r.id not in self._limits]
+        if unknown:
+            result = compose.run(
+                ["inspect", "--format", "{{.Id}} {{.HostConfig.NanoCpus}}", *unknown]
+            )
+            for line in result.stdout.splitlines():
+                container, nano = line.split()
+                # Without a limit a container may use every CPU there is: that is its capacity.
+                self._limits[container] = (
+                    int(nano) / 1e9 if int(nano) else float(os.cpu_count() or 1)
+                )
+        return {r.id: self._limits[r.id] for r in replicas if r.id in self._limits}
+
+    def in_pool(self, replicas: list[Replica]) -> int:
+        """Return how many of these replicas Traefik has UP in its pool."""
+        if not replicas:
+            return 0
+        if self.api is None:
+            self.api = traefik.api_url(self.project)
+        pool = traefik.pool(self.api, traefik.lb_service(replicas[0]))
+        return sum(1 for r in replicas if traefik.is_up(pool, r))
 
     def scale(self, replicas: list[Replica], service: str, count: int) -> Job:
-        """Start setting the service's replica count with compose and the project's files."""
-        labels = replicas[0].labels
-        files = labels.get("com.docker.compose.project.config_files", "").split(",")
-        options = [arg for f in files if f for arg in ("-f", f)]
-        if labels.get("com.docker.compose.project.working_dir"):
-            options += ["--project-directory", labels["com.docker.compose.project.working_dir"]]
-        # --no-recreate: running replicas are left alone; --no-deps: nothing else is touched.
-        up = ["up", "--detach", "--no-recreate", "--no-deps", "--no-build"]
-        # New replicas run the image the running ones run (as ECS starts tasks from the
-        # service's task definition), whatever TAG this shell has or the tag points to now.
-        overlay = {"services": {service: {"image": replicas[0].image}}}
-        args = [*up, "--scale", f"{service}={count}", service]
-        return Job(["-p", self.project, *options], overlay, args)
-
-    def _dashboard(self) -> str:
-        """Return the Traefik API's URL: --dashboard, else traefik's published port 8080."""
-        if self.dashboard is None:
-            traefik = self.replicas().get("traefik")
-            if not traefik:
-                raise ScalerError(
-                    f"project {self.project!r} has no running traefik: the scaler asks "
-                    "Traefik which replicas are in the pool (or pass --dashboard URL)"
-                )
-            published = docker("port", traefik[0].id, "8080/tcp").split()
-            if not published:
-                raise ScalerError("traefik's dashboard port 8080 is not published on the host")
-            host, _, port = published[0].rpartition(":")
-            host = "127.0.0.1" if host in ("0.0.0.0", "[::]", "") else host.strip("[]")  # noqa: S104
-            self.dashboard = f"http://{host}:{port}"
-        return self.dashboard
+        """Start setting the replica count; those removed get SIGTERM, hence the drain."""
+        return Job(replicas[0], service, count)
 
 
 def releasing(replicas: list[Replica]) -> bool:
@@ -355,7 +260,7 @@ class Scaler:
         waited = now - activity.started
         if outcome:
             self.say(f"{service}: scaling to {desired} failed: {outcome}")
-        elif outcome == "" and len(mine) == desired == self.stack.in_pool(mine, service):
+        elif outcome == "" and len(mine) == desired == self.stack.in_pool(mine):
             self.say(f"{service}: {desired} replicas, all in Traefik's pool after {waited:.0f} s")
         elif waited > ACTIVITY_TIMEOUT:
             self.say(f"{service}: not {desired} replicas in the pool after {waited:.0f} s")
@@ -419,52 +324,48 @@ def policies(services_dir: Path, overrides: dict[str, float]) -> list[Policy]:
         raise UsageError(str(error)) from None
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add the `autoscale` verb and its options."""
-    parser = subparsers.add_parser(
+    verb = subparsers.add_parser(
         "autoscale",
-        help="scale the local stack's apps by their own CPU target tracking policies",
-        description=__doc__.split("\n\n")[1],
+        help="scale the apps by their own CPU target tracking policies (infra/services)",
+        description=__doc__.splitlines()[0],
     )
-    parser.add_argument(
-        "--project", "-p", default=os.environ.get("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT)
-    )
-    parser.add_argument(
+    compose.add_project_option(verb)
+    verb.add_argument(
         "--services-dir",
         type=Path,
         default=SERVICES_DIR,
-        help="parameter files (default: infra/services)",
+        help="where the parameter files are (default: infra/services)",
     )
-    parser.add_argument(
+    verb.add_argument(
         "--once",
         action="store_true",
-        help="collect one evaluation's datapoints, decide once, carry it out, exit",
+        help="collect the datapoints both alarms need, decide once, carry it out, exit",
     )
-    parser.add_argument(
-        "--dashboard", help="Traefik API URL (default: the project's published dashboard port)"
-    )
-    parser.add_argument(
+    verb.add_argument(
         "--sample-interval",
         type=float,
         default=DEFAULT_SAMPLE_INTERVAL,
-        help="seconds between CPU samples",
+        help="seconds between CPU samples (default: %(default)g)",
     )
-    timings = parser.add_argument_group("policy timings (default: AWS's; shorten them for tests)")
+    timings = verb.add_argument_group("policy timings (AWS's by default; shorter for tests)")
     timings.add_argument("--period", type=float, help="seconds per datapoint (CloudWatch: 60)")
     timings.add_argument(
-        "--scale-out-datapoints",
-        type=int,
-        help="datapoints above target before scaling out (AWS: 3)",
+        "--scale-out-datapoints", type=int, help="datapoints above target to scale out (AWS: 3)"
     )
     timings.add_argument(
         "--scale-in-datapoints",
         type=int,
-        help="datapoints below 90%% of target before scaling in (AWS: 15)",
+        help="datapoints below 90%% of target to scale in (AWS: 15)",
     )
-    timings.add_argument("--scale-out-cooldown", type=float, help="seconds (params, else 300)")
-    timings.add_argument("--scale-in-cooldown", type=float, help="seconds (params, else 300)")
-    parser.set_defaults(func=command)
-    return parser
+    timings.add_argument(
+        "--scale-out-cooldown", type=float, help="seconds (default: the params', else 300)"
+    )
+    timings.add_argument(
+        "--scale-in-cooldown", type=float, help="seconds (default: the params', else 300)"
+    )
+    verb.set_defaults(handler=autoscale)
 
 
 _TIMING_OPTIONS = (
@@ -476,33 +377,24 @@ _TIMING_OPTIONS = (
 )
 
 
-def command(args: argparse.Namespace) -> int:
-    """Run the autoscale verb; return the exit code."""
+def autoscale(args: argparse.Namespace, say: Callable[[str], None] | None = None) -> None:
+    """Handle `autoscale`: load the policies, then run the scaler until done or stopped."""
+    say = say or _say
     overrides = {k: getattr(args, k) for k in _TIMING_OPTIONS if getattr(args, k) is not None}
-    try:
-        loaded = policies(args.services_dir, overrides)
-        if args.sample_interval <= 0:
-            raise UsageError("--sample-interval must be more than 0 seconds")
-        stack = ComposeStack(args.project, args.dashboard)
-        scaler = Scaler(stack, loaded, args.sample_interval, say=_say)
-        for policy in loaded:
-            _say(_describe_policy(policy))
-        return _run_until_stopped(scaler, args.once)
-    except ScalerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-
-
-def _run_until_stopped(scaler: Scaler, once: bool) -> int:
-    """Run the scaler; Ctrl-C or SIGTERM stop it cleanly (exit 130)."""
+    loaded = policies(args.services_dir, overrides)
+    if args.sample_interval <= 0:
+        raise UsageError("--sample-interval must be more than 0 seconds")
+    scaler = Scaler(ComposeStack(args.project), loaded, args.sample_interval, say=say)
+    for policy in loaded:
+        say(_describe_policy(policy))
     # Set both, even where SIGINT was ignored (a script's background job), and put them back.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        scaler.run(once=once)
-        return 0
+        scaler.run(once=args.once)
     except KeyboardInterrupt:
-        return _interrupted(scaler)
+        _finish_after_interrupt(scaler, say)
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
@@ -524,33 +416,20 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _interrupted(scaler: Scaler) -> int:
-    """Finish a scaling activity in flight after Ctrl-C, then exit 130."""
-    # A second Ctrl-C (or SIGTERM) leaves at once; the compose command runs on by itself.
+def _finish_after_interrupt(scaler: Scaler, say: Callable[[str], None]) -> None:
+    """After Ctrl-C, finish a scaling activity in flight (so no drain is left half done)."""
+    # A second Ctrl-C (or SIGTERM) leaves at once; compose then finishes on its own.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if scaler.busy:
-        _say("interrupted: finishing the scaling in flight (Ctrl-C again to leave it running)")
+        say("interrupted: finishing the scaling in flight (Ctrl-C again to leave it running)")
         try:
             scaler.finish()
-        except ScalerError as error:
-            print(f"error: {error}", file=sys.stderr)
-    _say("stopped")
-    return 130
+        except LocalError as error:
+            say(f"could not follow it to the end: {error}")
+    say("stopped")
 
 
 def _say(line: str) -> None:
     """Print one timestamped line at once (the scaler's output is read live)."""
     print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run `autoscale` on its own (until the local CLI hosts it)."""
-    parser = argparse.ArgumentParser(prog="bookingapp-local")
-    add_parser(parser.add_subparsers(dest="verb", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
