@@ -41,26 +41,6 @@ def held(decision) -> bool:
 # --- the params the policy comes from ---------------------------------------------------
 
 
-def test_a_policy_takes_target_and_bounds_from_the_services_params():
-    """movie.toml's [autoscaling] becomes movie's policy: 2..6 replicas at 60 % CPU."""
-    policy = Policy.from_params(load_all()["movie"])
-    assert (policy.service, policy.target) == ("movie", 60.0)
-    assert (policy.min_capacity, policy.max_capacity) == (2, 6)
-
-
-def test_silent_params_get_application_auto_scalings_ecs_defaults():
-    """No cooldowns in the file: 300 s each, 1-minute datapoints, alarms of 3 and 15."""
-    timings = Policy.from_params(load_all()["movie"]).timings
-    assert timings == Timings(
-        period=CLOUDWATCH_PERIOD,
-        scale_out_datapoints=ALARM_HIGH_DATAPOINTS,
-        scale_in_datapoints=ALARM_LOW_DATAPOINTS,
-        scale_out_cooldown=300.0,
-        scale_in_cooldown=300.0,
-    )
-    assert (CLOUDWATCH_PERIOD, ALARM_HIGH_DATAPOINTS, ALARM_LOW_DATAPOINTS) == (60.0, 3, 15)
-
-
 def copy_services(tmp_path: Path, movie_scaling: str) -> Path:
     """Copy the committed params into tmp_path, movie's [autoscaling] table replaced."""
     for path in SERVICES_DIR.glob("*.toml"):
@@ -71,6 +51,27 @@ def copy_services(tmp_path: Path, movie_scaling: str) -> Path:
             text = f"{head}{movie_scaling}\n{rest}"
         (tmp_path / path.name).write_text(text)
     return tmp_path
+
+
+def test_a_policy_takes_target_and_bounds_from_the_services_params():
+    """movie.toml's [autoscaling] becomes movie's policy: 2..6 replicas at 60 % CPU."""
+    policy = Policy.from_params(load_all()["movie"])
+    assert (policy.service, policy.target) == ("movie", 60.0)
+    assert (policy.min_capacity, policy.max_capacity) == (2, 6)
+
+
+def test_silent_params_get_application_auto_scalings_ecs_defaults(tmp_path):
+    """No cooldowns in the file: 300 s each, 1-minute datapoints, alarms of 3 and 15."""
+    table = "[autoscaling]\nmin_capacity = 2\nmax_capacity = 6\ncpu_target = 60\n"
+    timings = Policy.from_params(load_all(copy_services(tmp_path, table))["movie"]).timings
+    assert timings == Timings(
+        period=CLOUDWATCH_PERIOD,
+        scale_out_datapoints=ALARM_HIGH_DATAPOINTS,
+        scale_in_datapoints=ALARM_LOW_DATAPOINTS,
+        scale_out_cooldown=300.0,
+        scale_in_cooldown=300.0,
+    )
+    assert (CLOUDWATCH_PERIOD, ALARM_HIGH_DATAPOINTS, ALARM_LOW_DATAPOINTS) == (60.0, 3, 15)
 
 
 def test_cooldowns_in_the_params_reach_the_policy(tmp_path):
@@ -94,7 +95,7 @@ def test_overrides_shorten_the_timings_for_tests():
     """Overrides replace timings only; target and bounds stay the service's own."""
     policy = Policy.from_params(load_all()["movie"], period=2.0, scale_in_cooldown=5.0)
     assert (policy.timings.period, policy.timings.scale_in_cooldown) == (2.0, 5.0)
-    assert policy.timings.scale_out_cooldown == 300.0
+    assert policy.timings.scale_out_cooldown == 60.0  # movie.toml's
     assert policy.target == 60.0
 
 
@@ -331,3 +332,13 @@ def test_a_hold_says_how_far_the_low_alarm_has_got():
     decision = decide(MOVIE, [60.0, 10.0, 10.0], current=3, history=History(), now=0.0)
     assert held(decision)
     assert decision.reason == "below 90% of target for 2 of 5 datapoints"
+
+
+def test_the_local_cooldowns_are_the_ones_the_service_template_deploys(services_template):
+    """Local and AWS act out one policy: each app's params match service.yaml's cooldowns."""
+    policy = services_template["Resources"]["CpuScalingPolicy"]["Properties"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    for params in (p for p in load_all().values() if p.is_app):
+        timings = Policy.from_params(params).timings
+        assert timings.scale_out_cooldown == float(tracking["ScaleOutCooldown"])
+        assert timings.scale_in_cooldown == float(tracking["ScaleInCooldown"])

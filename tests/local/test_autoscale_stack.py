@@ -127,7 +127,7 @@ def scaling_run(tmp_path_factory) -> Run:
             sys.executable, "-m", "bookingapp_infra.local.cli", "autoscale",
             "--project", edge.stack.project, "--services-dir", str(params), *SCALER_OPTIONS,
         ]  # fmt: skip
-        run.hits_before = edge.hits("movie")
+        run.hits_before = hits(edge, "movie")
         with log.open("w") as out, Watcher(edge, run) as watcher:
             scaler = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
             try:
@@ -138,9 +138,21 @@ def scaling_run(tmp_path_factory) -> Run:
                     run.exit_code = scaler.wait(timeout=240)
                 except subprocess.TimeoutExpired:
                     scaler.kill()
-        run.hits_after = edge.hits("movie")
+        run.hits_after = hits(edge, "movie")
         run.output = log.read_text()
     return run
+
+
+def hits(edge: Edge, service: str, timeout: float = 60) -> int:
+    """Return the service's hit count, asking again while a busy host makes it time out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return edge.hits(service)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 def in_pool(edge: Edge, service: str) -> int:
