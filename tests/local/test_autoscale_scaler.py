@@ -286,3 +286,12 @@ def test_scaling_runs_compose_with_the_projects_files_and_pins_the_running_image
     }
     assert started["kwargs"]["start_new_session"] is True
     job.close()
+
+
+def test_a_service_with_no_replica_running_is_left_alone_and_said_once():
+    """Someone stopped every movie replica: nothing to copy, so no compose call, one line."""
+    stack = FakeStack({"movie": 0}, {"movie": 0.0})
+    scaler, clock, said = scaler_for(stack, MOVIE)
+    tick(scaler, clock, 40.0)
+    assert stack.jobs == []
+    assert said == ["movie: no replica runs; start it again to have it scaled"]

@@ -239,6 +239,11 @@ class Scaler:
             if not force and self.evaluated.get(service) == completed:
                 continue
             self.evaluated[service] = completed
+            if not mine:  # compose needs a running replica to copy; a person stopped them all
+                if state.last_said != "none running":
+                    self.say(f"{service}: no replica runs; start it again to have it scaled")
+                    state.last_said = "none running"
+                continue
             points = state.series.datapoints(now)
             decision = decide(state.policy, points, len(mine), state.history, now, releasing(mine))
             self._act(state, decision, mine, now)
