@@ -2,12 +2,13 @@
 
 One run, shared by the tests below: the whole compose.yaml (Traefik included) comes up; the
 scaler starts with movie's policy made easy to trip (cpu_target 30, max 4, cooldowns of a
-few seconds, in a copy of the parameter files) and the timings shortened by options
-(5 s datapoints, alarms of 2 and 6: scale-in waits longer, as AWS's 15 against 3); clients put steady load on /movie through Traefik's
-published port until movie has scaled out, then the load stops and one client keeps
-asking until movie is back at its minimum. Every request goes to 127.0.0.1; every loop is
-bounded in time. What it cannot prove: AWS's own timings (minutes, not seconds), or that
-CloudWatch would see the same CPU figures.
+few seconds, in a copy of the parameter files) and its timings shortened by options (5 s
+datapoints; alarms of 2 and 6 datapoints, scale-in slower as AWS's 15 against 3). Clients
+put steady load on /movie through Traefik's published port until movie has scaled out,
+then the load stops and one client keeps asking until movie is back at its minimum.
+Every request goes to 127.0.0.1; every loop is bounded in time. What it cannot prove:
+AWS's own timings (minutes, not seconds), or that CloudWatch would see the same figures.
+With BOOKINGAPP_AUTOSCALE_RECORD=DIR it also writes the run down (autoscale_record.py).
 """
 
 from __future__ import annotations
