@@ -5,7 +5,8 @@ scaler starts with movie's policy made easy to trip (cpu_target 30, max 4, coold
 few seconds, in a copy of the parameter files) and its timings shortened by options (5 s
 datapoints; alarms of 2 and 6 datapoints, scale-in slower as AWS's 15 against 3). Clients
 put steady load on /movie through Traefik's published port until movie has scaled out,
-then the load stops and one client keeps asking until movie is back at its minimum.
+then the load stops and a trickle (2 clients pausing 50 ms) keeps asking until movie is
+back at its minimum.
 Every request goes to 127.0.0.1; every loop is bounded in time. What it cannot prove:
 AWS's own timings (minutes, not seconds), or that CloudWatch would see the same figures.
 With BOOKINGAPP_AUTOSCALE_RECORD=DIR it also writes the run down (autoscale_record.py).
@@ -68,6 +69,19 @@ def wait_until(condition, timeout: float, what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
         time.sleep(1.0)
+
+
+@dataclass
+class Trickle(Traffic):
+    """Clients that pause between requests: they see every failure but add little load."""
+
+    pause: float = 0.05
+
+    def _once(self, connection):
+        """Send one request, then wait `pause` (or until stopped)."""
+        answer = super()._once(connection)
+        self._stop.wait(self.pause)
+        return answer
 
 
 @dataclass
@@ -170,8 +184,9 @@ def in_pool(edge: Edge, service: str) -> int:
 
 
 def drive(run: Run, watcher: Watcher, edge: Edge) -> None:
-    """Load /movie until it has scaled out, then keep one client on until it is back at 2."""
-    with Traffic(edge.port, "/movie", clients=1) as steady:
+    """Load /movie until it has scaled out, then a trickle of requests until it is back at 2."""
+    # The trickle runs throughout: light enough that movie, once idle, goes back to min.
+    with Trickle(edge.port, "/movie", clients=2) as steady:
         run.traffic.append(steady)
         time.sleep(15)  # a quiet start: every policy holds
         run.load_started = time.monotonic()
