@@ -97,6 +97,7 @@ class Run:
     traffic: list[Traffic] = field(default_factory=list)
     output: str = ""
     exit_code: int | None = None
+    once: subprocess.CompletedProcess | None = None
 
     def peak(self, service: str) -> int:
         """Return the most replicas the service had."""
@@ -146,6 +147,9 @@ def scaling_run(tmp_path_factory) -> Run:
             "--project", edge.stack.project, "--services-dir", str(params), *SCALER_OPTIONS,
         ]  # fmt: skip
         run.hits_before = hits(edge, "movie")
+        # First --once on the idle stack: it collects what both alarms need, decides, exits.
+        once = [*command, "--once", "--period", "2", "--scale-in-datapoints", "2"]
+        run.once = subprocess.run(once, capture_output=True, text=True, timeout=120, check=False)
         with log.open("w") as out, Watcher(edge, run) as watcher:
             run.started = time.monotonic()
             scaler = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -244,6 +248,17 @@ def test_each_decision_is_printed_with_service_metric_target_counts_and_why(scal
     assert "(scale out): above target for 2 datapoints" in out
     assert "(scale in): below 90% of target for 6 datapoints" in out
     assert "all in Traefik's pool after" in out
+
+
+def test_once_decides_once_on_the_idle_stack_and_exits_0(scaling_run):
+    """--once: 2 datapoints of 2 s, one hold per service (at min_capacity), exit 0."""
+    once = scaling_run.once
+    assert once.returncode == 0, once.stderr
+    assert "collecting 4 s of CPU datapoints before deciding once" in once.stdout
+    for service in APP_SERVICES:
+        assert f"{service}: cpu " in once.stdout
+        assert f"{service}: target " in once.stdout
+    assert " -> " not in once.stdout
 
 
 def test_the_scaler_stops_cleanly_on_ctrl_c(scaling_run):
