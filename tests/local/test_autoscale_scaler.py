@@ -295,3 +295,13 @@ def test_a_service_with_no_replica_running_is_left_alone_and_said_once():
     tick(scaler, clock, 40.0)
     assert stack.jobs == []
     assert said == ["movie: no replica runs; start it again to have it scaled"]
+
+
+def test_a_failed_scaling_starts_no_cooldown():
+    stack = FakeStack({"movie": 2}, {"movie": 90.0})
+    scaler, clock, _ = scaler_for(stack, MOVIE)
+    tick(scaler, clock, 30.0)
+    stack.jobs[0][2].outcome = "no such image"
+    tick(scaler, clock, 2.0)
+    assert stack.jobs[0][2].closed
+    assert scaler.states["movie"].history.last_scale_out is None

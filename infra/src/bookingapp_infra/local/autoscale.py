@@ -8,8 +8,9 @@ reservation), averages the service's replicas into datapoints of one period, and
 policy.decide() say what target tracking would do. A decision is carried out with
 `docker compose up --no-recreate --scale`; a scale-in stops replicas with SIGTERM, which the
 apps answer by draining (they fail their health check and keep serving until Traefik has
-dropped them). A scaling activity is complete only when Traefik's pool has exactly the new
-number of servers UP: new replicas count as capacity once the load balancer routes to them.
+dropped them). A scaling activity is complete only when compose is done and every running
+replica is UP in Traefik's pool: new replicas count as capacity once the load balancer
+routes to them, and the cooldown starts then.
 
 Exit codes (bookingapp-local's): 0 when --once has carried out its decisions; 130 when
 stopped with Ctrl-C or SIGTERM, the normal end of a run without --once (a scaling activity
@@ -263,9 +264,12 @@ class Scaler:
         service, desired = state.policy.service, activity.decision.desired
         outcome = activity.job.poll()
         waited = now - activity.started
-        if outcome:
+        if outcome:  # nothing was scaled, so no cooldown: the next period decides afresh
             self.say(f"{service}: scaling to {desired} failed: {outcome}")
-        elif outcome == "" and len(mine) == desired == self.stack.in_pool(mine):
+            activity.job.close()
+            state.activity = None
+            return
+        if outcome == "" and len(mine) == desired == self.stack.in_pool(mine):
             self.say(f"{service}: {desired} replicas, all in Traefik's pool after {waited:.0f} s")
         elif waited > ACTIVITY_TIMEOUT:
             self.say(f"{service}: not {desired} replicas in the pool after {waited:.0f} s")
