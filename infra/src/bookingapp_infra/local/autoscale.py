@@ -344,6 +344,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     verb.add_argument(
         "--services-dir",
         type=Path,
+        metavar="DIR",
         default=SERVICES_DIR,
         help="where the parameter files are (default: infra/services)",
     )
@@ -355,24 +356,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     verb.add_argument(
         "--sample-interval",
         type=float,
+        metavar="SECONDS",
         default=DEFAULT_SAMPLE_INTERVAL,
         help="seconds between CPU samples (default: %(default)g)",
     )
     timings = verb.add_argument_group("policy timings (AWS's by default; shorter for tests)")
-    timings.add_argument("--period", type=float, help="seconds per datapoint (CloudWatch: 60)")
     timings.add_argument(
-        "--scale-out-datapoints", type=int, help="datapoints above target to scale out (AWS: 3)"
+        "--period", type=float, metavar="SECONDS", help="seconds per datapoint (CloudWatch: 60)"
+    )
+    timings.add_argument(
+        "--scale-out-datapoints",
+        type=int,
+        metavar="N",
+        help="datapoints above target to scale out (AWS: 3)",
     )
     timings.add_argument(
         "--scale-in-datapoints",
         type=int,
+        metavar="N",
         help="datapoints below 90%% of target to scale in (AWS: 15)",
     )
     timings.add_argument(
-        "--scale-out-cooldown", type=float, help="seconds (default: the params', else 300)"
+        "--scale-out-cooldown",
+        type=float,
+        metavar="SECONDS",
+        help="seconds (default: the params', else 300)",
     )
     timings.add_argument(
-        "--scale-in-cooldown", type=float, help="seconds (default: the params', else 300)"
+        "--scale-in-cooldown",
+        type=float,
+        metavar="SECONDS",
+        help="seconds (default: the params', else 300)",
     )
     verb.set_defaults(handler=autoscale)
 
