@@ -9,9 +9,10 @@ returns what target tracking would do now and why. What AWS does, and where it s
   to their compose CPU limit, averaged into datapoints of `period` seconds.
 - A target tracking policy creates two CloudWatch alarms on it: AlarmHigh "metric > target
   for 3 datapoints within 3 minutes" and AlarmLow "metric < 90 % of target for 15 datapoints
-  within 15 minutes" (as the CloudWatch console shows them, e.g. "CPUUtilization > 30 for 3
-  datapoints within 3 minutes" / "< 27 for 15 datapoints within 15 minutes"). AWS manages
-  these; they are not policy settings, so here they are `Timings` fields for tests only.
+  within 15 minutes", as the CloudWatch console shows them (e.g. an ECS service at target
+  30 in AWS's Fargate workshop: "CPUUtilization > 30 for 3 datapoints within 3 minutes",
+  "< 27 for 15 datapoints within 15 minutes"). AWS manages these alarms; they are not
+  policy settings, so here they are `Timings` fields, overridden only to shorten tests.
 - Scale out: desired = ceil(capacity * metric / target), capped at max. During the
   scale-out cooldown the capacity the last scale-out added counts as already there: only a
   larger scale-out happens (Application Auto Scaling API reference, ScaleOutCooldown).
