@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 WIDTH, LEFT, RIGHT = 760, 50, 20
@@ -26,6 +26,7 @@ class Record:
     requests: dict[int, int]  # second -> requests started in it
     failed: int
     output: list[str]
+    failures: dict[int, list[str]] = field(default_factory=dict)  # second -> what failed
 
 
 def record(run, answers, start: float) -> Record:
@@ -37,7 +38,18 @@ def record(run, answers, start: float) -> Record:
         requests=dict(sorted(per_second.items())),
         failed=sum(1 for a in answers if a.status != 200),
         output=run.output.splitlines(),
+        failures=_failures(answers, start),
     )
+
+
+def _failures(answers, start: float) -> dict[int, list[str]]:
+    """Return the failed requests by second: status and problem."""
+    found: dict[int, list[str]] = {}
+    for answer in answers:
+        if answer.status != 200:
+            second = int(answer.started - start)
+            found.setdefault(second, []).append(f"{answer.status} {answer.problem}")
+    return dict(sorted(found.items()))
 
 
 def write(rec: Record, directory: Path) -> None:

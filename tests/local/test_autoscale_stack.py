@@ -98,6 +98,7 @@ class Run:
     output: str = ""
     exit_code: int | None = None
     once: subprocess.CompletedProcess | None = None
+    traefik_log: str = ""
 
     def peak(self, service: str) -> int:
         """Return the most replicas the service had."""
@@ -163,10 +164,15 @@ def scaling_run(tmp_path_factory) -> Run:
                     scaler.kill()
         run.hits_after = hits(edge, "movie")
         run.output = log.read_text()
+        if os.environ.get("BOOKINGAPP_AUTOSCALE_RECORD"):
+            traefik_log = edge.stack.compose("logs", "--no-color", "--timestamps", "traefik")
+            run.traefik_log = traefik_log
     if os.environ.get("BOOKINGAPP_AUTOSCALE_RECORD"):
         answers = [a for t in run.traffic for a in t.answers]
         rec = autoscale_record.record(run, answers, run.started)
-        autoscale_record.write(rec, Path(os.environ["BOOKINGAPP_AUTOSCALE_RECORD"]))
+        directory = Path(os.environ["BOOKINGAPP_AUTOSCALE_RECORD"])
+        autoscale_record.write(rec, directory)
+        (directory / "traefik.log").write_text(run.traefik_log)
     return run
 
 
