@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.docker, requires_docker]
 # SIGTERM first drains (health 503, still serving), then gunicorn stops gracefully; the
 # two together stay below ECS's 30 s stopTimeout.
 DRAIN_SECONDS = drain.DRAIN_SECONDS
-STOP_SECONDS = DRAIN_SECONDS + 15  # + gunicorn's graceful_timeout
+STOP_SECONDS = DRAIN_SECONDS + 10  # + gunicorn's graceful_timeout
 
 
 def replace(stack, load: Load, service: str, number: int) -> None:
