@@ -50,6 +50,7 @@ SCALER_OPTIONS = (
 LOAD_CLIENTS = 12
 LOAD_LIMIT = 240.0  # seconds of load at most, waiting for the scale-out
 SCALE_IN_LIMIT = 240.0  # seconds at most, after the load, to be back at min_capacity
+RECORD = os.environ.get("BOOKINGAPP_AUTOSCALE_RECORD")  # a directory: write the run down
 
 
 def params_dir(directory: Path) -> Path:
@@ -98,7 +99,6 @@ class Run:
     output: str = ""
     exit_code: int | None = None
     once: subprocess.CompletedProcess | None = None
-    traefik_log: str = ""
 
     def peak(self, service: str) -> int:
         """Return the most replicas the service had."""
@@ -164,16 +164,17 @@ def scaling_run(tmp_path_factory) -> Run:
                     scaler.kill()
         run.hits_after = hits(edge, "movie")
         run.output = log.read_text()
-        if os.environ.get("BOOKINGAPP_AUTOSCALE_RECORD"):
-            traefik_log = edge.stack.compose("logs", "--no-color", "--timestamps", "traefik")
-            run.traefik_log = traefik_log
-    if os.environ.get("BOOKINGAPP_AUTOSCALE_RECORD"):
-        answers = [a for t in run.traffic for a in t.answers]
-        rec = autoscale_record.record(run, answers, run.started)
-        directory = Path(os.environ["BOOKINGAPP_AUTOSCALE_RECORD"])
-        autoscale_record.write(rec, directory)
-        (directory / "traefik.log").write_text(run.traefik_log)
+        if RECORD:
+            write_record(run, edge, Path(RECORD))
     return run
+
+
+def write_record(run: Run, edge: Edge, directory: Path) -> None:
+    """Write the run down for docs/benchmark.md, with Traefik's log beside it."""
+    answers = [a for t in run.traffic for a in t.answers]
+    autoscale_record.write(autoscale_record.record(run, answers, run.started), directory)
+    traefik_log = edge.stack.compose("logs", "--no-color", "--timestamps", "traefik")
+    (directory / "traefik.log").write_text(traefik_log)
 
 
 def hits(edge: Edge, service: str, timeout: float = 60) -> int:
