@@ -6,6 +6,7 @@ tests/local/test_autoscale_stack.py runs the real thing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from dataclasses import dataclass, field
@@ -183,6 +184,12 @@ def test_releasing_means_more_than_one_image_among_the_replicas():
     assert releasing([replica("movie", 0, "sha256:a"), replica("movie", 1, "sha256:b")])
     assert not releasing([replica("movie", 0), replica("movie", 1)])
     assert not releasing([])
+
+
+def test_a_new_tag_of_the_same_build_is_a_release_too():
+    old, new = replica("movie", 0), replica("movie", 1)
+    new = dataclasses.replace(new, image="bookingapp/bookingapp-movie:v8")
+    assert releasing([old, new])
 
 
 def test_once_collects_the_longest_alarm_window_then_decides_and_finishes():

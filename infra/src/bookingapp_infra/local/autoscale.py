@@ -164,8 +164,13 @@ class ComposeStack:
 
 
 def releasing(replicas: list[Replica]) -> bool:
-    """Say whether a service is mid-release: its replicas run more than one image."""
-    return len({r.image_id for r in replicas}) > 1
+    """Say whether a service is mid-release: its replicas run more than one image.
+
+    A release (`bookingapp-local release`) starts replicas of the new image beside the old
+    ones and then stops the old: until it is done, two images run. Told apart by id (a
+    rebuilt tag) or by reference (a new tag of the same build).
+    """
+    return len({(r.image, r.image_id) for r in replicas}) > 1
 
 
 # --- the scaler -------------------------------------------------------------------------------
