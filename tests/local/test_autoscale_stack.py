@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,10 +100,16 @@ class Run:
     output: str = ""
     exit_code: int | None = None
     once: subprocess.CompletedProcess | None = None
+    release: subprocess.CompletedProcess | None = None
+    release_started: float = float("inf")
+
+    def scaled(self) -> list[tuple[float, dict[str, int]]]:
+        """Return the counts up to the release, which replaces replicas by itself."""
+        return [(t, c) for t, c in self.counts if t < self.release_started]
 
     def peak(self, service: str) -> int:
-        """Return the most replicas the service had."""
-        return max(c[service] for _, c in self.counts)
+        """Return the most replicas the service had before the release."""
+        return max(c[service] for _, c in self.scaled())
 
     def seen(self, service: str) -> set[int]:
         """Return every replica count the service had."""
@@ -216,6 +223,24 @@ def drive(run: Run, watcher: Watcher, edge: Edge) -> None:
             "movie back at min_capacity after the load",
         )
         time.sleep(5)  # the last drained replica is gone; requests still flow
+        run.release_started = time.monotonic()
+        run.release = release(edge)
+        time.sleep(6)  # a period after it: the scaler sees one image again
+
+
+def release(edge: Edge) -> subprocess.CompletedProcess:
+    """Release movie onto a new tag of its image with `bookingapp-local release`, untag it after."""
+    tag = f"bookingapp-autoscale-test/movie:{uuid.uuid4().hex[:8]}"
+    subprocess.run(["docker", "tag", edge.replicas("movie")[0].image, tag], check=True)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "bookingapp_infra.local.cli", "release", "movie",
+             "--image", tag, "--project", edge.stack.project],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+    finally:
+        # Only the tag goes: the image keeps its original name, which the stack also uses.
+        subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
 
 
 def test_steady_load_on_movie_scales_it_out_from_2_towards_its_max(scaling_run):
@@ -229,7 +254,7 @@ def test_the_services_without_load_stay_at_their_count(scaling_run):
 
 
 def test_after_the_load_stops_movie_shrinks_back_to_its_min(scaling_run):
-    after = [c["movie"] for t, c in scaling_run.counts if t > scaling_run.load_stopped]
+    after = [c["movie"] for t, c in scaling_run.scaled() if t > scaling_run.load_stopped]
     assert after[-1] == 2
     assert min(after) == 2  # never below min_capacity
     # One replica at a time: from the peak down, each count is one less than the one before.
@@ -255,6 +280,16 @@ def test_each_decision_is_printed_with_service_metric_target_counts_and_why(scal
     assert "(scale out): above target for 2 datapoints" in out
     assert "(scale in): below 90% of target for 6 datapoints" in out
     assert "all in Traefik's pool after" in out
+
+
+def test_a_service_being_released_is_not_scaled_meanwhile(scaling_run):
+    """`bookingapp-local release movie` while the scaler runs: the policy holds throughout."""
+    assert scaling_run.release.returncode == 0, scaling_run.release.stderr
+    lines = scaling_run.output.splitlines()
+    held = [i for i, line in enumerate(lines) if line.endswith("hold: a release is in progress")]
+    assert held, scaling_run.output
+    assert all(lines[i].split(" ", 1)[1].startswith("movie: ") for i in held)
+    assert not any(" -> " in line for line in lines[held[0] :])
 
 
 def test_once_decides_once_on_the_idle_stack_and_exits_0(scaling_run):
