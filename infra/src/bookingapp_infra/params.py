@@ -95,6 +95,11 @@ class AutoscalingParams:
     min_capacity: int
     max_capacity: int
     cpu_target: int
+    # Seconds after a scale-out (scale-in) before the next one. 300 is Application Auto
+    # Scaling's default for ECS services when a policy is silent (API reference,
+    # TargetTrackingScalingPolicyConfiguration: ScaleOutCooldown, ScaleInCooldown).
+    scale_out_cooldown: int = 300
+    scale_in_cooldown: int = 300
 
 
 # ECS's deployment strategies we offer, as written in the TOML files.
@@ -463,6 +468,9 @@ def _check_autoscaling(where: str, p: ServiceParams, scaling: AutoscalingParams)
         )
     if not 1 <= scaling.cpu_target <= 99:
         raise ParamsError(f"{where}: autoscaling.cpu_target {scaling.cpu_target} must be 1..99")
+    for key in ("scale_out_cooldown", "scale_in_cooldown"):
+        if getattr(scaling, key) < 0:
+            raise ParamsError(f"{where}: autoscaling.{key} must be 0 or more seconds")
 
 
 def _check_registry(where: str, p: ServiceParams) -> None:

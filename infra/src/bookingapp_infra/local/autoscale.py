@@ -1,0 +1,463 @@
+"""`bookingapp-local autoscale`: each app's own target tracking policy, acted out on compose.
+
+Runs on the host beside a stack that is up (`docker compose up -d`), through the docker CLI
+only — so it works wherever `docker` works, Docker Desktop included, and needs no container
+holding a writable Docker socket. Every sample it reads each replica's CPU with `docker stats`
+relative to the replica's compose CPU limit (as ECS reads a task's CPU relative to its
+reservation), averages the service's replicas into datapoints of one period, and lets
+policy.decide() say what target tracking would do. A decision is carried out with
+`docker compose up --no-recreate --scale`; a scale-in stops replicas with SIGTERM, which the
+apps answer by draining (they fail their health check and keep serving until Traefik has
+dropped them). A scaling activity is complete only when compose is done and every running
+replica is UP in Traefik's pool: new replicas count as capacity once the load balancer
+routes to them, and the cooldown starts then.
+
+Exit codes (bookingapp-local's): 0 when --once has carried out its decisions; 130 when
+stopped with Ctrl-C or SIGTERM, the normal end of a run without --once (a scaling activity
+in flight is finished first; a second Ctrl-C leaves at once); 2 for bad parameters or
+options, or a stack that is not up; 1 when something fails on the way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bookingapp_infra.local import compose, traefik
+from bookingapp_infra.local.compose import Replica
+from bookingapp_infra.local.errors import LocalError, UsageError
+from bookingapp_infra.local.policy import Decision, History, MetricSeries, Policy, decide
+from bookingapp_infra.params import SERVICES_DIR, ParamsError, load_all
+
+# How often CPU is sampled; several samples make one datapoint of the default 60 s period.
+DEFAULT_SAMPLE_INTERVAL = 5.0
+# A scaling activity that has not reached its count in this long is reported as failed
+# (compose itself waits up to the 30 s stop grace period per stopped replica).
+ACTIVITY_TIMEOUT = 180.0
+
+
+# --- the stack, through the docker CLI and Traefik's API (helpers in compose.py, traefik.py) ---
+
+
+def parse_percent(text: str) -> float:
+    """Turn docker stats' "12.34%" into 12.34 ("--" for a stopping container is 0)."""
+    text = text.strip().rstrip("%")
+    return float(text) if text and text != "--" else 0.0
+
+
+class Job:
+    """A scaling command running in the background: `docker compose up --scale`.
+
+    Not compose.scale(), which waits: the scaler keeps sampling the other services while
+    compose works, and runs compose in its own session so that Ctrl-C on the scaler cannot
+    interrupt a scale-in halfway through a drain.
+    """
+
+    def __init__(self, replica: Replica, service: str, count: int) -> None:
+        self.scratch = tempfile.TemporaryDirectory(prefix="bookingapp-autoscale-")
+        overlay = Path(self.scratch.name) / "image.json"  # JSON is YAML: compose reads it
+        # New replicas run the image the running ones run (as ECS starts tasks from the
+        # service's task definition), whatever TAG this shell has or the tag points to now.
+        overlay.write_text(json.dumps({"services": {service: {"image": replica.image}}}))
+        files = [f for f in replica.labels.get(compose.CONFIG_FILES, "").split(",") if f]
+        command = ["docker", "compose", "-p", replica.labels[compose.PROJECT]]
+        command += ["--project-directory", replica.labels.get(compose.WORKING_DIR, ".")]
+        for file in (*files, str(overlay)):
+            command += ["-f", file]
+        # --no-recreate: running replicas are left alone; --no-deps: nothing else is touched.
+        command += ["up", "--detach", "--no-recreate", "--no-deps", "--no-build"]
+        command += ["--pull", "never", "--scale", f"{service}={count}", service]
+        # Its output goes to a file: a pipe nobody reads while it runs could fill and block it.
+        self.log = (Path(self.scratch.name) / "compose.log").open("w+")
+        self.process = subprocess.Popen(  # noqa: S603 - argument list, no shell
+            command, stdout=self.log, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+
+    def poll(self) -> str | None:
+        """Return None while it runs, "" when it succeeded, else the last line it wrote."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        if code == 0:
+            return ""
+        self.log.seek(0)
+        return (self.log.read().strip().splitlines() or [f"exit code {code}"])[-1]
+
+    def close(self) -> None:
+        """Forget its files (compose has read them by now)."""
+        self.log.close()
+        self.scratch.cleanup()
+
+
+class ComposeStack:
+    """The compose project on this host: its replicas, their CPU, Traefik's pool, scaling."""
+
+    def __init__(self, project: str, api: str | None = None) -> None:
+        self.project = project
+        self.api = api
+        self._limits: dict[str, float] = {}
+
+    def replicas(self) -> dict[str, list[Replica]]:
+        """Return the project's running replicas by compose service; refuse if none run."""
+        found = compose.replicas(self.project)
+        if not found:
+            raise UsageError(
+                f"project {self.project!r} is not up: start the stack first "
+                f"(docker compose -p {self.project} up -d), or name it with --project"
+            )
+        grouped: dict[str, list[Replica]] = {}
+        for replica in found:
+            grouped.setdefault(replica.service, []).append(replica)
+        return grouped
+
+    def cpu(self, replicas: list[Replica]) -> dict[str, float]:
+        """Return each replica's CPU use in percent of its CPU limit, by container id."""
+        limits = self.limits(replicas)
+        if not limits:
+            return {}
+        result = compose.run(
+            ["stats", "--no-stream", "--no-trunc", "--format", "{{json .}}", *limits]
+        )
+        found = {}
+        for row in map(json.loads, result.stdout.splitlines()):
+            # docker stats says 100 % for one whole CPU; ECS's metric is relative to the
+            # task's reservation, here the compose limit (0.5 CPU busy at 50 % is 100 %).
+            if row.get("ID") in limits:
+                found[row["ID"]] = parse_percent(row["CPUPerc"]) / limits[row["ID"]]
+        return found  # a replica that stopped mid-sample (a scale-in) is simply missing
+
+    def limits(self, replicas: list[Replica]) -> dict[str, float]:
+        """Return each replica's CPU limit in CPUs (compose's limits.cpus), by container id."""
+        unknown = [r.id for r in replicas if r.id not in self._limits]
+        if unknown:
+            result = compose.run(
+                ["inspect", "--format", "{{.Id}} {{.HostConfig.NanoCpus}}", *unknown]
+            )
+            for line in result.stdout.splitlines():
+                container, nano = line.split()
+                # Without a limit a container may use every CPU there is: that is its capacity.
+                self._limits[container] = (
+                    int(nano) / 1e9 if int(nano) else float(os.cpu_count() or 1)
+                )
+        return {r.id: self._limits[r.id] for r in replicas if r.id in self._limits}
+
+    def in_pool(self, replicas: list[Replica]) -> int:
+        """Return how many of these replicas Traefik has UP in its pool."""
+        if not replicas:
+            return 0
+        if self.api is None:
+            self.api = traefik.api_url(self.project)
+        pool = traefik.pool(self.api, traefik.lb_service(replicas[0]))
+        return sum(1 for r in replicas if traefik.is_up(pool, r))
+
+    def scale(self, replicas: list[Replica], service: str, count: int) -> Job:
+        """Start setting the replica count; those removed get SIGTERM, hence the drain."""
+        return Job(replicas[0], service, count)
+
+
+def releasing(replicas: list[Replica]) -> bool:
+    """Say whether a service is mid-release: its replicas run more than one image.
+
+    A release (`bookingapp-local release`) starts replicas of the new image beside the old
+    ones and then stops the old: until it is done, two images run. Told apart by id (a
+    rebuilt tag) or by reference (a new tag of the same build).
+    """
+    return len({(r.image, r.image_id) for r in replicas}) > 1
+
+
+# --- the scaler -------------------------------------------------------------------------------
+
+
+@dataclass
+class Activity:
+    """A scaling activity in flight: the decision and the job carrying it out."""
+
+    decision: Decision
+    job: Job
+    started: float
+
+
+@dataclass
+class ServiceState:
+    """What the scaler keeps per service between samples."""
+
+    policy: Policy
+    series: MetricSeries
+    history: History = field(default_factory=History)
+    activity: Activity | None = None
+    last_said: str = ""
+
+
+class Scaler:
+    """Samples the stack, evaluates each policy once per period, and carries decisions out."""
+
+    def __init__(
+        self,
+        stack: ComposeStack,
+        policies: Iterable[Policy],
+        sample_interval: float,
+        say: Callable[[str], None] = print,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.stack = stack
+        self.sample_interval = sample_interval
+        self.say = say
+        self.clock = clock
+        self.sleep = sleep
+        start = clock()
+        self.states = {
+            p.service: ServiceState(p, MetricSeries(p.timings.period, p.timings.history, start))
+            for p in policies
+        }
+        self.evaluated: dict[str, int] = {}
+
+    def sample(self) -> dict[str, list[Replica]]:
+        """Read the replicas and their CPU once; add each service's average to its series."""
+        replicas = self.stack.replicas()
+        watched = [r for s in self.states for r in replicas.get(s, [])]
+        cpu = self.stack.cpu(watched)
+        now = self.clock()
+        for service, state in self.states.items():
+            values = [cpu[r.id] for r in replicas.get(service, []) if r.id in cpu]
+            if values:
+                state.series.add(now, sum(values) / len(values))
+        return replicas
+
+    def step(self, replicas: dict[str, list[Replica]], force: bool = False) -> None:
+        """Follow activities in flight and evaluate every policy whose period has ended."""
+        now = self.clock()
+        for service, state in self.states.items():
+            mine = replicas.get(service, [])
+            if state.activity is not None:
+                self._follow(state, mine, now)
+                continue
+            # Like a CloudWatch alarm, evaluate once each time a period completes.
+            completed = int((now - state.series.start) // state.policy.timings.period)
+            if not force and self.evaluated.get(service) == completed:
+                continue
+            self.evaluated[service] = completed
+            if not mine:  # compose needs a running replica to copy; a person stopped them all
+                if state.last_said != "none running":
+                    self.say(f"{service}: no replica runs; start it again to have it scaled")
+                    state.last_said = "none running"
+                continue
+            points = state.series.datapoints(now)
+            decision = decide(state.policy, points, len(mine), state.history, now, releasing(mine))
+            self._act(state, decision, mine, now)
+
+    def _act(self, state: ServiceState, decision: Decision, mine: list[Replica], now: float):
+        """Print a decision when it says something new, and start the scaling it asks for."""
+        if decision.changes or decision.reason != state.last_said:
+            self.say(decision.describe())
+            state.last_said = decision.reason
+        if decision.changes:
+            job = self.stack.scale(mine, decision.policy.service, decision.desired)
+            state.activity = Activity(decision, job, now)
+
+    def _follow(self, state: ServiceState, mine: list[Replica], now: float) -> None:
+        """Complete an activity once compose is done and Traefik's pool has the new count."""
+        activity = state.activity
+        service, desired = state.policy.service, activity.decision.desired
+        outcome = activity.job.poll()
+        waited = now - activity.started
+        if outcome:  # nothing was scaled, so no cooldown: the next period decides afresh
+            self.say(f"{service}: scaling to {desired} failed: {outcome}")
+            activity.job.close()
+            state.activity = None
+            return
+        if outcome == "" and len(mine) == desired == self.stack.in_pool(mine):
+            self.say(f"{service}: {desired} replicas, all in Traefik's pool after {waited:.0f} s")
+        elif waited > ACTIVITY_TIMEOUT:
+            self.say(f"{service}: not {desired} replicas in the pool after {waited:.0f} s")
+        else:
+            return
+        activity.job.close()
+        state.history = state.history.after(activity.decision, now)
+        state.activity = None
+
+    @property
+    def busy(self) -> bool:
+        """Say whether a scaling activity is still in flight."""
+        return any(s.activity is not None for s in self.states.values())
+
+    def run(self, once: bool) -> None:
+        """Sample and decide until interrupted, or (once) until every alarm could decide."""
+        longest = max(
+            s.policy.timings.history * s.policy.timings.period for s in self.states.values()
+        )
+        ready_at = self.clock() + longest
+        if once:
+            self.say(f"collecting {longest:g} s of CPU datapoints before deciding once")
+        while True:
+            tick = self.clock()
+            replicas = self.sample()
+            if once and tick >= ready_at:
+                self.step(replicas, force=True)
+                self.finish()
+                return
+            if not once:
+                self.step(replicas)
+            self.sleep(max(0.0, self.sample_interval - (self.clock() - tick)))
+
+    def finish(self, timeout: float = ACTIVITY_TIMEOUT) -> None:
+        """Follow the activities in flight until they complete (bounded by `timeout`)."""
+        deadline = self.clock() + timeout
+        while self.busy and self.clock() < deadline:
+            replicas = self.stack.replicas()
+            for state in self.states.values():
+                if state.activity is not None:
+                    self._follow(state, replicas.get(state.policy.service, []), self.clock())
+            if self.busy:
+                self.sleep(1.0)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def policies(services_dir: Path, overrides: dict[str, float]) -> list[Policy]:
+    """Load every app's policy from the parameter files, timings overridden for tests."""
+    try:
+        services = load_all(services_dir)
+    except ParamsError as error:
+        raise UsageError(str(error)) from None
+    apps = [p for p in services.values() if p.is_app]
+    if not apps:
+        raise UsageError(f"{services_dir}: no app services to scale")
+    try:
+        return [Policy.from_params(p, **overrides) for p in apps]
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `autoscale` verb and its options."""
+    verb = subparsers.add_parser(
+        "autoscale",
+        help="scale the apps by their own CPU target tracking policies (infra/services)",
+        description=__doc__.splitlines()[0],
+    )
+    compose.add_project_option(verb)
+    verb.add_argument(
+        "--services-dir",
+        type=Path,
+        metavar="DIR",
+        default=SERVICES_DIR,
+        help="where the parameter files are (default: infra/services)",
+    )
+    verb.add_argument(
+        "--once",
+        action="store_true",
+        help="collect the datapoints both alarms need, decide once, carry it out, exit",
+    )
+    verb.add_argument(
+        "--sample-interval",
+        type=float,
+        metavar="SECONDS",
+        default=DEFAULT_SAMPLE_INTERVAL,
+        help="seconds between CPU samples (default: %(default)g)",
+    )
+    timings = verb.add_argument_group("policy timings (AWS's by default; shorter for tests)")
+    timings.add_argument(
+        "--period", type=float, metavar="SECONDS", help="seconds per datapoint (CloudWatch: 60)"
+    )
+    timings.add_argument(
+        "--scale-out-datapoints",
+        type=int,
+        metavar="N",
+        help="datapoints above target to scale out (AWS: 3)",
+    )
+    timings.add_argument(
+        "--scale-in-datapoints",
+        type=int,
+        metavar="N",
+        help="datapoints below 90%% of target to scale in (AWS: 15)",
+    )
+    timings.add_argument(
+        "--scale-out-cooldown",
+        type=float,
+        metavar="SECONDS",
+        help="seconds (default: the params', else 300)",
+    )
+    timings.add_argument(
+        "--scale-in-cooldown",
+        type=float,
+        metavar="SECONDS",
+        help="seconds (default: the params', else 300)",
+    )
+    verb.set_defaults(handler=autoscale)
+
+
+_TIMING_OPTIONS = (
+    "period",
+    "scale_out_datapoints",
+    "scale_in_datapoints",
+    "scale_out_cooldown",
+    "scale_in_cooldown",
+)
+
+
+def autoscale(args: argparse.Namespace, say: Callable[[str], None] | None = None) -> None:
+    """Handle `autoscale`: load the policies, then run the scaler until done or stopped."""
+    say = say or _say
+    overrides = {k: getattr(args, k) for k in _TIMING_OPTIONS if getattr(args, k) is not None}
+    loaded = policies(args.services_dir, overrides)
+    if args.sample_interval <= 0:
+        raise UsageError("--sample-interval must be more than 0 seconds")
+    scaler = Scaler(ComposeStack(args.project), loaded, args.sample_interval, say=say)
+    for policy in loaded:
+        say(_describe_policy(policy))
+    # Set both, even where SIGINT was ignored (a script's background job), and put them back.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_term = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        scaler.run(once=args.once)
+    except KeyboardInterrupt:
+        _finish_after_interrupt(scaler, say)
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+
+
+def _describe_policy(policy: Policy) -> str:
+    """Say what one service's policy is, as the scaler starts."""
+    t, p = policy.timings, policy
+    return (
+        f"{p.service}: target {p.target:g}% CPU, {p.min_capacity}..{p.max_capacity} replicas; "
+        f"datapoints of {t.period:g} s, out after {t.scale_out_datapoints}, in after "
+        f"{t.scale_in_datapoints}; cooldowns out {t.scale_out_cooldown:g} s, "
+        f"in {t.scale_in_cooldown:g} s"
+    )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """Turn SIGTERM into the same clean stop as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def _finish_after_interrupt(scaler: Scaler, say: Callable[[str], None]) -> None:
+    """After Ctrl-C, finish a scaling activity in flight (so no drain is left half done)."""
+    # A second Ctrl-C (or SIGTERM) leaves at once; compose then finishes on its own.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if scaler.busy:
+        say("interrupted: finishing the scaling in flight (Ctrl-C again to leave it running)")
+        try:
+            scaler.finish()
+        except LocalError as error:
+            say(f"could not follow it to the end: {error}")
+    say("stopped")
+
+
+def _say(line: str) -> None:
+    """Print one timestamped line at once (the scaler's output is read live)."""
+    print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)

@@ -1,0 +1,322 @@
+"""`bookingapp-local autoscale` on the real compose stack, load sent through the listener.
+
+One run, shared by the tests below: the whole compose.yaml (Traefik included) comes up; the
+scaler starts with movie's policy made easy to trip (cpu_target 30, max 4, cooldowns of a
+few seconds, in a copy of the parameter files) and its timings shortened by options (5 s
+datapoints; alarms of 2 and 6 datapoints, scale-in slower as AWS's 15 against 3). Clients
+put steady load on /movie through Traefik's published port until movie has scaled out,
+then the load stops and a trickle (2 clients pausing 50 ms) keeps asking until movie is
+back at its minimum.
+Every request goes to 127.0.0.1; every loop is bounded in time. What it cannot prove:
+AWS's own timings (minutes, not seconds), or that CloudWatch would see the same figures.
+With BOOKINGAPP_AUTOSCALE_RECORD=DIR it also writes the run down (autoscale_record.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bookingapp_infra.params import SERVICES_DIR
+from tests.compose.edge import Edge, Traffic, edge_stack
+from tests.compose.stack import APP_SERVICES
+from tests.local import autoscale_record
+
+pytestmark = [pytest.mark.docker, pytest.mark.traefik]
+
+# movie's policy for this run: low enough that host clients push it over, high enough that
+# health checks alone (about 5-15 % of a 0.5 CPU limit on a busy host) stay under 90 % of it.
+MOVIE_SCALING = """[autoscaling]
+min_capacity = 2
+max_capacity = 4
+cpu_target = 30
+scale_out_cooldown = 5
+scale_in_cooldown = 5
+"""
+SCALER_OPTIONS = (
+    "--period", "5", "--scale-out-datapoints", "2", "--scale-in-datapoints", "6",
+    "--sample-interval", "1",
+)  # fmt: skip
+LOAD_CLIENTS = 12
+LOAD_LIMIT = 240.0  # seconds of load at most, waiting for the scale-out
+SCALE_IN_LIMIT = 240.0  # seconds at most, after the load, to be back at min_capacity
+RECORD = os.environ.get("BOOKINGAPP_AUTOSCALE_RECORD")  # a directory: write the run down
+
+
+def params_dir(directory: Path) -> Path:
+    """Copy the committed parameter files, movie's [autoscaling] replaced by MOVIE_SCALING."""
+    for path in SERVICES_DIR.glob("*.toml"):
+        text = path.read_text()
+        if path.stem == "movie":
+            head, _, tail = text.partition("[autoscaling]")
+            text = head + MOVIE_SCALING + "\n" + tail[tail.index("[environment]") :]
+        (directory / path.name).write_text(text)
+    return directory
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    """Poll condition() every second until true; fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
+        time.sleep(1.0)
+
+
+@dataclass
+class Trickle(Traffic):
+    """Clients that pause between requests: they see every failure but add little load."""
+
+    pause: float = 0.05
+
+    def _once(self, connection):
+        """Send one request, then wait `pause` (or until stopped)."""
+        answer = super()._once(connection)
+        self._stop.wait(self.pause)
+        return answer
+
+
+@dataclass
+class Run:
+    """What one scaling run recorded."""
+
+    counts: list[tuple[float, dict[str, int]]] = field(default_factory=list)
+    started: float = 0.0
+    load_started: float = 0.0
+    load_stopped: float = 0.0
+    hits_before: int = 0
+    hits_after: int = 0
+    traffic: list[Traffic] = field(default_factory=list)
+    output: str = ""
+    exit_code: int | None = None
+    once: subprocess.CompletedProcess | None = None
+    release: subprocess.CompletedProcess | None = None
+    release_started: float = float("inf")
+
+    def scaled(self) -> list[tuple[float, dict[str, int]]]:
+        """Return the counts up to the release, which replaces replicas by itself."""
+        return [(t, c) for t, c in self.counts if t < self.release_started]
+
+    def peak(self, service: str) -> int:
+        """Return the most replicas the service had before the release."""
+        return max(c[service] for _, c in self.scaled())
+
+    def seen(self, service: str) -> set[int]:
+        """Return every replica count the service had."""
+        return {c[service] for _, c in self.counts}
+
+
+class Watcher:
+    """Records each service's replica count every second, in a thread."""
+
+    def __init__(self, edge: Edge, run: Run) -> None:
+        self.edge, self.run = edge, run
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def counts(self) -> dict[str, int]:
+        """Return the running replicas of each app service now."""
+        return {s: len(self.edge.replicas(s)) for s in APP_SERVICES}
+
+    def _watch(self) -> None:
+        """Append (time, counts) every second until stopped."""
+        while not self._stop.is_set():
+            self.run.counts.append((time.monotonic(), self.counts()))
+            self._stop.wait(1.0)
+
+    def __enter__(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def scaling_run(tmp_path_factory) -> Run:
+    """Bring the stack up, run the scaler through a load and its end, and record it all."""
+    log = tmp_path_factory.mktemp("autoscale") / "scaler.log"
+    params = params_dir(tmp_path_factory.mktemp("params"))
+    run = Run()
+    with edge_stack() as edge:
+        command = [
+            sys.executable, "-m", "bookingapp_infra.local.cli", "autoscale",
+            "--project", edge.stack.project, "--services-dir", str(params), *SCALER_OPTIONS,
+        ]  # fmt: skip
+        run.hits_before = hits(edge, "movie")
+        # First --once on the idle stack: it collects what both alarms need, decides, exits.
+        once = [*command, "--once", "--period", "2", "--scale-in-datapoints", "2"]
+        run.once = subprocess.run(once, capture_output=True, text=True, timeout=120, check=False)
+        with log.open("w") as out, Watcher(edge, run) as watcher:
+            run.started = time.monotonic()
+            scaler = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                drive(run, watcher, edge)
+            finally:
+                scaler.send_signal(signal.SIGINT)
+                try:
+                    run.exit_code = scaler.wait(timeout=240)
+                except subprocess.TimeoutExpired:
+                    scaler.kill()
+        run.hits_after = hits(edge, "movie")
+        run.output = log.read_text()
+        if RECORD:
+            write_record(run, edge, Path(RECORD))
+    return run
+
+
+def write_record(run: Run, edge: Edge, directory: Path) -> None:
+    """Write the run down for docs/benchmark.md, with Traefik's log beside it."""
+    answers = [a for t in run.traffic for a in t.answers]
+    autoscale_record.write(autoscale_record.record(run, answers, run.started), directory)
+    traefik_log = edge.stack.compose("logs", "--no-color", "--timestamps", "traefik")
+    (directory / "traefik.log").write_text(traefik_log)
+
+
+def hits(edge: Edge, service: str, timeout: float = 60) -> int:
+    """Return the service's hit count, asking again while a busy host makes it time out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return edge.hits(service)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
+def in_pool(edge: Edge, service: str) -> int:
+    """Return how many of the service's servers Traefik has UP."""
+    return sum(1 for status in edge.pool(service).values() if status == "UP")
+
+
+def drive(run: Run, watcher: Watcher, edge: Edge) -> None:
+    """Load /movie until it has scaled out, then a trickle of requests until it is back at 2."""
+    # The trickle runs throughout: light enough that movie, once idle, goes back to min.
+    with Trickle(edge.port, "/movie", clients=2) as steady:
+        run.traffic.append(steady)
+        time.sleep(15)  # a quiet start: every policy holds
+        run.load_started = time.monotonic()
+        with Traffic(edge.port, "/movie", clients=LOAD_CLIENTS) as load:
+            run.traffic.append(load)
+            wait_until(
+                lambda: watcher.counts()["movie"] >= 3 and in_pool(edge, "movie") >= 3,
+                LOAD_LIMIT,
+                "movie scaled out under load, its new replicas UP in Traefik",
+            )
+            time.sleep(20)  # more load, shorter than the scale-in alarm: room to grow further
+        run.load_stopped = time.monotonic()
+        wait_until(
+            lambda: watcher.counts()["movie"] == 2 and in_pool(edge, "movie") == 2,
+            SCALE_IN_LIMIT,
+            "movie back at min_capacity after the load",
+        )
+        time.sleep(5)  # the last drained replica is gone; requests still flow
+        run.release_started = time.monotonic()
+        run.release = release(edge)
+        time.sleep(6)  # a period after it: the scaler sees one image again
+
+
+def release(edge: Edge) -> subprocess.CompletedProcess:
+    """Release movie onto a new tag of its image with `bookingapp-local release`, untag it after."""
+    tag = f"bookingapp-autoscale-test/movie:{uuid.uuid4().hex[:8]}"
+    subprocess.run(["docker", "tag", edge.replicas("movie")[0].image, tag], check=True)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "bookingapp_infra.local.cli", "release", "movie",
+             "--image", tag, "--project", edge.stack.project],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+    finally:
+        # Only the tag goes: the image keeps its original name, which the stack also uses.
+        subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
+
+
+def test_steady_load_on_movie_scales_it_out_from_2_towards_its_max(scaling_run):
+    assert scaling_run.counts[0][1]["movie"] == 2
+    assert 3 <= scaling_run.peak("movie") <= 4, scaling_run.output
+
+
+def test_the_services_without_load_stay_at_their_count(scaling_run):
+    for service in ("home", "bus"):
+        assert scaling_run.seen(service) == {2}, scaling_run.output
+
+
+def test_after_the_load_stops_movie_shrinks_back_to_its_min(scaling_run):
+    after = [c["movie"] for t, c in scaling_run.scaled() if t > scaling_run.load_stopped]
+    assert after[-1] == 2
+    assert min(after) == 2  # never below min_capacity
+    # One replica at a time: from the peak down, each count is one less than the one before.
+    changes = [after[0], *(b for a, b in itertools.pairwise(after) if b != a)]
+    down = changes[changes.index(max(changes)) :]
+    assert all(b == a - 1 for a, b in itertools.pairwise(down)), changes
+
+
+def test_no_request_fails_through_the_listener_during_the_whole_run(scaling_run):
+    """Every answer a 200, and movie's counter moved by exactly the number of requests."""
+    steady, load = scaling_run.traffic
+    assert steady.failures() == Counter(), steady.failures()
+    assert load.failures() == Counter(), load.failures()
+    assert len(load.answers) > 1000
+    hits = sorted(a.hits for t in scaling_run.traffic for a in t.answers)
+    assert hits == list(range(scaling_run.hits_before + 1, scaling_run.hits_after + 1))
+
+
+def test_each_decision_is_printed_with_service_metric_target_counts_and_why(scaling_run):
+    out = scaling_run.output
+    assert "movie: target 30% CPU, 2..4 replicas" in out
+    assert "(target 30%) 2 replicas: 2 -> " in out
+    assert "(scale out): above target for 2 datapoints" in out
+    assert "(scale in): below 90% of target for 6 datapoints" in out
+    assert "all in Traefik's pool after" in out
+
+
+def test_a_service_being_released_is_not_scaled_meanwhile(scaling_run):
+    """`bookingapp-local release movie` while the scaler runs: the policy holds throughout."""
+    assert scaling_run.release.returncode == 0, scaling_run.release.stderr
+    lines = scaling_run.output.splitlines()
+    held = [i for i, line in enumerate(lines) if line.endswith("hold: a release is in progress")]
+    assert held, scaling_run.output
+    assert all(lines[i].split(" ", 1)[1].startswith("movie: ") for i in held)
+    assert not any(" -> " in line for line in lines[held[0] :])
+
+
+def test_once_decides_once_on_the_idle_stack_and_exits_0(scaling_run):
+    """--once: 2 datapoints of 2 s, one hold per service (at min_capacity), exit 0."""
+    once = scaling_run.once
+    assert once.returncode == 0, once.stderr
+    assert "collecting 4 s of CPU datapoints before deciding once" in once.stdout
+    for service in APP_SERVICES:
+        assert f"{service}: cpu " in once.stdout
+        assert f"{service}: target " in once.stdout
+    assert " -> " not in once.stdout
+
+
+def test_the_scaler_stops_cleanly_on_ctrl_c(scaling_run):
+    assert scaling_run.exit_code == 130
+    assert any(line.endswith(" stopped") for line in scaling_run.output.splitlines())
+    assert "Traceback" not in scaling_run.output
+
+
+def test_a_stack_that_is_not_up_is_a_clear_error():
+    """No such compose project: one line saying so, exit 2, nothing else tried."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bookingapp_infra.local.cli", "autoscale",
+         "--project", f"not-up-{os.getpid()}", "--once"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith("bookingapp-local: error: project 'not-up-")
+    assert "is not up" in result.stderr
+    assert result.stderr.count("\n") == 1
