@@ -17,8 +17,8 @@ from bookingapp_infra.local.bluegreen_rules import (
     Routing,
     dump,
     render,
-    with_test_header,
     weights,
+    with_test_header,
 )
 
 LISTENER = Listener(rule="PathPrefix(`/movie`)", priority=980, entrypoints=("web",))
@@ -102,7 +102,7 @@ def test_a_colour_without_replicas_gets_no_target_group() -> None:
     ],
 )
 def test_routings_that_send_traffic_nowhere_are_refused(changes: dict) -> None:
-    with pytest.raises(ValueError, match="green_weight|replicas"):
+    with pytest.raises(ValueError, match=r"green_weight|replicas"):
         routing(**changes)
 
 

@@ -133,7 +133,9 @@ def test_weights_shift_only_through_the_declared_steps() -> None:
         shift(walk_to(release(), "BAKE_TIME"), 100)
 
 
-@pytest.mark.parametrize("steps", [(), (10, 50), (50, 10, 100), (0, 100), (10, 10, 100), (100, 150)])
+@pytest.mark.parametrize(
+    "steps", [(), (10, 50), (50, 10, 100), (0, 100), (10, 10, 100), (100, 150)]
+)
 def test_steps_must_rise_strictly_to_one_hundred(steps: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="steps"):
         check_steps(steps)
