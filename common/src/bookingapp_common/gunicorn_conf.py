@@ -6,6 +6,8 @@ comes from BOOKINGAPP_SERVICE, set by the image.
 
 import os
 
+from bookingapp_common import drain
+
 _service = os.environ.get("BOOKINGAPP_SERVICE", "home")
 wsgi_app = f"bookingapp_{_service}:create_app()"
 
@@ -18,9 +20,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 # Above the ALB's 60 s idle timeout: the load balancer must close idle connections first,
 # or it reuses one the app just closed and answers 502 (PITFALLS 4).
 keepalive = 75
-# Below ECS's 30 s stopTimeout (and compose's stop_grace_period): in-flight requests
-# finish after SIGTERM before the SIGKILL comes (PITFALLS 11).
-graceful_timeout = 25
+# Drain, then stop (drain.py says why); drain + graceful timeout (4 + 20 s) stay well
+# inside ECS's 30 s stopTimeout and compose's stop_grace_period (PITFALLS 11).
+_drain_seconds = float(os.environ.get("BOOKINGAPP_DRAIN_SECONDS", drain.DRAIN_SECONDS))
+graceful_timeout = 20
 timeout = 30
 # The heartbeat file lives in memory: the root filesystem is read-only, /tmp may be slow disk.
 worker_tmp_dir = "/dev/shm"  # noqa: S108 - shared memory, not a temp file
@@ -32,3 +35,8 @@ control_socket_disable = True
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+
+
+def when_ready(server):
+    """Arm the drain on SIGTERM once the master is up."""
+    drain.install(server, _drain_seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
+from bookingapp_common import drain
 from bookingapp_common.counter import CounterUnavailable, get_counter
 from bookingapp_common.errors import wants_json
 from bookingapp_common.neighbours import get_neighbours
@@ -27,6 +28,8 @@ def health():
     """Liveness: answers whenever the process can serve; never asks Redis (PITFALLS 1)."""
     instance = current_app.extensions[INSTANCE]
     spec: ServiceSpec = current_app.extensions[SPEC]
+    if drain.draining():  # stopping: leave the load balancer's pool, keep serving meanwhile
+        return jsonify(status="draining", service=spec.name, instance=instance.id), 503
     return jsonify(status="ok", service=spec.name, instance=instance.id)
 
 

@@ -1,0 +1,99 @@
+"""Deregister, then stop: on SIGTERM fail the health check, keep serving, then shut down.
+
+On AWS the ALB deregisters a target and waits its deregistration delay *before* ECS sends
+SIGTERM, so no request reaches a task that is stopping. Locally nothing does that: Docker
+sends SIGTERM straight away, and Traefik learns of it only from its next health check or
+the container's `die` event. gunicorn alone closes its listener at SIGTERM, and the requests
+Traefik still sends meanwhile get 502 (measured: 1664 of 14090 during a rolling restart;
+PITFALLS 15, traefik#7373).
+
+Why this mechanism, on the evidence (docs/benchmark.md, "Replicas coming and going"):
+- The app is the only party that knows a stop is coming, so it tells the load balancer the
+  way every load balancer understands: its health path answers 503 ("draining") while it
+  keeps serving for DRAIN_SECONDS, longer than Traefik's check interval plus timeout (1 s
+  + 1 s, compose.yaml). Traefik takes it out of the pool on that failed check; then
+  gunicorn's graceful stop finishes the requests in flight.
+- Traefik's retry middleware is not used: it retries whenever the server "does not reply",
+  which includes a connection reset after the request was sent, so a hit could be counted
+  twice (PITFALLS 16). With the drain nothing is refused, so there is nothing to retry.
+- On ECS the ALB has already drained the task: the drain only delays the stop by a few
+  seconds, and DRAIN_SECONDS + gunicorn's graceful timeout stays inside the 30 s stopTimeout.
+
+The flag is a file in /dev/shm (memory, writable on a read-only root, shared by the master
+and its workers), named after the master's pid so two servers on one host never share it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# Longer than Traefik's health check interval + timeout (1 s + 1 s) with room for a busy
+# host; short enough that drain + graceful timeout (20 s) stays well inside ECS's 30 s
+# stopTimeout. gunicorn_conf.py reads BOOKINGAPP_DRAIN_SECONDS to change it (0: no drain).
+DRAIN_SECONDS = 4.0
+FLAG_DIR = Path("/dev/shm")  # noqa: S108 - shared memory between master and workers, not a temp file
+
+
+def flag_path(master_pid: int, directory: Path | None = None) -> Path:
+    """Return the flag file that says the server with this master pid is draining."""
+    return (directory or FLAG_DIR) / f"bookingapp-draining-{master_pid}"
+
+
+def draining(directory: Path | None = None) -> bool:
+    """Say whether this worker's server is draining (asked by the health view, per request)."""
+    return flag_path(os.getppid(), directory).exists()
+
+
+def begin(master_pid: int, directory: Path | None = None) -> None:
+    """Mark the server draining: from now on its health path answers 503."""
+    flag_path(master_pid, directory).touch()
+
+
+def clear(master_pid: int, directory: Path | None = None) -> None:
+    """Remove a flag left from an earlier run, so a restarted server is healthy again."""
+    flag_path(master_pid, directory).unlink(missing_ok=True)
+
+
+def install(
+    arbiter: Any,
+    seconds: float = DRAIN_SECONDS,
+    directory: Path | None = None,
+    kill: Callable[[int, int], None] = os.kill,
+) -> None:
+    """Make the gunicorn arbiter drain on its first SIGTERM, then stop gracefully on a second.
+
+    The first SIGTERM sets the flag and arms a timer that sends the master SIGTERM again
+    after `seconds`; that one (or any further SIGTERM, e.g. an impatient operator) goes to
+    gunicorn's own graceful stop. SIGINT and SIGQUIT still stop at once.
+    """
+    graceful_stop = arbiter.handle_term
+    pid = os.getpid()
+    clear(pid, directory)
+    atexit.register(_clear_if_master, pid, directory)
+    started = threading.Event()
+
+    def handle_term() -> None:
+        """Drain first; stop gracefully when the drain is over."""
+        if started.is_set() or seconds <= 0:
+            graceful_stop()
+            return
+        started.set()
+        begin(pid, directory)
+        arbiter.log.info("SIGTERM: draining %.1f s (health answers 503), then stopping", seconds)
+        timer = threading.Timer(seconds, kill, (pid, signal.SIGTERM))
+        timer.daemon = True
+        timer.start()
+
+    arbiter.handle_term = handle_term
+
+
+def _clear_if_master(master_pid: int, directory: Path | None) -> None:
+    """At exit, remove the master's flag; a worker (which inherits atexit) leaves it alone."""
+    if os.getpid() == master_pid:
+        clear(master_pid, directory)

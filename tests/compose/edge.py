@@ -1,0 +1,241 @@
+"""The listener as a user's machine reaches it: Traefik's published ports on 127.0.0.1.
+
+`Edge` sends single requests, `Traffic` keeps clients busy through the listener while a test
+restarts, releases or scales replicas, and `edge_stack` brings the whole compose.yaml up
+and returns only when every replica is UP in Traefik's pool (its API says so), not merely
+when each service answered once. Nothing here talks to a container address.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pytest
+
+from bookingapp_infra.local import compose as local_compose
+from bookingapp_infra.local import traefik
+from tests.compose.stack import APP_SERVICES, Stack, load_compose
+from tests.unit.conftest import free_port
+
+
+def traefik_image() -> str:
+    """Return the Traefik image compose.yaml will use (TRAEFIK_IMAGE or its default)."""
+    default = load_compose()["services"]["traefik"]["image"].split(":-", 1)[1].rstrip("}")
+    return os.environ.get("TRAEFIK_IMAGE") or default
+
+
+def require_traefik_image() -> None:
+    """Make sure the Traefik image is here (pulling it if need be), else fail or skip.
+
+    Decided when a fixture asks, never at import. With BOOKINGAPP_FORBID_SKIPS=all (CI) a
+    missing image fails loudly; elsewhere the tests skip, saying which image and why.
+    """
+    image = traefik_image()
+    inspect = ["docker", "image", "inspect", image]
+    if subprocess.run(inspect, capture_output=True, check=False).returncode == 0:
+        return
+    try:
+        pull = subprocess.run(
+            ["docker", "pull", image], capture_output=True, text=True, timeout=180, check=False
+        )
+        problem = None if pull.returncode == 0 else (pull.stderr.strip().splitlines() or ["?"])[-1]
+    except subprocess.TimeoutExpired:
+        problem = "pulling it timed out"
+    if problem is None:
+        return
+    reason = (
+        f"Traefik image {image} is not here and cannot be pulled ({problem}); "
+        "build one with scripts/build-standin-images.sh and set TRAEFIK_IMAGE"
+    )
+    if os.environ.get("BOOKINGAPP_FORBID_SKIPS") == "all":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+class Edge:
+    """The listener and the dashboard API of one project, on their published 127.0.0.1 ports."""
+
+    def __init__(self, stack: Stack, port: int, api_port: int) -> None:
+        self.stack = stack
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.api = f"http://127.0.0.1:{api_port}"
+
+    def get(self, path: str) -> tuple[int, str, dict | None]:
+        """GET a path; return status, raw body and the JSON body when there is one."""
+        request = urllib.request.Request(self.base + path, headers={"Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                status, body = response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            status, body = error.code, error.read().decode()
+        try:
+            return status, body, json.loads(body)
+        except ValueError:
+            return status, body, None
+
+    def instances(self, path: str, count: int) -> list[str]:
+        """Return the instance ids that served `count` requests to a page."""
+        seen = []
+        for _ in range(count):
+            status, body, data = self.get(path)
+            assert status == 200, body
+            seen.append(data["instance"])
+        return seen
+
+    def wait_for(self, condition, timeout: float = 45) -> None:
+        """Poll until condition() is true, failing with its docstring after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not true within {timeout} s: {condition.__doc__}")
+            time.sleep(0.5)
+
+    def hits(self, service: str) -> int:
+        """Return the service's hit count, read through its readiness path (counts nothing)."""
+        status, body, data = self.get(f"/{service}/ready")
+        assert status == 200, body
+        return data["hits"]
+
+    def replicas(self, service: str) -> list[local_compose.Replica]:
+        """Return the service's running replicas."""
+        return local_compose.replicas(self.stack.project, service)
+
+    def wait_in_pool(self, service: str, timeout: float = 90) -> list[local_compose.Replica]:
+        """Wait until every running replica of the service is healthy and UP in Traefik's pool."""
+        ids = [r.id for r in self.replicas(service)]
+        ready = local_compose.wait_healthy(self.stack.project, ids, timeout=timeout)
+        traefik.wait_up(self.api, ready, timeout=timeout)
+        return ready
+
+    def pool(self, service: str) -> dict[str, str]:
+        """Return Traefik's {server URL: status} for the service."""
+        return traefik.pool(self.api, service)
+
+
+@contextmanager
+def edge_stack() -> Iterator[Edge]:
+    """The whole compose.yaml, traefik included, on free host ports, every replica in the pool."""
+    require_traefik_image()
+    port, api_port = free_port(), free_port()
+    stack = Stack(env={"HTTP_PORT": str(port), "DASHBOARD_PORT": str(api_port)})
+    try:
+        stack.up()
+        edge = Edge(stack, port, api_port)
+        for service in APP_SERVICES:
+            edge.wait_in_pool(service)
+        yield edge
+    finally:
+        stack.down()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One request a client made through the listener."""
+
+    status: int  # 0: no HTTP answer at all (refused, reset, timed out)
+    started: float  # time.monotonic()
+    instance: str | None = None
+    hits: int | None = None
+    problem: str | None = None
+
+
+@dataclass
+class Traffic:
+    """Clients that keep GETting one page through the listener until stopped.
+
+    Each client keeps one keep-alive connection to the listener, as browsers do; what
+    happens behind Traefik (replicas coming and going) must not show in the answers.
+    """
+
+    port: int
+    path: str = "/home"
+    clients: int = 8
+    answers: list[Answer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._client, daemon=True) for _ in range(self.clients)
+        ]
+
+    def __enter__(self) -> Traffic:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop sending and wait for the requests in flight (bounded)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def count(self) -> int:
+        """Return how many requests were answered so far."""
+        with self._lock:
+            return len(self.answers)
+
+    def since(self, moment: float) -> list[Answer]:
+        """Return the answers to requests started after `moment` (time.monotonic())."""
+        with self._lock:
+            return [a for a in self.answers if a.started >= moment]
+
+    def wait_for(self, count: int, timeout: float = 60, since: float = 0.0) -> None:
+        """Wait until `count` requests started after `since` were answered."""
+        deadline = time.monotonic() + timeout
+        while len(self.since(since)) < count:
+            assert time.monotonic() < deadline, f"fewer than {count} answers in {timeout} s"
+            time.sleep(0.05)
+
+    def failures(self) -> Counter:
+        """Return the non-200 answers, counted by (status, problem)."""
+        with self._lock:
+            return Counter((a.status, a.problem) for a in self.answers if a.status != 200)
+
+    def _client(self) -> None:
+        """Send requests on one keep-alive connection until told to stop."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+        while not self._stop.is_set():
+            answer = self._once(connection)
+            if answer.status == 0:
+                connection.close()  # a fresh connection for the next request
+            with self._lock:
+                self.answers.append(answer)
+        connection.close()
+
+    def _once(self, connection: http.client.HTTPConnection) -> Answer:
+        """GET the page once; never raise, record what happened."""
+        started = time.monotonic()
+        try:
+            connection.request("GET", self.path, headers={"Accept": "application/json"})
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            return Answer(0, started, problem=f"{type(error).__name__}: {error}")
+        if response.status != 200:
+            return Answer(response.status, started, problem=body[:120].decode(errors="replace"))
+        data = json.loads(body)
+        return Answer(200, started, instance=data["instance"], hits=data["hits"])
+
+
+def assert_nothing_lost(traffic: Traffic, hits_before: int, hits_after: int) -> None:
+    """Every request got 200, and the counter moved by exactly the number of requests."""
+    assert traffic.failures() == Counter(), f"{traffic.failures()} of {len(traffic.answers)}"
+    numbers = sorted(a.hits for a in traffic.answers)
+    assert hits_after - hits_before == len(traffic.answers)
+    assert numbers == list(range(hits_before + 1, hits_after + 1))

@@ -1,0 +1,96 @@
+"""Replicas coming and going under steady load through the listener: no request fails.
+
+On AWS the ALB deregisters and drains a target before ECS stops it; locally the replica
+drains itself (bookingapp_common.drain: health 503, keep serving, then stop). Each test
+keeps 8 clients on GET /home through Traefik's published port during one event, then
+checks that every answer was a 200 and that the counter moved by exactly the number of
+requests (each answer carries its own hit number, none missing, none twice).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from bookingapp_infra.local.compose import Replica, docker, inspect
+from tests.compose.edge import Edge, Traffic, assert_nothing_lost, edge_stack
+
+pytestmark = [pytest.mark.docker, pytest.mark.traefik]
+
+STEADY = 100  # answers before and after each event: the load is running on both sides
+
+
+@pytest.fixture(scope="module")
+def edge() -> Iterator[Edge]:
+    """The whole compose.yaml, traefik included, every replica UP in Traefik's pool."""
+    with edge_stack() as running:
+        yield running
+
+
+@contextmanager
+def steady_load(edge: Edge, service: str = "home") -> Iterator[Traffic]:
+    """Keep 8 clients on the service's page around the event; then check nothing was lost."""
+    before = edge.hits(service)
+    with Traffic(edge.port, f"/{service}") as traffic:
+        traffic.wait_for(STEADY)
+        yield traffic
+        traffic.wait_for(STEADY, since=time.monotonic())
+    assert_nothing_lost(traffic, before, edge.hits(service))
+
+
+def test_restarting_replicas_one_by_one_fails_no_request(edge):
+    """`docker restart` of each home replica in turn, the next once the last is back in the pool."""
+    with steady_load(edge) as traffic:
+        for replica in edge.replicas("home"):
+            docker("restart", replica.id)  # SIGTERM, the container's 30 s stop timeout, start
+            edge.wait_in_pool("home")
+    served = {a.instance for a in traffic.answers[-STEADY:]}
+    assert served == {r.hostname for r in edge.replicas("home")}
+
+
+def test_sigterm_to_one_replica_takes_it_out_of_the_pool_before_it_stops(edge):
+    """SIGTERM: the replica leaves Traefik's pool while it still runs, then stops; no request fails."""
+    target = edge.replicas("home")[0]
+    started = state(target)["StartedAt"]
+    with steady_load(edge):
+        docker("kill", "--signal", "TERM", target.id)
+        deadline = time.monotonic() + 10
+        while up_in_pool(edge, target):
+            assert time.monotonic() < deadline, "still UP in the pool 10 s after SIGTERM"
+            time.sleep(0.1)
+        assert state(target)["Running"], "it stopped before it left the pool"
+        # `restart: unless-stopped` starts it again after it exits, as ECS replaces a task.
+        deadline = time.monotonic() + 60
+        while state(target)["StartedAt"] == started:
+            assert time.monotonic() < deadline, "not started again within 60 s"
+            time.sleep(0.2)
+        edge.wait_in_pool("home")
+
+
+def state(replica: Replica) -> dict:
+    """Return the replica's container state (running, started at, exit code)."""
+    [container] = inspect([replica.id])
+    return container["State"]
+
+
+def up_in_pool(edge: Edge, replica: Replica) -> bool:
+    """Say whether Traefik lists the replica as UP."""
+    urls = {f"//{address}:" for address in replica.addresses}
+    pool = edge.pool("home")
+    return any(status == "UP" and any(u in url for u in urls) for url, status in pool.items())
+
+
+def test_scaling_to_four_and_back_to_two_fails_no_request(edge):
+    """`--scale home=4`, all four in the pool, then `--scale home=2` (two drain and stop)."""
+    with steady_load(edge) as traffic:
+        edge.stack.compose("up", "--detach", "--no-recreate", "--scale", "home=4", "home")
+        assert len(edge.wait_in_pool("home")) == 4
+        middle = time.monotonic()
+        traffic.wait_for(STEADY, since=middle)
+        four = {a.instance for a in traffic.since(middle)}
+        edge.stack.compose("up", "--detach", "--no-recreate", "--scale", "home=2", "home")
+        assert len(edge.wait_in_pool("home")) == 2
+    assert len(four) == 4

@@ -1,0 +1,187 @@
+"""Deregister-then-stop: SIGTERM makes the health path fail while the app keeps serving."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bookingapp_common import drain
+from bookingapp_home import create_app
+from tests.support import ROOT
+from tests.unit.conftest import app_config, free_port
+
+JSON = {"Accept": "application/json"}
+
+
+class FakeArbiter:
+    """The part of gunicorn's Arbiter the drain uses: handle_term and a logger."""
+
+    def __init__(self) -> None:
+        self.stopped = 0
+        self.log = self
+        self.lines: list[str] = []
+
+    def handle_term(self) -> None:
+        """Stand in for the graceful stop: counted, not performed."""
+        self.stopped += 1
+
+    def info(self, message: str, *args: object) -> None:
+        """Keep what the drain logs."""
+        self.lines.append(message % args)
+
+
+class Kills:
+    """Records the signals the drain's timer sends, and when."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, int, float]] = []
+        self.done = threading.Event()
+
+    def __call__(self, pid: int, sig: int) -> None:
+        """Record the signal instead of sending it."""
+        self.sent.append((pid, sig, time.monotonic()))
+        self.done.set()
+
+
+def test_first_sigterm_marks_draining_and_does_not_stop(tmp_path):
+    """The first SIGTERM raises the flag the workers read; gunicorn's stop is not called yet."""
+    arbiter, kills = FakeArbiter(), Kills()
+    drain.install(arbiter, seconds=30, directory=tmp_path, kill=kills)
+    arbiter.handle_term()
+    assert drain.flag_path(os.getpid(), tmp_path).exists()
+    assert arbiter.stopped == 0
+    assert kills.sent == []
+    assert arbiter.lines == ["SIGTERM: draining 30.0 s (health answers 503), then stopping"]
+
+
+def test_the_drain_ends_with_a_sigterm_to_the_master_after_the_drain_period(tmp_path):
+    """After `seconds` the master gets SIGTERM again, which goes to the graceful stop."""
+    arbiter, kills = FakeArbiter(), Kills()
+    drain.install(arbiter, seconds=0.3, directory=tmp_path, kill=kills)
+    began = time.monotonic()
+    arbiter.handle_term()
+    assert kills.done.wait(5)
+    [(pid, sig, at)] = kills.sent
+    assert (pid, sig) == (os.getpid(), signal.SIGTERM)
+    assert at - began >= 0.3
+    arbiter.handle_term()  # what the master does with that SIGTERM
+    assert arbiter.stopped == 1
+
+
+def test_a_second_sigterm_during_the_drain_stops_at_once(tmp_path):
+    """An operator who insists (a second SIGTERM) gets gunicorn's graceful stop straight away."""
+    arbiter = FakeArbiter()
+    drain.install(arbiter, seconds=30, directory=tmp_path, kill=Kills())
+    arbiter.handle_term()
+    arbiter.handle_term()
+    assert arbiter.stopped == 1
+
+
+def test_no_drain_seconds_means_the_plain_graceful_stop(tmp_path):
+    """BOOKINGAPP_DRAIN_SECONDS=0: SIGTERM stops as gunicorn always did, no flag."""
+    arbiter = FakeArbiter()
+    drain.install(arbiter, seconds=0, directory=tmp_path, kill=Kills())
+    arbiter.handle_term()
+    assert arbiter.stopped == 1
+    assert not drain.flag_path(os.getpid(), tmp_path).exists()
+
+
+def test_a_flag_left_by_an_earlier_run_is_cleared_at_start(tmp_path):
+    """A restarted server whose old flag survived starts healthy, not draining."""
+    drain.begin(os.getpid(), tmp_path)
+    drain.install(FakeArbiter(), seconds=5, directory=tmp_path, kill=Kills())
+    assert not drain.flag_path(os.getpid(), tmp_path).exists()
+
+
+def test_workers_see_their_own_masters_flag_only(tmp_path):
+    """A worker reads the flag of its parent (the master); another server's flag is not its."""
+    drain.begin(os.getppid() + 1, tmp_path)
+    assert drain.draining(tmp_path) is False
+    drain.begin(os.getppid(), tmp_path)
+    assert drain.draining(tmp_path) is True
+
+
+def test_health_answers_503_draining_while_the_page_still_serves(
+    redis_server, redis_client, tmp_path, monkeypatch
+):
+    """Draining: /S/health says 503 "draining" (load balancers drop it); the page answers 200."""
+    monkeypatch.setattr(drain, "FLAG_DIR", tmp_path)
+    client = create_app(app_config(redis_server.port)).test_client()
+    assert client.get("/home/health").status_code == 200
+    drain.begin(os.getppid(), tmp_path)
+    health = client.get("/home/health")
+    assert health.status_code == 503
+    assert health.get_json() == {
+        "status": "draining",
+        "service": "home",
+        "instance": "test-instance",
+    }
+    assert client.get("/home", headers=JSON).status_code == 200
+
+
+def get(url: str) -> int:
+    """GET a URL and return the status (0 when nothing answers)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+@pytest.fixture
+def gunicorn() -> Iterator[tuple[subprocess.Popen, str]]:
+    """Run the real gunicorn config for movie on a free loopback port, drain 2 s."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "BOOKINGAPP_SERVICE": "movie",
+        "PORT": str(port),
+        "BOOKINGAPP_DRAIN_SECONDS": "2",
+        "GUNICORN_WORKERS": "2",
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": str(free_port()),  # health never asks Redis
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "python:bookingapp_common.gunicorn_conf",
+         "--bind", f"127.0.0.1:{port}"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/movie"
+    try:
+        deadline = time.monotonic() + 20
+        while get(base + "/health") != 200:
+            assert time.monotonic() < deadline, "gunicorn did not start within 20 s"
+            assert process.poll() is None, process.stderr.read().decode()
+            time.sleep(0.1)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        process.stderr.close()
+
+
+def test_gunicorn_drains_on_sigterm_then_exits_0(gunicorn):
+    """Real gunicorn: after SIGTERM health is 503 and the app still answers, then it exits 0."""
+    process, base = gunicorn
+    process.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    time.sleep(0.5)
+    assert get(base + "/health") == 503
+    assert get(base + "/ready") == 503  # served (Redis is absent here), not refused
+    assert process.wait(timeout=15) == 0
+    took = time.monotonic() - sent
+    assert 2 <= took < 10
+    assert not Path(drain.flag_path(process.pid)).exists()
