@@ -12,120 +12,68 @@ prove the local emulation keeps its promises.
 
 from __future__ import annotations
 
+import http.client
 import json
 import queue
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from tests.compose.edge import Answer, Edge, Traffic, require_traefik_image
 from tests.compose.stack import Stack
-from tests.compose.test_traefik import traefik_problem
 from tests.unit.conftest import free_port
 
-pytestmark = [
-    pytest.mark.docker,
-    pytest.mark.traefik,
-    pytest.mark.skipif(traefik_problem() is not None, reason=f"{traefik_problem()}"),
-]
+pytestmark = [pytest.mark.docker, pytest.mark.traefik]
 
 SERVICE = "movie"
-TEST_HEADER = {"X-Bookingapp-Test": "green"}
+CLI = (sys.executable, "-m", "bookingapp_infra.local.cli")
 STEP_WAIT = "240"  # seconds the CLI may take per step on a busy 2-core machine
 LINE_TIMEOUT = 420.0
+CLIENTS = 3  # production clients; one more sends the test header
 
 
-@dataclass(frozen=True)
-class Answer:
-    """One request through the listener: when, which kind, and who answered how."""
+@dataclass
+class HeaderTraffic(Traffic):
+    """Clients like Traffic's, each request carrying the test header."""
 
-    sent: float
-    test: bool
-    status: int
-    instance: str | None
-    hits: int | None
+    headers: dict[str, str] = field(default_factory=lambda: {"X-Bookingapp-Test": "green"})
 
-
-class Listener:
-    """HTTP to Traefik's published port on 127.0.0.1."""
-
-    def __init__(self, port: int) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict | None]:
-        """GET a path as JSON; return the status and the decoded body (None if not JSON)."""
-        request = urllib.request.Request(
-            self.base + path, headers={"Accept": "application/json", **(headers or {})}
-        )
+    def _once(self, connection: http.client.HTTPConnection) -> Answer:
+        """GET the page once with the test header; never raise, record what happened."""
+        started = time.monotonic()
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                status, body = response.status, response.read()
-        except urllib.error.HTTPError as error:
-            status, body = error.code, error.read()
-        except (urllib.error.URLError, OSError):
-            return 0, None
-        try:
-            return status, json.loads(body)
-        except ValueError:
-            return status, None
-
-
-class Traffic:
-    """Steady production and test-header load on /movie from a few threads, all recorded."""
-
-    def __init__(self, listener: Listener, production: int = 2, test: int = 1) -> None:
-        self.listener = listener
-        self.answers: list[Answer] = []
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.threads = [
-            threading.Thread(target=self.run, args=(kind,), daemon=True)
-            for kind in [False] * production + [True] * test
-        ]
-
-    def run(self, test: bool) -> None:
-        """Send requests one after the other until stopped."""
-        while not self.stopping.is_set():
-            sent = time.monotonic()
-            status, data = self.listener.get(f"/{SERVICE}", TEST_HEADER if test else None)
-            answer = Answer(
-                sent=sent,
-                test=test,
-                status=status,
-                instance=(data or {}).get("instance"),
-                hits=(data or {}).get("hits"),
+            connection.request(
+                "GET", self.path, headers={"Accept": "application/json", **self.headers}
             )
-            with self.lock:
-                self.answers.append(answer)
-            time.sleep(0.02)  # steady, not a benchmark: leave CPU for the release
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            return Answer(0, started, problem=f"{type(error).__name__}: {error}")
+        if response.status != 200:
+            return Answer(response.status, started, problem=body[:120].decode(errors="replace"))
+        data = json.loads(body)
+        return Answer(200, started, instance=data["instance"], hits=data["hits"])
 
-    def __enter__(self) -> Traffic:
-        for thread in self.threads:
-            thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=20)
+def between(traffic: Traffic, start: float, end: float) -> set[str]:
+    """Return the instances that answered requests started in [start, end)."""
+    return {a.instance for a in traffic.since(start) if a.started < end and a.instance}
 
-    def between(self, start: float, end: float, test: bool) -> list[Answer]:
-        """Return the answers to requests of one kind sent in [start, end)."""
-        with self.lock:
-            return [a for a in self.answers if start <= a.sent < end and a.test == test]
 
-    def failed(self) -> list[Answer]:
-        """Return every answer that was not a 200 with a body."""
-        with self.lock:
-            return [a for a in self.answers if a.status != 200 or a.instance is None]
+def assert_exact_count(before: int, after: int, *loads: Traffic) -> None:
+    """Every request of every load got 200, each counted once: no hit lost, none twice."""
+    answers = [a for load in loads for a in load.answers]
+    failures = Counter((a.status, a.problem) for a in answers if a.status != 200)
+    assert failures == Counter(), f"{failures} of {len(answers)}"
+    assert sorted(a.hits for a in answers) == list(range(before + 1, after + 1))
 
 
 class Release:
@@ -133,14 +81,15 @@ class Release:
 
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bookingapp_infra.local.bluegreen", "release", *args],
+            [*CLI, "release", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        threading.Thread(target=self.read, daemon=True).start()
+        self.reader = threading.Thread(target=self.read, daemon=True)
+        self.reader.start()
 
     def read(self) -> None:
         """Copy the process's output into the queue as it comes."""
@@ -166,139 +115,107 @@ class Release:
     def finish(self, timeout: float = LINE_TIMEOUT) -> int:
         """Wait for the process to exit and return its exit code."""
         code = self.process.wait(timeout=timeout)
+        self.reader.join(timeout=10)
         while not self.lines.empty():
             self.seen.append(self.lines.get())
         return code
 
     def kill(self) -> None:
-        """Stop the process if a test failed while it ran."""
+        """Stop the process if a test failed while it ran, and close its output pipe."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+        self.reader.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 @dataclass
-class BlueGreenStack:
-    """The stack under test, its listener and the image the releases roll out."""
+class BlueGreen:
+    """The stack under test, its listener and API, and the image the releases roll out."""
 
-    stack: Stack
-    listener: Listener
+    edge: Edge
     image: str
     rules_dir: Path
 
-    def cli(self, verb: str, *args: str) -> subprocess.CompletedProcess:
-        """Run one blue/green verb on this stack's project and return the result."""
+    @property
+    def project(self) -> str:
+        """Return the compose project name."""
+        return self.edge.stack.project
+
+    def cli(self, verb: str, *args: str, project: str | None = None) -> subprocess.CompletedProcess:
+        """Run one verb of bookingapp-local on this stack's project and return the result."""
+        command = [*CLI, verb, *args, "--project", project or self.project]
         return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bookingapp_infra.local.bluegreen",
-                verb,
-                *args,
-                "--project",
-                self.stack.project,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=LINE_TIMEOUT,
-            check=False,
+            command, capture_output=True, text=True, timeout=LINE_TIMEOUT, check=False
         )
 
     def release(self, *args: str) -> Release:
-        """Start a blue/green release of movie with the test image."""
+        """Start a blue/green release of movie to the test image, in the background."""
         return Release(
-            SERVICE,
-            "--image",
-            self.image,
-            "--strategy",
-            "blue_green",
-            "--wait",
-            STEP_WAIT,
-            "--project",
-            self.stack.project,
-            *args,
-        )
+            SERVICE, "--image", self.image, "--strategy", "blue_green", "--wait", STEP_WAIT,
+            "--project", self.project, *args,
+        )  # fmt: skip
 
     def instances(self) -> set[str]:
-        """Return the hostnames (instance ids) of movie's running containers."""
-        return {c["Config"]["Hostname"] for c in self.stack.containers(SERVICE)}
+        """Return the instance ids (hostnames) of movie's running replicas."""
+        return {r.hostname for r in self.edge.replicas(SERVICE)}
 
-    def hits(self) -> int:
-        """Return movie's hit count after one more request (which counts itself)."""
-        status, data = self.listener.get(f"/{SERVICE}")
-        assert status == 200, data
-        return data["hits"]
-
-    def pool(self) -> dict[str, str]:
-        """Return Traefik's view of movie@docker: server URL -> UP/DOWN."""
-        port = self.stack.env["DASHBOARD_PORT"]
-        url = f"http://127.0.0.1:{port}/api/http/services/{SERVICE}@docker"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return json.load(response).get("serverStatus", {})
-        except (urllib.error.URLError, OSError):
-            return {}
+    def load(self) -> tuple[Traffic, HeaderTraffic]:
+        """Return production clients and one test-header client on /movie."""
+        path = f"/{SERVICE}"
+        return Traffic(self.edge.port, path, clients=CLIENTS), HeaderTraffic(
+            self.edge.port, path, 1
+        )
 
 
 @pytest.fixture(scope="module")
-def bluegreen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueGreenStack]:
+def bluegreen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueGreen]:
     """redis, traefik and movie from compose.yaml on free ports, with their own rules directory."""
+    require_traefik_image()
     rules_dir = tmp_path_factory.mktemp("traefik-rules")
-    port = free_port()
+    port, api_port = free_port(), free_port()
     env = {
         "HTTP_PORT": str(port),
-        "DASHBOARD_PORT": str(free_port()),
+        "DASHBOARD_PORT": str(api_port),
         "TRAEFIK_DYNAMIC_DIR": str(rules_dir),
     }
     stack = Stack(env=env, prefix="bookingapp-bluegreen")
     image = None
     try:
         stack.up("redis", "traefik", SERVICE)
-        built = stack.containers(SERVICE)[0]["Config"]["Image"]
+        edge = Edge(stack, port, api_port)
+        built = edge.wait_in_pool(SERVICE)[0].image
+        # The "new" image: the same build under a new tag; instance ids tell colours apart.
         image = f"{built.rsplit(':', 1)[0]}:green-{uuid.uuid4().hex[:8]}"
-        # The "new" image: the same build under a new tag; the instance ids tell colours apart.
         subprocess.run(["docker", "tag", built, image], check=True, capture_output=True)
-        bg = BlueGreenStack(stack=stack, listener=Listener(port), image=image, rules_dir=rules_dir)
-        wait_until(lambda: len(bg.pool()) == 2 and set(bg.pool().values()) == {"UP"}, 120)
-        yield bg
+        yield BlueGreen(edge=edge, image=image, rules_dir=rules_dir)
     finally:
         stack.down()
         if image:
             subprocess.run(["docker", "rmi", image], check=False, capture_output=True)
 
 
-def wait_until(condition, timeout: float) -> None:
-    """Poll condition() until true, or fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not true within {timeout} s"
-        time.sleep(0.5)
-
-
-def green_of(bg: BlueGreenStack, blue: set[str]) -> set[str]:
-    """Return movie's instances that are not blue: green, while a release runs."""
+def green_of(bg: BlueGreen, blue: set[str]) -> set[str]:
+    """Return movie's replicas that are not blue: green, while a release runs."""
     green = bg.instances() - blue
     assert len(green) == len(blue), (blue, green)
     return green
 
 
-def served(answers: list[Answer]) -> set[str]:
-    """Return the instances that served a list of answers."""
-    return {a.instance for a in answers if a.instance}
-
-
 def test_rollback_sends_everything_back_to_blue_and_removes_green(bluegreen):
-    """Before the shift green gets only test traffic; rollback leaves blue alone, nothing lost."""
+    """Before the shift green gets test traffic only; rollback leaves blue alone; nothing lost."""
     blue = bluegreen.instances()
-    before = bluegreen.hits()
+    before = bluegreen.edge.hits(SERVICE)
+    production, test = bluegreen.load()
     release = bluegreen.release("--approval")
     try:
-        with Traffic(bluegreen.listener) as traffic:
+        with production, test:
             start = time.monotonic()
             release.wait_for_line("waiting for approval")
             paused = time.monotonic()
             green = green_of(bluegreen, blue)
-            time.sleep(3)  # test and production traffic while paused
+            test.wait_for(20, since=paused)
 
             second = bluegreen.cli(
                 "release", SERVICE, "--image", bluegreen.image, "--strategy", "blue_green"
@@ -312,64 +229,58 @@ def test_rollback_sends_everything_back_to_blue_and_removes_green(bluegreen):
             assert rolled.returncode == 0, rolled
             assert release.finish() == 1, release.seen
             done = time.monotonic()
-            time.sleep(3)  # traffic after the rollback
-        after = bluegreen.hits()
+            production.wait_for(30, since=done)
+            test.wait_for(10, since=done)
+        after = bluegreen.edge.hits(SERVICE)
     finally:
         release.kill()
 
-    assert traffic.failed() == []
-    assert served(traffic.between(start, asked, test=False)) <= blue
-    test_answers = traffic.between(paused, asked, test=True)
-    assert test_answers
-    assert served(test_answers) == green
-    assert served(traffic.between(done, time.monotonic(), test=False)) == blue
-    assert served(traffic.between(done, time.monotonic(), test=True)) <= blue
+    assert between(production, start, asked) <= blue
+    assert between(test, paused, asked) == green
+    assert between(production, done, time.monotonic()) == blue
+    assert between(test, done, time.monotonic()) <= blue
     assert bluegreen.instances() == blue
-    assert after - before == len(traffic.answers) + 1
+    assert_exact_count(before, after, production, test)
     assert "ROLLBACK_SUCCESSFUL" in "\n".join(release.seen)
+    assert list(bluegreen.rules_dir.glob("*.yml")) == []
 
 
 def test_release_shifts_production_to_green_in_steps_and_stops_blue(bluegreen):
-    """Test header reaches green only; after approval production moves; 0 requests fail."""
+    """The test header reaches green only; after approval production moves; 0 requests fail."""
     blue = bluegreen.instances()
-    before = bluegreen.hits()
+    before = bluegreen.edge.hits(SERVICE)
+    production, test = bluegreen.load()
     release = bluegreen.release(
-        "--approval",
-        "--traffic-steps",
-        "50,100",
-        "--step-seconds",
-        "3",
-        "--bake-time-minutes",
-        "0.05",
-    )
+        "--approval", "--traffic-steps", "50,100", "--step-seconds", "3",
+        "--bake-time-minutes", "0.05",
+    )  # fmt: skip
     try:
-        with Traffic(bluegreen.listener) as traffic:
+        with production, test:
             start = time.monotonic()
             release.wait_for_line("waiting for approval")
             paused = time.monotonic()
             green = green_of(bluegreen, blue)
-            time.sleep(3)
+            test.wait_for(20, since=paused)
 
             approved = time.monotonic()
             answer = bluegreen.cli("approve", SERVICE)
             assert answer.returncode == 0, answer
             assert release.finish() == 0, release.seen
             done = time.monotonic()
-            time.sleep(3)
-        after = bluegreen.hits()
+            production.wait_for(30, since=done)
+        after = bluegreen.edge.hits(SERVICE)
     finally:
         release.kill()
 
-    assert traffic.failed() == []
-    assert served(traffic.between(start, approved, test=False)) <= blue
-    assert served(traffic.between(paused, done, test=True)) == green
-    assert green <= served(traffic.between(approved, done, test=False))
-    assert served(traffic.between(done, time.monotonic(), test=False)) == green
+    assert between(production, start, approved) <= blue
+    assert between(test, paused, time.monotonic()) == green
+    assert green <= between(production, approved, done)
+    assert between(production, done, time.monotonic()) == green
     assert bluegreen.instances() == green
-    assert after - before == len(traffic.answers) + 1
+    assert_exact_count(before, after, production, test)
     assert list(bluegreen.rules_dir.glob("*.yml")) == []
     output = "\n".join(release.seen)
-    for stage in ("PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP", "SUCCESSFUL"):
+    for stage in ("PRODUCTION_TRAFFIC_SHIFT", "green 50%", "BAKE_TIME", "CLEAN_UP", "SUCCESSFUL"):
         assert stage in output
 
 
@@ -378,37 +289,22 @@ def test_release_refuses_an_image_that_does_not_exist(bluegreen):
         "release", SERVICE, "--image", "bookingapp/nothing-here:missing", "--strategy", "blue_green"
     )
     assert result.returncode == 2
-    assert "does not exist" in result.stderr
+    assert "not on this machine" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_release_refuses_when_the_stack_is_not_up(bluegreen):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bookingapp_infra.local.bluegreen",
-            "release",
-            SERVICE,
-            "--image",
-            bluegreen.image,
-            "--strategy",
-            "blue_green",
-            "--project",
-            f"bookingapp-absent-{uuid.uuid4().hex[:8]}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    absent = f"bookingapp-absent-{uuid.uuid4().hex[:8]}"
+    result = bluegreen.cli(
+        "release", SERVICE, "--image", bluegreen.image, "--strategy", "blue_green", project=absent
     )
     assert result.returncode == 2
-    assert "the stack is not up" in result.stderr
+    assert "start the stack first" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_approve_and_rollback_refuse_when_nothing_is_in_progress(bluegreen):
-    for verb in ("approve", "rollback"):
-        result = bluegreen.cli(verb, SERVICE)
-        assert result.returncode == 2, result
-        assert "no release of movie is in progress" in result.stderr
+@pytest.mark.parametrize("verb", ["approve", "rollback"])
+def test_approve_and_rollback_refuse_when_nothing_is_in_progress(bluegreen, verb):
+    result = bluegreen.cli(verb, SERVICE)
+    assert result.returncode == 2, result
+    assert "no release of movie is in progress" in result.stderr

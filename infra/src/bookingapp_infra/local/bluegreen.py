@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tomllib
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
-from bookingapp_infra.local import bluegreen_docker as dk
 from bookingapp_infra.local import bluegreen_rules as rules
 from bookingapp_infra.local import bluegreen_state as st
+from bookingapp_infra.local import bluegreen_traefik as tk
+from bookingapp_infra.local import compose
 from bookingapp_infra.local.bluegreen_controller import (
     PROG,
     WAIT,
@@ -43,11 +43,11 @@ from bookingapp_infra.local.bluegreen_controller import (
     names_of,
     write_atomically,
 )
-from bookingapp_infra.local.bluegreen_docker import LocalError, RefusedError
+from bookingapp_infra.local.errors import LocalError, UsageError
 from bookingapp_infra.params import SERVICES_DIR
 
 STRATEGIES = ("rolling", "blue_green")
-DEFAULT_PROJECT = "bookingapp"  # compose.yaml's `name:`
+APPROVAL_TIMEOUT = 3600.0
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,11 @@ def deployment_settings(service: str, services_dir: Path = SERVICES_DIR) -> Depl
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         known = ", ".join(sorted(p.stem for p in services_dir.glob("*.toml")))
-        raise RefusedError(f"unknown service {service!r} (known: {known})") from None
+        raise UsageError(f"unknown service {service!r} (known: {known})") from None
     except tomllib.TOMLDecodeError as err:
-        raise RefusedError(f"{path.name}: not valid TOML: {err}") from err
+        raise UsageError(f"{path.name}: not valid TOML: {err}") from err
     if raw.get("kind") != "app":
-        raise RefusedError(
+        raise UsageError(
             f"{service} is not an app behind the ALB: it stays on rolling releases "
             "(two Redis tasks would split the counter)"
         )
@@ -86,125 +86,169 @@ def deployment_settings(service: str, services_dir: Path = SERVICES_DIR) -> Depl
 def check_deployment(where: str, d: Deployment) -> Deployment:
     """Refuse values the AWS side would refuse too."""
     if d.strategy not in STRATEGIES:
-        raise RefusedError(
+        raise UsageError(
             f"{where}: deployment.strategy must be one of {STRATEGIES}, got {d.strategy!r}"
         )
     if isinstance(d.bake_time_minutes, bool) or not isinstance(d.bake_time_minutes, int | float):
-        raise RefusedError(f"{where}: deployment.bake_time_minutes must be a number of minutes")
+        raise UsageError(f"{where}: deployment.bake_time_minutes must be a number of minutes")
     if not 0 <= d.bake_time_minutes <= 1440:  # ECS BakeTimeInMinutes: 0..1440
-        raise RefusedError(f"{where}: deployment.bake_time_minutes must be 0..1440")
+        raise UsageError(f"{where}: deployment.bake_time_minutes must be 0..1440")
     if not isinstance(d.approval, bool):
-        raise RefusedError(f"{where}: deployment.approval must be true or false")
+        raise UsageError(f"{where}: deployment.approval must be true or false")
     return d
 
 
 # -- the commands -----------------------------------------------------------------------
 
 
+class Interrupted(LocalError):
+    """Ctrl-C while a release runs: it stays where it is, and says how to go on."""
+
+    exit_code = 130
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add the blue/green verbs: release, approve, rollback, status."""
-    rel = subparsers.add_parser("release", help="release a new image of one service")
-    add_common(rel)
-    rel.add_argument("--image", required=True, help="image reference present on this engine")
-    add_release_options(rel)
-    rel.set_defaults(run=cmd_release)
-    for verb, run, text in (
-        ("approve", cmd_approve, "continue a release paused after test traffic"),
-        ("rollback", cmd_rollback, "send all traffic back to blue and remove green"),
-        ("status", cmd_status, "show the service's blue/green release and its routing"),
-    ):
-        parser = subparsers.add_parser(verb, help=text)
-        add_common(parser)
-        parser.set_defaults(run=run)
-
-
-def add_common(parser: argparse.ArgumentParser) -> None:
-    """Add the arguments every verb takes: the service and the compose project."""
-    parser.add_argument("service", metavar="SERVICE")
-    parser.add_argument(
-        "--project",
-        default=os.environ.get("COMPOSE_PROJECT_NAME", DEFAULT_PROJECT),
-        help="compose project name (default: $COMPOSE_PROJECT_NAME or %(default)s)",
+    """Teach `release` and `status` the blue/green strategy; add `approve` and `rollback`."""
+    release = subparsers.choices.get("release") or new_release_parser(subparsers)
+    add_release_options(release)
+    release.set_defaults(handler=partial(dispatch_release, rolling=release.get_default("handler")))
+    status = subparsers.choices.get("status") or subparsers.add_parser("status", help="show it")
+    if status.get_default("project") is None:
+        compose.add_project_option(status)
+    status.add_argument(
+        "service", nargs="?", metavar="SERVICE", help="show this service's blue/green release"
     )
-    parser.add_argument("--wait", type=float, default=WAIT, help="seconds allowed per step")
+    status.set_defaults(handler=partial(dispatch_status, whole=status.get_default("handler")))
+    for verb, handler, text in (
+        ("approve", cmd_approve, "let a release paused after test traffic shift production"),
+        ("rollback", cmd_rollback, "send all traffic back to blue now and remove green"),
+    ):
+        parser = subparsers.add_parser(verb, help=text, description=text)
+        parser.add_argument("service", metavar="SERVICE")
+        compose.add_project_option(parser)
+        parser.add_argument("--wait", type=float, default=WAIT, help="seconds allowed per step")
+        parser.set_defaults(handler=handler)
+
+
+def new_release_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add a `release` verb where no rolling release registered one."""
+    parser = subparsers.add_parser("release", help="release a new image of one service")
+    parser.add_argument("service", metavar="SERVICE")
+    parser.add_argument("--image", required=True, help="an image on this machine")
+    compose.add_project_option(parser)
+    return parser
 
 
 def add_release_options(parser: argparse.ArgumentParser) -> None:
     """Add the blue/green options; each overrides the service's [deployment] in its toml."""
-    parser.add_argument("--strategy", choices=STRATEGIES, help="override deployment.strategy")
-    parser.add_argument(
+    group = parser.add_argument_group("blue/green (deployment.strategy = blue_green)")
+    group.add_argument("--strategy", choices=STRATEGIES, help="override deployment.strategy")
+    group.add_argument(
         "--bake-time-minutes", type=float, help="override deployment.bake_time_minutes"
     )
-    parser.add_argument(
+    group.add_argument(
         "--approval", action=argparse.BooleanOptionalAction, help="override deployment.approval"
     )
-    parser.add_argument(
-        "--traffic-steps",
-        default=str(rules.FULL),
-        help="green's production weights in percent, e.g. 10,50,100 (default: all at once)",
-    )
-    parser.add_argument(
-        "--step-seconds", type=float, default=10.0, help="seconds between weight steps"
-    )
-    parser.add_argument(
+    group.add_argument(
+        "--traffic-steps", help="green's production weights in percent, e.g. 10,50,100 "
+        "(default: 100, all at once as on ECS)",
+    )  # fmt: skip
+    group.add_argument("--step-seconds", type=float, help="seconds between weight steps (10)")
+    group.add_argument(
         "--approval-timeout",
         type=float,
-        default=3600.0,
-        help="roll back a release nobody approved within this many seconds",
+        help=f"roll back when nobody approves within this many seconds ({APPROVAL_TIMEOUT:.0f})",
     )
+    group.add_argument("--wait", type=float, default=WAIT, help="seconds allowed per step")
 
 
-def cmd_release(args: argparse.Namespace) -> int:
-    """Run a blue/green release in the foreground; 0 only when green serves everything."""
+BLUE_GREEN_ONLY = (
+    "bake_time_minutes",
+    "approval",
+    "traffic_steps",
+    "step_seconds",
+    "approval_timeout",
+)
+
+
+def dispatch_release(args: argparse.Namespace, rolling) -> None:
+    """Run the release the service's strategy (or --strategy) names."""
+    strategy = args.strategy or strategy_of(args.service)
+    if strategy == "blue_green":
+        cmd_release(args)
+        return
+    given = [
+        f"--{name.replace('_', '-')}" for name in BLUE_GREEN_ONLY if getattr(args, name) is not None
+    ]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)}: only for blue_green releases ({args.service} is {strategy})"
+        )
+    if rolling is None:
+        raise UsageError(f"{args.service} uses the rolling strategy; pass --strategy blue_green")
+    rolling(args)
+
+
+def strategy_of(service: str) -> str:
+    """Return deployment.strategy from the service's toml ("rolling" when it says nothing)."""
+    try:
+        return deployment_settings(service).strategy
+    except UsageError:
+        return "rolling"  # unknown or backing services: the rolling release says why
+
+
+def dispatch_status(args: argparse.Namespace, whole) -> None:
+    """Show one service's blue/green release, or the whole project without a service."""
+    if args.service:
+        cmd_status(args)
+    elif whole is not None:
+        whole(args)
+    else:
+        raise UsageError("name a service: status SERVICE")
+
+
+def cmd_release(args: argparse.Namespace) -> None:
+    """Run a blue/green release in the foreground; fail unless green serves everything."""
     release = plan(args)
-    controller = Controller(args.project, release, wait=args.wait)  # refuses if no Traefik
+    blue = compose.require_up(args.project, args.service)
+    controller = Controller(args.project, release, wait=args.wait)  # refuses without Traefik
     refuse_if_busy(controller.paths, args.service)
-    boxes = dk.running(args.project, args.service)
-    if not boxes:
-        raise RefusedError(f"the stack is not up: no running {args.service} in {args.project!r}")
-    unhealthy = [b["Name"].lstrip("/") for b in boxes if dk.health(b) != "healthy"]
+    unhealthy = [r.name for r in blue if r.health not in ("healthy", None)]
     if unhealthy:
-        raise RefusedError(
+        raise UsageError(
             f"{args.service} has replicas that are not healthy: {', '.join(unhealthy)}"
         )
-    if not dk.image_exists(args.image):
-        raise RefusedError(
-            f"image {args.image!r} does not exist on this Docker engine (build or pull it first)"
-        )
+    compose.image_id(args.image)  # refuses when the image is not on this machine
     controller.save(replace(release, controller_pid=os.getpid()))
     print(
-        f"{args.service}: blue/green release of {args.image} (bake {release.bake_seconds:.0f} s, "
-        f"approval {'on' if release.approval else 'off'}, steps {release.steps})",
+        f"{args.service}: blue/green release of {args.image} in {args.project} "
+        f"(bake {release.bake_seconds:.0f} s, approval {'on' if release.approval else 'off'}, "
+        f"production steps {', '.join(f'{s}%' for s in release.steps)})",
         flush=True,
     )
-    return run_controller(controller, approval_timeout=args.approval_timeout)
+    run_controller(controller, args.approval_timeout or APPROVAL_TIMEOUT)
 
 
 def plan(args: argparse.Namespace) -> st.Release:
     """Turn the toml's [deployment] and the options into a new release, or refuse."""
     settings = deployment_settings(args.service)
-    strategy = args.strategy or settings.strategy
-    if strategy != "blue_green":
-        raise RefusedError(
-            f"{args.service}'s deployment.strategy is {strategy!r}: use the rolling release, "
-            "or pass --strategy blue_green"
-        )
+    steps_text = args.traffic_steps or str(rules.FULL)
     try:
-        steps = st.check_steps(tuple(int(s) for s in args.traffic_steps.split(",")))
+        steps = st.check_steps(tuple(int(s) for s in steps_text.split(",")))
     except ValueError as err:
-        raise RefusedError(f"--traffic-steps {args.traffic_steps!r}: {err}") from None
-    bake = (
-        args.bake_time_minutes if args.bake_time_minutes is not None else settings.bake_time_minutes
-    )
-    check_deployment("--bake-time-minutes", replace(settings, bake_time_minutes=bake))
+        raise UsageError(f"--traffic-steps {steps_text!r}: {err}") from None
+    if args.bake_time_minutes is not None:
+        settings = check_deployment(
+            "--bake-time-minutes", replace(settings, bake_time_minutes=args.bake_time_minutes)
+        )
     return st.Release(
         service=args.service,
         image=args.image,
         project=args.project,
-        bake_seconds=60.0 * bake,
+        bake_seconds=60.0 * settings.bake_time_minutes,
         approval=settings.approval if args.approval is None else args.approval,
         steps=steps,
-        step_seconds=args.step_seconds,
+        step_seconds=10.0 if args.step_seconds is None else args.step_seconds,
     )
 
 
@@ -217,86 +261,87 @@ def refuse_if_busy(paths: Paths, service: str) -> None:
             if alive(current.controller_pid)
             else "its controller is gone"
         )
-        raise RefusedError(
+        raise UsageError(
             f"a release of {service} is already in progress ({current.status} {current.stage}, "
             f"{owner}): see `{PROG} status {service}`, or `{PROG} rollback {service}`"
         )
 
 
-def run_controller(controller: Controller, approval_timeout: float = 3600.0) -> int:
-    """Drive the release; on a failure before CLEAN_UP roll back; return the exit code."""
+def run_controller(controller: Controller, approval_timeout: float = APPROVAL_TIMEOUT) -> None:
+    """Drive the release; a failure before CLEAN_UP rolls back; fail unless it succeeded."""
     controller.approval_timeout = approval_timeout
     try:
-        final = controller.drive()
-    except LocalError as err:
-        r = controller.release
-        print(f"{r.service}: {r.stage}: failed: {err}", file=sys.stderr, flush=True)
         try:
-            controller.save(st.rollback(r, f"failed at {r.stage}: {err}"))
-        except st.TransitionError:
-            raise err from None
-        final = controller.drive()
+            final = controller.drive()
+        except LocalError as err:
+            r = controller.release
+            print(f"{r.service}: {r.stage}: failed: {err}", flush=True)
+            try:
+                controller.save(st.rollback(r, f"failed at {r.stage}: {err}"))
+            except st.TransitionError:
+                raise err from None
+            final = controller.drive()
     except KeyboardInterrupt:
         r = controller.release
-        print(
-            f"{PROG}: interrupted at {r.stage}; the release stays where it is: "
+        raise Interrupted(
+            f"interrupted at {r.stage}; the release stays where it is: "
             f"`{PROG} rollback {r.service}` sends everything back to blue, "
-            f"`{PROG} approve {r.service}` continues it",
-            file=sys.stderr,
-        )
-        return 130
-    return 0 if final.status == st.SUCCESSFUL else 1
+            f"`{PROG} approve {r.service}` continues a paused one"
+        ) from None
+    if final.status != st.SUCCESSFUL:
+        raise LocalError(f"{final.service}: {final.status} ({final.reason})")
 
 
 def active_release(args: argparse.Namespace) -> tuple[Controller, st.Release]:
     """Find the service's release in progress, or refuse."""
-    traefik = dk.find_traefik(args.project)
-    current = load(Paths.under(traefik.rules_dir, args.service))
+    current = load(Paths.under(tk.rules_dir(args.project), args.service))
     if current is None or not current.active:
-        raise RefusedError(f"no release of {args.service} is in progress in {args.project!r}")
+        raise UsageError(f"no release of {args.service} is in progress in {args.project!r}")
     return Controller(args.project, current, wait=args.wait), current
 
 
-def cmd_approve(args: argparse.Namespace) -> int:
+def cmd_approve(args: argparse.Namespace) -> None:
     """Let a paused release move production traffic to green."""
     controller, current = active_release(args)
     try:
         st.approve(current)
     except st.TransitionError as err:
-        raise RefusedError(str(err)) from None
+        raise UsageError(str(err)) from None
     if alive(current.controller_pid):
         ask(controller, "approve")
-        dk.wait_for(
+        tk.wait_for(
             "the release taking the approval", lambda: not reload(controller).paused, args.wait
         )
         print(
             f"{args.service}: approved; the release (pid {current.controller_pid}) "
             "moves production traffic to green"
         )
-        return 0
+        return
     print(f"{args.service}: the release's controller is gone; continuing it here", flush=True)
     controller.save(st.approve(current))
-    return run_controller(controller)
+    run_controller(controller)
 
 
-def cmd_rollback(args: argparse.Namespace) -> int:
-    """Send all traffic back to blue and remove green; 0 when that is done."""
+def cmd_rollback(args: argparse.Namespace) -> None:
+    """Send all traffic back to blue and remove green; fail unless that is done."""
     controller, current = active_release(args)
     try:
         st.rollback(current, "asked for")
     except st.TransitionError as err:
-        raise RefusedError(str(err)) from None
+        raise UsageError(str(err)) from None
     if alive(current.controller_pid):
         ask(controller, "rollback")
-        dk.wait_for(
+        tk.wait_for(
             "the release rolling back", lambda: not reload(controller).active, 3 * args.wait
         )
     else:
+        print(f"{args.service}: the release's controller is gone; rolling back here", flush=True)
         controller.save(st.rollback(current, "asked for"))
         controller.drive()
     final = reload(controller)
-    print(f"{args.service}: {final.status}")
-    return 0 if final.status == st.ROLLBACK_SUCCESSFUL else 1
+    if final.status != st.ROLLBACK_SUCCESSFUL:
+        raise LocalError(f"{args.service}: {final.status}")
+    print(f"{args.service}: {final.status}: all traffic on blue ({names_of(final.blue)})")
 
 
 def ask(controller: Controller, request: str) -> None:
@@ -312,37 +357,17 @@ def reload(controller: Controller) -> st.Release:
     return current
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    """Print the service's last release and what Traefik routes now."""
-    traefik = dk.find_traefik(args.project)
-    current = load(Paths.under(traefik.rules_dir, args.service))
+def cmd_status(args: argparse.Namespace) -> None:
+    """Print the service's last blue/green release: stage, colours, weights."""
+    current = load(Paths.under(tk.rules_dir(args.project), args.service))
     if current is None:
         print(f"{args.service}: no blue/green release recorded in {args.project!r}")
-        return 0
+        return
     paused = " (paused for approval)" if current.paused else ""
     print(f"{args.service}: {current.status} {current.stage}{paused}, image {current.image}")
     print(f"  blue:  {names_of(current.blue)}")
     print(f"  green: {names_of(current.green)}")
-    print(
-        f"  production traffic to green: {current.green_weight}%; test rule: "
-        f"{'on' if current.test_traffic else 'off'}"
-    )
+    test = "on" if current.test_traffic else "off"
+    print(f"  production traffic to green: {current.green_weight}%; test rule: {test}")
     if current.reason:
         print(f"  reason: {current.reason}")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one blue/green verb on its own (until the local CLI hosts these verbs)."""
-    top = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    add_parser(top.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = top.parse_args(argv)
-    try:
-        return args.run(args)
-    except LocalError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return err.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,17 +8,17 @@ and why green can never take production traffic early, is in bluegreen.py's docs
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bookingapp_infra.local import bluegreen_docker as dk
 from bookingapp_infra.local import bluegreen_rules as rules
 from bookingapp_infra.local import bluegreen_state as st
-from bookingapp_infra.local.bluegreen_docker import LocalError
+from bookingapp_infra.local import bluegreen_traefik as tk
+from bookingapp_infra.local import compose, traefik
+from bookingapp_infra.local.errors import LocalError
 
 PROG = "bookingapp-local"
 STATE_DIR = ".bluegreen"  # inside the rules directory; Traefik reads only .yml/.toml files
@@ -28,12 +28,11 @@ POLL = 0.5
 
 @dataclass(frozen=True)
 class Paths:
-    """Where one service's release keeps its rules, state, requests and compose override."""
+    """Where one service's release keeps its rules, its state and requests to it."""
 
     rules: Path
     state: Path
     request: Path
-    override: Path
 
     @classmethod
     def under(cls, rules_dir: Path, service: str) -> Paths:
@@ -43,8 +42,6 @@ class Paths:
             rules=rules_dir / f"bluegreen-{service}.yml",
             state=state_dir / f"{service}.json",
             request=state_dir / f"{service}.request",
-            # .json, not .yml: Traefik also reads rules from subdirectories.
-            override=state_dir / f"{service}.compose.json",
         )
 
 
@@ -84,9 +81,9 @@ class Controller:
         self.project = project
         self.release = release
         self.wait = wait
-        self.traefik = dk.find_traefik(project)
-        self.paths = Paths.under(self.traefik.rules_dir, release.service)
-        self.labels: dk.ServiceLabels | None = None
+        self.paths = Paths.under(tk.rules_dir(project), release.service)
+        self.api = traefik.api_url(project)
+        self.labels: tk.ServiceLabels | None = None
         self.approval_timeout = 3600.0
 
     def say(self, message: str) -> None:
@@ -101,13 +98,11 @@ class Controller:
 
     # -- the routing Traefik should have now ------------------------------------------
 
-    def service_labels(self) -> dk.ServiceLabels:
+    def service_labels(self) -> tk.ServiceLabels:
         """Read the service's router and health check from a running replica's labels."""
         if self.labels is None:
-            boxes = dk.running(self.project, self.release.service)
-            if not boxes:
-                raise LocalError(f"no running {self.release.service} replica to read labels from")
-            self.labels = dk.read_labels(self.release.service, boxes[0]["Config"]["Labels"])
+            replicas = compose.require_up(self.project, self.release.service)
+            self.labels = tk.read_labels(replicas[0])
         return self.labels
 
     def routing(self, blue: bool = True) -> rules.Routing:
@@ -128,7 +123,7 @@ class Controller:
         """Write the rules and wait until Traefik routes by them, with every target UP."""
         config = rules.render(routing)
         write_atomically(self.paths.rules, rules.dump(config, routing.service))
-        dk.wait_for(
+        tk.wait_for(
             "Traefik applying the new listener rules",
             lambda: self.applied(routing),
             self.wait,
@@ -137,92 +132,66 @@ class Controller:
     def applied(self, routing: rules.Routing) -> bool:
         """Say whether Traefik's API shows exactly these rules and their targets UP."""
         n = rules.names(routing.service)
-        router = self.traefik.get(f"/api/http/routers/{n['production']}@file")
+        router = tk.get(self.api, f"routers/{n['production']}@file")
         if not router or router.get("status") != "enabled":
             return False
-        weighted = self.traefik.get(f"/api/http/services/{n['production']}@file") or {}
+        weighted = tk.get(self.api, f"services/{n['production']}@file") or {}
         shown = {
             s["name"].split("@")[0]: s["weight"]
             for s in weighted.get("weighted", {}).get("services", [])
         }
         if shown != rules.weights(routing):
             return False
-        test = self.traefik.get(f"/api/http/routers/{n['test']}@file")
+        test = tk.get(self.api, f"routers/{n['test']}@file")
         if bool(test and test.get("status") == "enabled") != routing.test:
             return False
         groups = (("blue", routing.blue), ("green", routing.green))
-        return all(self.servers_up(f"{n[c]}@file", urls) for c, urls in groups if urls)
+        return all(self.servers_up(n[c], urls, "file") for c, urls in groups if urls)
 
-    def servers_up(self, service: str, urls: Sequence[str]) -> bool:
+    def servers_up(self, service: str, urls: Sequence[str], provider: str) -> bool:
         """Say whether a Traefik service has exactly these servers, all UP."""
-        shown = (self.traefik.get(f"/api/http/services/{service}") or {}).get("serverStatus", {})
-        return set(shown) == set(urls) and all(v == "UP" for v in shown.values())
+        shown = traefik.pool(self.api, service, provider)
+        return set(shown) == set(urls) and all(v == traefik.UP for v in shown.values())
 
     def remove_rules(self, survivors: tuple[st.Replica, ...]) -> None:
         """Hand routing back to the Docker router once `S@docker` is exactly the survivors."""
         service = self.release.service
-        dk.wait_for(
+        tk.wait_for(
             f"Traefik's {service}@docker pool becoming exactly the remaining replicas",
-            lambda: self.servers_up(f"{service}@docker", [x.url for x in survivors]),
+            lambda: self.servers_up(service, [x.url for x in survivors], "docker"),
             self.wait,
         )
         self.paths.rules.unlink(missing_ok=True)
         production = rules.names(service)["production"]
-        dk.wait_for(
+        tk.wait_for(
             "Traefik dropping the release's rules",
-            lambda: self.traefik.get(f"/api/http/routers/{production}@file") is None,
+            lambda: tk.get(self.api, f"routers/{production}@file") is None,
             self.wait,
         )
 
     # -- replicas ---------------------------------------------------------------------
 
     def replicas(self) -> tuple[st.Replica, ...]:
-        """Return the service's running replicas as Traefik reaches them."""
-        port = self.service_labels().port
-        boxes = dk.running(self.project, self.release.service)
-        return tuple(dk.replica(b, self.traefik.network_names, port) for b in boxes)
+        """Return the service's running replicas, each with its URL for Traefik."""
+        return tuple(tk.target(r) for r in compose.replicas(self.project, self.release.service))
 
     def start_green(self) -> None:
         """Start as many green replicas as blue has, from the new image, and wait for health."""
         r = self.release
         blue_ids = {x.id for x in r.blue}
-        template = next(b for b in dk.running(self.project, r.service) if b["Id"] in blue_ids)
-        override = {"services": {r.service: {"image": r.image}}}
-        write_atomically(self.paths.override, json.dumps(override))
-        words, env = dk.compose_command(template, self.paths.override)
-        # --no-recreate keeps blue as it is; only the new replicas get the override's image.
-        dk.docker(
-            *words,
-            "up",
-            "--detach",
-            "--no-recreate",
-            "--no-deps",
-            "--no-build",
-            "--pull",
-            "never",
-            "--scale",
-            f"{r.service}={2 * len(r.blue)}",
-            r.service,
-            timeout=self.wait,
-            env=env,
-        )
+        # Replicas of the same compose service (files, network, alias, labels); --no-recreate
+        # leaves blue as it is. Run again after a crash, it only adds what is missing.
+        compose.scale(self.project, r.service, 2 * len(r.blue), image=r.image)
         green = tuple(x for x in self.replicas() if x.id not in blue_ids)
         self.save(replace(r, green=green))
         self.say(f"started {len(green)} green replicas from {r.image}: {names_of(green)}")
-        dk.wait_for(
-            f"green replicas of {r.service} becoming healthy",
-            lambda: all(dk.health(b) == "healthy" for b in dk.inspect([x.id for x in green])),
-            self.wait,
-        )
+        compose.wait_healthy(self.project, [x.id for x in green], timeout=self.wait)
         self.say("green is healthy; production traffic still goes to blue only")
 
     def stop(self, replicas: tuple[st.Replica, ...]) -> None:
-        """Stop (SIGTERM: drain, then exit within the stop timeout) and remove replicas."""
-        ids = dk.existing([x.id for x in replicas])
-        if ids:
-            # One `docker stop` for all: the engine stops them in parallel, each drains.
-            dk.docker("stop", *ids, timeout=self.wait)
-            dk.docker("rm", "--force", *ids, timeout=self.wait)
+        """Drain and remove replicas (SIGTERM: health fails, serving goes on, then exit)."""
+        still_there = {c["Id"] for c in compose.inspect([x.id for x in replicas])}
+        compose.stop(x for x in replicas if x.id in still_there)
 
     # -- the stages -------------------------------------------------------------------
 
@@ -324,7 +293,6 @@ class Controller:
         self.say(f"draining and stopping blue: {names_of(r.blue)}")
         self.stop(r.blue)
         self.remove_rules(r.green)
-        self.paths.override.unlink(missing_ok=True)
 
     def roll_back(self) -> None:
         """Send everything back to blue at once, remove green, hand routing back."""
@@ -342,7 +310,6 @@ class Controller:
             self.say(f"stopping green: {names_of(green)}")
             self.stop(green)
             self.remove_rules(r.blue)
-            self.paths.override.unlink(missing_ok=True)
         except LocalError:
             self.save(st.finish_rollback(self.release, ok=False))
             raise

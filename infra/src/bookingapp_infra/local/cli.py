@@ -10,12 +10,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bookingapp_infra.local import rolling, status
+from bookingapp_infra.local import bluegreen, rolling, status
 from bookingapp_infra.local.errors import LocalError
 
 PROG = "bookingapp-local"
 # Each verb module has add_parser(subparsers), which sets `handler`; add new verbs here.
-VERBS = (rolling, status)
+VERBS = (rolling, status, bluegreen)  # bluegreen extends release and status: keep it last
 
 
 def parser() -> argparse.ArgumentParser:
