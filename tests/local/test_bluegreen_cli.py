@@ -29,9 +29,9 @@ def services_dir(tmp_path: Path, deployment: str = "", kind: str = "app") -> Pat
     return tmp_path
 
 
-def test_a_service_without_deployment_keys_is_rolling_without_bake_or_approval(tmp_path):
+def test_a_service_without_deployment_keys_is_rolling_with_ecs_default_bake_time(tmp_path):
     assert deployment_settings("movie", services_dir(tmp_path)) == Deployment(
-        strategy="rolling", bake_time_minutes=0, approval=False
+        strategy="rolling", bake_time_minutes=15, approval=False
     )
 
 
@@ -55,6 +55,7 @@ def test_the_three_keys_are_read_with_the_aws_names(tmp_path):
         ("bake_time_minutes = -1", "0..1440"),
         ('bake_time_minutes = "5"', "a number of minutes"),
         ("bake_time_minutes = true", "a number of minutes"),
+        ("bake_time_minutes = 0.5", "a number of minutes"),
         ('approval = "yes"', "true or false"),
     ],
 )

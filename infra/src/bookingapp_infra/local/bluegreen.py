@@ -50,12 +50,17 @@ STRATEGIES = ("rolling", "blue_green")
 APPROVAL_TIMEOUT = 3600.0
 
 
+# ECS's bake time when a blue/green deployment names none (BakeTimeInMinutes); the AWS side's
+# params.py uses the same default, so a toml without the key means the same on both sides.
+DEFAULT_BAKE_TIME_MINUTES = 15
+
+
 @dataclass(frozen=True)
 class Deployment:
     """The service's `[deployment]` keys the blue/green release reads (AWS names them alike)."""
 
     strategy: str = "rolling"
-    bake_time_minutes: float = 0
+    bake_time_minutes: float = DEFAULT_BAKE_TIME_MINUTES
     approval: bool = False
 
 
@@ -83,13 +88,14 @@ def deployment_settings(service: str, services_dir: Path = SERVICES_DIR) -> Depl
     return check_deployment(path.name, settings)
 
 
-def check_deployment(where: str, d: Deployment) -> Deployment:
-    """Refuse values the AWS side would refuse too."""
+def check_deployment(where: str, d: Deployment, whole_minutes: bool = True) -> Deployment:
+    """Refuse values the AWS side would refuse too (the command line may ask for less)."""
     if d.strategy not in STRATEGIES:
         raise UsageError(
             f"{where}: deployment.strategy must be one of {STRATEGIES}, got {d.strategy!r}"
         )
-    if isinstance(d.bake_time_minutes, bool) or not isinstance(d.bake_time_minutes, int | float):
+    number = int if whole_minutes else int | float  # ECS takes whole minutes
+    if isinstance(d.bake_time_minutes, bool) or not isinstance(d.bake_time_minutes, number):
         raise UsageError(f"{where}: deployment.bake_time_minutes must be a number of minutes")
     if not 0 <= d.bake_time_minutes <= 1440:  # ECS BakeTimeInMinutes: 0..1440
         raise UsageError(f"{where}: deployment.bake_time_minutes must be 0..1440")
@@ -239,7 +245,9 @@ def plan(args: argparse.Namespace) -> st.Release:
         raise UsageError(f"--traffic-steps {steps_text!r}: {err}") from None
     if args.bake_time_minutes is not None:
         settings = check_deployment(
-            "--bake-time-minutes", replace(settings, bake_time_minutes=args.bake_time_minutes)
+            "--bake-time-minutes",
+            replace(settings, bake_time_minutes=args.bake_time_minutes),
+            whole_minutes=False,
         )
     return st.Release(
         service=args.service,
