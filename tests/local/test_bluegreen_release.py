@@ -203,8 +203,51 @@ def green_of(bg: BlueGreen, blue: set[str]) -> set[str]:
     return green
 
 
+def test_release_shifts_production_to_green_in_steps_and_stops_blue(bluegreen):
+    """The test header reaches green only; after approval production moves; 0 requests fail."""
+    blue = bluegreen.instances()
+    before = bluegreen.edge.hits(SERVICE)
+    production, test = bluegreen.load()
+    release = bluegreen.release(
+        "--approval", "--traffic-steps", "50,100", "--step-seconds", "3",
+        "--bake-time-minutes", "0.05",
+    )  # fmt: skip
+    try:
+        with production, test:
+            start = time.monotonic()
+            release.wait_for_line("waiting for approval")
+            paused = time.monotonic()
+            green = green_of(bluegreen, blue)
+            test.wait_for(20, since=paused)
+
+            approved = time.monotonic()
+            answer = bluegreen.cli("approve", SERVICE)
+            assert answer.returncode == 0, answer
+            assert release.finish() == 0, release.seen
+            done = time.monotonic()
+            production.wait_for(30, since=done)
+        after = bluegreen.edge.hits(SERVICE)
+    finally:
+        release.kill()
+
+    assert between(production, start, approved) <= blue
+    assert between(test, paused, time.monotonic()) == green
+    assert green <= between(production, approved, done)
+    assert between(production, done, time.monotonic()) == green
+    assert bluegreen.instances() == green
+    assert_exact_count(before, after, production, test)
+    assert list(bluegreen.rules_dir.glob("*.yml")) == []
+    output = "\n".join(release.seen)
+    for stage in ("PRODUCTION_TRAFFIC_SHIFT", "green 50%", "BAKE_TIME", "CLEAN_UP", "SUCCESSFUL"):
+        assert stage in output
+
+
 def test_rollback_sends_everything_back_to_blue_and_removes_green(bluegreen):
-    """Before the shift green gets test traffic only; rollback leaves blue alone; nothing lost."""
+    """Before the shift green gets test traffic only; rollback leaves blue alone; nothing lost.
+
+    Runs after the release test: blue here is what that release left, so a second release
+    starting from a first one's replicas is covered too.
+    """
     blue = bluegreen.instances()
     before = bluegreen.edge.hits(SERVICE)
     production, test = bluegreen.load()
@@ -243,45 +286,6 @@ def test_rollback_sends_everything_back_to_blue_and_removes_green(bluegreen):
     assert_exact_count(before, after, production, test)
     assert "ROLLBACK_SUCCESSFUL" in "\n".join(release.seen)
     assert list(bluegreen.rules_dir.glob("*.yml")) == []
-
-
-def test_release_shifts_production_to_green_in_steps_and_stops_blue(bluegreen):
-    """The test header reaches green only; after approval production moves; 0 requests fail."""
-    blue = bluegreen.instances()
-    before = bluegreen.edge.hits(SERVICE)
-    production, test = bluegreen.load()
-    release = bluegreen.release(
-        "--approval", "--traffic-steps", "50,100", "--step-seconds", "3",
-        "--bake-time-minutes", "0.05",
-    )  # fmt: skip
-    try:
-        with production, test:
-            start = time.monotonic()
-            release.wait_for_line("waiting for approval")
-            paused = time.monotonic()
-            green = green_of(bluegreen, blue)
-            test.wait_for(20, since=paused)
-
-            approved = time.monotonic()
-            answer = bluegreen.cli("approve", SERVICE)
-            assert answer.returncode == 0, answer
-            assert release.finish() == 0, release.seen
-            done = time.monotonic()
-            production.wait_for(30, since=done)
-        after = bluegreen.edge.hits(SERVICE)
-    finally:
-        release.kill()
-
-    assert between(production, start, approved) <= blue
-    assert between(test, paused, time.monotonic()) == green
-    assert green <= between(production, approved, done)
-    assert between(production, done, time.monotonic()) == green
-    assert bluegreen.instances() == green
-    assert_exact_count(before, after, production, test)
-    assert list(bluegreen.rules_dir.glob("*.yml")) == []
-    output = "\n".join(release.seen)
-    for stage in ("PRODUCTION_TRAFFIC_SHIFT", "green 50%", "BAKE_TIME", "CLEAN_UP", "SUCCESSFUL"):
-        assert stage in output
 
 
 def test_release_refuses_an_image_that_does_not_exist(bluegreen):

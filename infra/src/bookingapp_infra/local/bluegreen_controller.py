@@ -85,11 +85,17 @@ class Controller:
         self.api = traefik.api_url(project)
         self.labels: tk.ServiceLabels | None = None
         self.approval_timeout = 3600.0
+        self.began = time.monotonic()
 
-    def say(self, message: str) -> None:
-        """Print one progress line, prefixed with the service and the stage."""
+    def say(self, message: str = "") -> None:
+        """Print one progress line: service, stage, seconds since this command began."""
         r = self.release
-        print(f"{r.service}: {r.stage}: {message}", flush=True)
+        where = r.stage if r.status == st.IN_PROGRESS else r.status
+        elapsed = time.monotonic() - self.began
+        print(
+            f"{r.service}: {where} [{elapsed:.1f} s]" + (f": {message}" if message else ""),
+            flush=True,
+        )
 
     def save(self, release: st.Release) -> None:
         """Keep the new state in memory and on disk."""
@@ -198,6 +204,7 @@ class Controller:
     def drive(self) -> st.Release:
         """Run the release from its current stage to SUCCESSFUL or a finished rollback."""
         self.save(replace(self.release, controller_pid=os.getpid()))
+        self.say()
         while self.release.active:
             self.take_request()
             r = self.release
@@ -223,10 +230,11 @@ class Controller:
     def announce(self) -> None:
         """Say where the release is after a transition."""
         r = self.release
-        print(f"{r.service}: {r.stage if r.status == st.IN_PROGRESS else r.status}", flush=True)
         if r.status == st.SUCCESSFUL:
-            self.say(f"SUCCESSFUL: {r.service} runs {r.image} on {names_of(r.green)}")
-        elif r.paused:
+            self.say(f"{r.service} runs {r.image} on {names_of(r.green)}")
+            return
+        self.say()
+        if r.paused:
             self.say(
                 f"waiting for approval: try green with the header '{rules.TEST_HEADER}: "
                 f"{rules.TEST_VALUE}', then `{PROG} approve {r.service}` "
@@ -314,7 +322,7 @@ class Controller:
             self.save(st.finish_rollback(self.release, ok=False))
             raise
         self.save(st.finish_rollback(self.release))
-        self.say(f"ROLLBACK_SUCCESSFUL: {r.service} runs the previous image on {names_of(r.blue)}")
+        self.say(f"{r.service} runs the previous image on {names_of(r.blue)}")
 
     def take_request(self) -> None:
         """Apply an approve/rollback request left by another command, if any."""
