@@ -73,7 +73,11 @@ def assert_exact_count(before: int, after: int, *loads: Traffic) -> None:
     answers = [a for load in loads for a in load.answers]
     failures = Counter((a.status, a.problem) for a in answers if a.status != 200)
     assert failures == Counter(), f"{failures} of {len(answers)}"
-    assert sorted(a.hits for a in answers) == list(range(before + 1, after + 1))
+    numbers = sorted(a.hits for a in answers)
+    expected = list(range(before + 1, after + 1))
+    missing = sorted(set(expected) - set(numbers))
+    twice = sorted(n for n, k in Counter(numbers).items() if k > 1)
+    assert (missing, twice, len(numbers)) == ([], [], len(expected))
 
 
 class Release:

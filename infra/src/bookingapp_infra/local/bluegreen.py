@@ -192,6 +192,12 @@ def dispatch_release(args: argparse.Namespace, rolling) -> None:
         )
     if rolling is None:
         raise UsageError(f"{args.service} uses the rolling strategy; pass --strategy blue_green")
+    try:
+        rules_dir = tk.rules_dir(args.project)
+    except UsageError:
+        rules_dir = None  # no stack or no rules directory: the rolling release says what's wrong
+    if rules_dir is not None:
+        refuse_if_busy(Paths.under(rules_dir, args.service), args.service)
     rolling(args)
 
 

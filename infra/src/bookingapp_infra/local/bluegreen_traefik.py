@@ -42,10 +42,14 @@ def rules_dir(project: str) -> Path:
             f"traefik in {project!r} reads no rules directory at {RULES_MOUNT}: "
             "restart the stack from a compose.yaml with the file provider"
         )
-    directory = Path(sources[0])
-    if not directory.is_dir():
-        raise UsageError(f"traefik's rules directory {directory} is not a directory here")
-    return directory
+    # Docker Desktop may report a host path behind its VM's /host_mnt prefix.
+    for candidate in (sources[0], sources[0].removeprefix("/host_mnt")):
+        if Path(candidate).is_dir():
+            return Path(candidate)
+    raise UsageError(
+        f"traefik's rules directory {sources[0]} is not a directory on this machine: "
+        "run bookingapp-local where the stack was started"
+    )
 
 
 def get(api: str, path: str) -> dict | None:
