@@ -1,8 +1,8 @@
 """The listener rules a local blue/green release writes for Traefik, checked without Docker.
 
 Also what the release reads from a replica's Docker labels. What these can't prove: that
-Traefik reads the rules as meant. test_bluegreen_release.py sends
-traffic through a real Traefik for that.
+Traefik reads the rules as meant; test_bluegreen_release.py sends traffic through a real
+Traefik for that.
 """
 
 from __future__ import annotations
