@@ -292,6 +292,31 @@ def test_rollback_sends_everything_back_to_blue_and_removes_green(bluegreen):
     assert list(bluegreen.rules_dir.glob("*.yml")) == []
 
 
+def test_rollback_takes_over_when_the_release_process_is_gone(bluegreen):
+    """Ctrl-C or a closed terminal: `rollback` finishes the job itself; nothing is lost."""
+    blue = bluegreen.instances()
+    before = bluegreen.edge.hits(SERVICE)
+    production, _ = bluegreen.load()
+    release = bluegreen.release("--approval")
+    try:
+        with production:
+            release.wait_for_line("waiting for approval")
+            green_of(bluegreen, blue)
+            release.kill()
+            rolled = bluegreen.cli("rollback", SERVICE, "--wait", STEP_WAIT)
+            assert rolled.returncode == 0, rolled
+            assert "controller is gone; rolling back here" in rolled.stdout
+            done = time.monotonic()
+            production.wait_for(30, since=done)
+        after = bluegreen.edge.hits(SERVICE)
+    finally:
+        release.kill()
+
+    assert between(production, done, time.monotonic()) == blue
+    assert bluegreen.instances() == blue
+    assert_exact_count(before, after, production)
+
+
 def test_release_refuses_an_image_that_does_not_exist(bluegreen):
     result = bluegreen.cli(
         "release", SERVICE, "--image", "bookingapp/nothing-here:missing", "--strategy", "blue_green"
