@@ -1,9 +1,11 @@
 """What the fault tests drive: the real compose stack, a load generator, raw HTTP requests.
 
-The stack is compose.yaml plus compose.faults.yaml (a slow neighbour stub for home), under
-a throwaway project name `fault-<hex>`; its images are tagged with the same name and
-removed afterwards. The host reaches containers on their addresses on the project's own
-Docker network; nothing is published.
+The stack is compose.yaml plus compose.faults.yaml (a slow neighbour stub for home, and each
+app replica's port published on 127.0.0.1), under a throwaway project name `fault-<hex>`;
+its images are tagged with the same name and removed afterwards. The host reaches each
+replica on its published loopback port, never on a container address (those are not
+reachable from the host on Docker Desktop for macOS and Windows). An address here is
+"127.0.0.1:<port>"; it changes when a container is started again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 from tests.compose.stack import Stack
@@ -53,6 +55,12 @@ class FaultStack(Stack):
         """Return the service's hit count as stored in Redis."""
         return int(self.redis_cli("GET", f"bookingapp:{service}:hits") or 0)
 
+    def address(self, container: dict) -> str:
+        """Return "127.0.0.1:<port>", where the replica's port 5000 is published on loopback."""
+        [binding] = container["NetworkSettings"]["Ports"]["5000/tcp"]
+        assert binding["HostIp"] == "127.0.0.1", binding  # never on other interfaces
+        return f"127.0.0.1:{binding['HostPort']}"
+
     def addresses(self, service: str) -> list[str]:
         """Return the addresses of the service's replicas, by replica number."""
         return [self.address(c) for c in self.containers(service)]
@@ -82,20 +90,21 @@ class Answer:
 class Load:
     """Keep GETting a path on whichever replicas are registered, like a load balancer does.
 
-    Replicas are taken round-robin from `targets`; removing one (deregistering) lets its
-    in-flight requests finish and sends no new ones. Each thread keeps one keep-alive
-    connection per replica, as a proxy's connection pool does.
+    Replicas are taken round-robin from the registered targets; `deregister(address)` lets
+    its in-flight requests finish and sends no new ones, `register(address)` adds one. Each
+    thread keeps one keep-alive connection per replica, as a proxy's connection pool does.
     """
 
-    targets: list[str]
+    targets: InitVar[list[str]]  # registered at the start; then register()/deregister()
     path: str = "/movie"
     threads: int = 16
     limit: int | None = None  # stop after this many requests in all
     answers: list[Answer] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, targets: list[str]) -> None:
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._targets = list(targets)  # guarded by _lock: the workers read it concurrently
         self._turn = 0
         self._workers = [
             threading.Thread(target=self._work, daemon=True) for _ in range(self.threads)
@@ -115,6 +124,21 @@ class Load:
         for worker in self._workers:
             worker.join(timeout=30)
 
+    def register(self, address: str) -> None:
+        """Start sending requests to a replica, as a target group registers a task."""
+        with self._lock:
+            self._targets.append(address)
+
+    def deregister(self, address: str) -> None:
+        """Send a replica no new requests; the ones in flight finish (the ALB's deregistration)."""
+        with self._lock:
+            self._targets.remove(address)
+
+    def registered(self) -> list[str]:
+        """Return the replicas requests go to now."""
+        with self._lock:
+            return list(self._targets)
+
     def wait(self, timeout: float = 120) -> None:
         """Wait until `limit` requests were made."""
         for worker in self._workers:
@@ -126,7 +150,7 @@ class Load:
             if self._stop.is_set() or (self.limit is not None and self._turn >= self.limit):
                 return None, []
             self._turn += 1
-            targets = list(self.targets)
+            targets = list(self._targets)
         return (targets[self._turn % len(targets)] if targets else ""), targets
 
     def _work(self) -> None:
@@ -166,7 +190,7 @@ def request_once(
     started = time.monotonic()
     connection = connections.get(replica)
     if connection is None:
-        connection = connections[replica] = http.client.HTTPConnection(replica, 5000, timeout=10)
+        connection = connections[replica] = http.client.HTTPConnection(replica, timeout=10)
     try:
         connection.request("GET", path, headers={"Accept": "application/json"})
         response = connection.getresponse()
@@ -186,7 +210,7 @@ def request_once(
 def get(address: str, path: str, timeout: float = 10) -> tuple[int, str, float]:
     """GET a path once on a fresh connection; return status, body and seconds taken."""
     started = time.monotonic()
-    connection = http.client.HTTPConnection(address, 5000, timeout=timeout)
+    connection = http.client.HTTPConnection(address, timeout=timeout)
     try:
         connection.request("GET", path, headers={"Accept": "application/json"})
         response = connection.getresponse()
@@ -197,7 +221,8 @@ def get(address: str, path: str, timeout: float = 10) -> tuple[int, str, float]:
 
 def raw_request(address: str, data: bytes, timeout: float = 10) -> bytes:
     """Send bytes as they are (malformed requests too) and return everything answered."""
-    with socket.create_connection((address, 5000), timeout=timeout) as sock:
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
         sock.sendall(data)
         sock.shutdown(socket.SHUT_WR)  # we are done: the server answers, then closes
         chunks = []

@@ -8,23 +8,27 @@ from collections import Counter
 
 import pytest
 
+from bookingapp_common import drain
 from tests.faults.stack import Load, get, wait_until
 from tests.support import requires_docker
 
 pytestmark = [pytest.mark.docker, requires_docker]
 
-GRACE_SECONDS = 25  # gunicorn's graceful_timeout, below ECS's 30 s stopTimeout
+# SIGTERM first drains (health 503, still serving), then gunicorn stops gracefully; the
+# two together stay below ECS's 30 s stopTimeout.
+DRAIN_SECONDS = drain.DRAIN_SECONDS
+STOP_SECONDS = DRAIN_SECONDS + 10  # + gunicorn's graceful_timeout
 
 
 def replace(stack, load: Load, service: str, number: int) -> None:
     """Deregister one replica, stop it (SIGTERM), start it, wait healthy, register it again."""
     container = stack.containers(service)[number]
     address = stack.address(container)
-    load.targets.remove(address)  # as the ALB deregisters a target before ECS stops it
+    load.deregister(address)  # as the ALB deregisters a target before ECS stops it
     stack.docker("stop", "--time", "30", container["Id"])
     stack.docker("start", container["Id"])
     stack.wait_healthy(service)
-    load.targets.append(stack.address(stack.containers(service)[number]))
+    load.register(stack.address(stack.containers(service)[number]))  # a new published port
 
 
 def test_a_rolling_restart_under_load_fails_no_request(stack):
@@ -33,8 +37,8 @@ def test_a_rolling_restart_under_load_fails_no_request(stack):
     What this proves: with a balancer that deregisters a replica before stopping it (the
     ALB does; Traefik drops it when its health check fails), SIGTERM, restart and
     re-registration lose no request, and one replica alone serves everything meanwhile.
-    It does not exercise Traefik itself (tests/compose/test_traefik.py does where Traefik
-    runs), nor ECS starting the new task before stopping the old one.
+    It does not exercise Traefik itself (tests/compose/test_zero_downtime.py does), nor ECS
+    starting the new task before stopping the old one (tests/local/test_release.py does).
     """
     with Load(stack.addresses("movie"), threads=8) as load:
         wait_until(lambda: len(load.answers) >= 100, 30, "no load")
@@ -76,4 +80,4 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_0(stack):
     assert [status for status, _, _ in answers] == [200] * 6
     assert all(took > 1 for _, _, took in answers)  # they really were in flight
     assert exit_code == "0"
-    assert 1 < stopped_after < GRACE_SECONDS
+    assert DRAIN_SECONDS <= stopped_after < STOP_SECONDS  # drained first, then no SIGKILL

@@ -67,12 +67,21 @@ def test_redis_refuses_clients_without_its_password(stack):
     assert auth.startswith("-WRONGPASS")
 
 
-def test_only_traefik_publishes_ports_and_redis_none(stack):
-    """No app and not Redis has a host port: they are reachable only on the network."""
-    for service in ("redis", *APPS):
+def test_only_traefik_publishes_ports_and_redis_none():
+    """In compose.yaml (the production topology) no app and not Redis has a host port."""
+    services = compose_config()["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"traefik"}
+
+
+def test_redis_publishes_nothing_on_the_running_stack(stack):
+    """The running Redis has no host port; the apps' test ports are on loopback only."""
+    for container in stack.containers("redis"):
+        assert not container["HostConfig"]["PortBindings"]
+    for service in APPS:  # published by compose.faults.yaml for the host's tests
         for container in stack.containers(service):
-            assert not container["HostConfig"]["PortBindings"]
-            assert all(not bound for bound in container["NetworkSettings"]["Ports"].values())
+            bound = container["NetworkSettings"]["Ports"]["5000/tcp"]
+            assert {b["HostIp"] for b in bound} == {"127.0.0.1"}
 
 
 def compose_config() -> dict:

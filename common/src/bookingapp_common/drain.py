@@ -10,14 +10,21 @@ PITFALLS 15, traefik#7373).
 Why this mechanism, on the evidence (docs/benchmark.md, "Replicas coming and going"):
 - The app is the only party that knows a stop is coming, so it tells the load balancer the
   way every load balancer understands: its health path answers 503 ("draining") while it
-  keeps serving for DRAIN_SECONDS, longer than Traefik's check interval plus timeout (1 s
-  + 1 s, compose.yaml). Traefik takes it out of the pool on that failed check; then
-  gunicorn's graceful stop finishes the requests in flight.
+  keeps serving for DRAIN_SECONDS. Traefik's own check (every 1 s, compose.yaml) marks it
+  DOWN within about a second; then gunicorn's graceful stop finishes the requests in flight.
+- Why 15 s and not 2: Traefik forgets its checks' verdicts whenever a service's server
+  list changes (traefik#6096). When replicas drain together (a scale-down, a release) and
+  one of them leaves, the others still listed are UP again until their next check; that
+  is harmless while they still serve, and 502s once their listener is closed. A replica
+  is out of Traefik's configuration for good (no reset can bring it back) once Docker has
+  marked it unhealthy: 3 failed checks 2 s apart, measured at 7 s on a quiet host and up
+  to 13 s on one at load 40, plus the provider's 2 s throttle. So the drain outlasts that.
 - Traefik's retry middleware is not used: it retries whenever the server "does not reply",
   which includes a connection reset after the request was sent, so a hit could be counted
   twice (PITFALLS 16). With the drain nothing is refused, so there is nothing to retry.
-- On ECS the ALB has already drained the task: the drain only delays the stop by a few
-  seconds, and DRAIN_SECONDS + gunicorn's graceful timeout stays inside the 30 s stopTimeout.
+- On ECS the ALB has already drained the task: the drain only delays the stop by 15 s
+  (BOOKINGAPP_DRAIN_SECONDS=0 in the task definition would skip it), and DRAIN_SECONDS +
+  gunicorn's graceful timeout (15 + 10 s) stays inside the 30 s stopTimeout.
 
 The flag is a file in /dev/shm (memory, writable on a read-only root, shared by the master
 and its workers), named after the master's pid so two servers on one host never share it.
@@ -33,10 +40,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Longer than Traefik's health check interval + timeout (1 s + 1 s) with room for a busy
-# host; short enough that drain + graceful timeout (20 s) stays well inside ECS's 30 s
-# stopTimeout. gunicorn_conf.py reads BOOKINGAPP_DRAIN_SECONDS to change it (0: no drain).
-DRAIN_SECONDS = 4.0
+# Until Docker has marked the replica unhealthy and Traefik dropped it (see above); short
+# enough that drain + graceful timeout (10 s) stays inside ECS's 30 s stopTimeout.
+# gunicorn_conf.py reads BOOKINGAPP_DRAIN_SECONDS to change it (0: no drain).
+DRAIN_SECONDS = 15.0
 FLAG_DIR = Path("/dev/shm")  # noqa: S108 - shared memory between master and workers, not a temp file
 
 

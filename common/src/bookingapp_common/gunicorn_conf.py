@@ -20,10 +20,11 @@ threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 # Above the ALB's 60 s idle timeout: the load balancer must close idle connections first,
 # or it reuses one the app just closed and answers 502 (PITFALLS 4).
 keepalive = 75
-# Drain, then stop (drain.py says why); drain + graceful timeout (4 + 20 s) stay well
-# inside ECS's 30 s stopTimeout and compose's stop_grace_period (PITFALLS 11).
+# Drain, then stop (drain.py says why); drain + graceful timeout (15 + 10 s) stay inside
+# ECS's 30 s stopTimeout and compose's stop_grace_period (PITFALLS 11). Requests here take
+# milliseconds (a page waits at most ~1 s on its neighbours): 10 s to finish is ample.
 _drain_seconds = float(os.environ.get("BOOKINGAPP_DRAIN_SECONDS", drain.DRAIN_SECONDS))
-graceful_timeout = 20
+graceful_timeout = 10
 timeout = 30
 # The heartbeat file lives in memory: the root filesystem is read-only, /tmp may be slow disk.
 worker_tmp_dir = "/dev/shm"  # noqa: S108 - shared memory, not a temp file

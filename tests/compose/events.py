@@ -1,0 +1,109 @@
+"""Count what clients see through the listener while replicas come and go (docs/benchmark.md).
+
+    uv run python -m tests.compose.events            # this checkout's code and compose.yaml
+
+The same events as tests/compose/test_zero_downtime.py and tests/local/test_release.py,
+counted instead of asserted: 8 clients on GET /home through Traefik's published port
+during each event, then the non-200 answers and the answers in all. Run it from an older
+checkout (with this file and bookingapp_infra/local copied in) for the "before" figures.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+
+from bookingapp_infra.local.compose import docker, inspect
+from tests.compose.edge import Edge, Traffic, edge_stack
+
+STEADY = 100
+NAMESPACE = "bookingapp-events"
+
+
+def restart_one_by_one(edge: Edge) -> None:
+    """`docker restart` each home replica, the next once the last is back in the pool."""
+    for replica in edge.replicas("home"):
+        docker("restart", replica.id)
+        edge.wait_in_pool("home")
+
+
+def sigterm_one(edge: Edge) -> None:
+    """SIGTERM to one replica; once it has exited, start it again (ECS's replacement)."""
+    target = edge.replicas("home")[0]
+    docker("kill", "--signal", "TERM", target.id)
+    deadline = time.monotonic() + 40
+    while inspect([target.id])[0]["State"]["Running"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    docker("start", target.id)
+    edge.wait_in_pool("home")
+
+
+def scale_out_and_in(edge: Edge) -> None:
+    """`--scale home=4`, all in the pool, then `--scale home=2`."""
+    edge.stack.compose("up", "--detach", "--no-recreate", "--scale", "home=4", "home")
+    edge.wait_in_pool("home")
+    time.sleep(3)
+    edge.stack.compose("up", "--detach", "--no-recreate", "--scale", "home=2", "home")
+    edge.wait_in_pool("home")
+
+
+def new_image(edge: Edge) -> str:
+    """Build an image that differs from the running one by a label; return its tag."""
+    tag = f"{NAMESPACE}/home:{uuid.uuid4().hex[:8]}"
+    recipe = f"FROM {edge.replicas('home')[0].image}\nLABEL bookingapp.events={tag}\n"
+    subprocess.run(
+        ["docker", "build", "-q", "-t", tag, "-"],
+        input=recipe, text=True, capture_output=True, check=True, timeout=120,
+    )  # fmt: skip
+    return tag
+
+
+def compose_up_new_image(edge: Edge, image: str) -> None:
+    """The release without this work: `docker compose up -d` recreates every replica at once."""
+    namespace, tag = NAMESPACE, image.rsplit(":", 1)[1]
+    docker("tag", image, f"{namespace}/bookingapp-home:{tag}")  # the name compose.yaml builds
+    edge.stack.env.update({"DOCKERHUB_NAMESPACE": namespace, "TAG": tag})
+    edge.stack.compose("up", "--detach", "--no-deps", "--no-build", "home")
+    edge.wait_in_pool("home")
+
+
+def local_release(edge: Edge, image: str) -> None:
+    """`bookingapp-local release home --image IMAGE`."""
+    from bookingapp_infra.local.rolling import release
+
+    release(edge.stack.project, "home", image, say=lambda line: print("   ", line))
+
+
+def measure(edge: Edge, name: str, event: Callable[[Edge], None]) -> None:
+    """Run one event under steady load; print failed / all requests and how long it took."""
+    with Traffic(edge.port, "/home") as traffic:
+        traffic.wait_for(STEADY)
+        began = time.monotonic()
+        event(edge)
+        took = time.monotonic() - began
+        traffic.wait_for(STEADY, since=time.monotonic())
+    failed = sum(traffic.failures().values())
+    kinds = dict(traffic.failures())
+    print(f"{name:<26} {failed:>6} failed of {len(traffic.answers):>6} ({took:.1f} s) {kinds}")
+
+
+def main() -> None:
+    """Bring up a stack, run each event once, print a line per event."""
+    with edge_stack() as edge:
+        measure(edge, "restart one by one", restart_one_by_one)
+        measure(edge, "SIGTERM to one replica", sigterm_one)
+        measure(edge, "scale 2 -> 4 -> 2", scale_out_and_in)
+        image = new_image(edge)
+        try:
+            measure(edge, "bookingapp-local release", lambda e: local_release(e, image))
+            measure(edge, "compose up -d, new image", lambda e: compose_up_new_image(e, image))
+        finally:
+            edge.stack.down()
+            tagged = f"{NAMESPACE}/bookingapp-home:{image.rsplit(':', 1)[1]}"
+            subprocess.run(["docker", "rmi", image, tagged], capture_output=True, check=False)
+
+
+if __name__ == "__main__":
+    main()
