@@ -118,7 +118,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     release = subparsers.choices.get("release") or new_release_parser(subparsers)
     add_release_options(release)
     release.set_defaults(handler=partial(dispatch_release, rolling=release.get_default("handler")))
-    status = subparsers.choices.get("status") or subparsers.add_parser("status", help="show it")
+    status = subparsers.choices.get("status") or subparsers.add_parser(
+        "status", help="show a blue/green release"
+    )
     if status.get_default("project") is None:
         compose.add_project_option(status)
     status.add_argument(
