@@ -98,6 +98,7 @@ class Release:
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
+        self.printed: dict[str, float] = {}  # line -> when it was read (time.monotonic())
         self.reader = threading.Thread(target=self.read, daemon=True)
         self.reader.start()
 
@@ -105,6 +106,7 @@ class Release:
         """Copy the process's output into the queue as it comes."""
         assert self.process.stdout is not None
         for line in self.process.stdout:
+            self.printed.setdefault(line.rstrip("\n"), time.monotonic())
             self.lines.put(line.rstrip("\n"))
 
     def wait_for_line(self, text: str, timeout: float = LINE_TIMEOUT) -> None:
@@ -121,6 +123,10 @@ class Release:
             if text in line:
                 return
         raise AssertionError(f"no line with {text!r}; output so far:\n" + "\n".join(self.seen))
+
+    def when(self, text: str) -> float:
+        """Return when the first line containing text was printed."""
+        return min(t for line, t in self.printed.items() if text in line)
 
     def finish(self, timeout: float = LINE_TIMEOUT) -> int:
         """Wait for the process to exit and return its exit code."""
@@ -242,7 +248,9 @@ def test_release_shifts_production_to_green_in_steps_and_stops_blue(bluegreen):
 
     assert_only(between(production, start, approved), blue)
     assert_only(between(test, paused, time.monotonic()), green)
-    assert between(production, approved, done) & green, "production never reached green"
+    half = between(production, release.when("green 50%"), release.when("green 100%"))
+    assert half & blue, "the 50 % step sent no production request to blue"
+    assert half & green, "the 50 % step sent no production request to green"
     assert_only(between(production, done, time.monotonic()), green)
     assert bluegreen.instances() == green
     assert_exact_count(before, after, production, test)
