@@ -65,13 +65,29 @@ def alive(pid: int) -> bool:
     """Say whether a process with this id is running (the controller of a release)."""
     if pid <= 0:
         return False
+    if os.name == "nt":
+        return _alive_on_windows(pid)
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process: it exists
         return True
     return True
+
+
+def _alive_on_windows(pid: int) -> bool:
+    """Ask Windows whether the process runs (os.kill there would terminate it). Untested here."""
+    import ctypes  # Windows only
+
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(0x00100000, False, pid)  # SYNCHRONIZE
+    if not handle:
+        return False
+    try:
+        return kernel32.WaitForSingleObject(handle, 0) == 0x00000102  # WAIT_TIMEOUT: running
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 class Controller:
