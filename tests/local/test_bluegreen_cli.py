@@ -6,12 +6,16 @@ refusals that need a stack (not up, no image, busy) are in test_bluegreen_releas
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from bookingapp_infra.local import cli
 from bookingapp_infra.local.bluegreen import Deployment, deployment_settings
+from bookingapp_infra.local.bluegreen_controller import alive
 from bookingapp_infra.local.errors import UsageError
 
 APP = """
@@ -121,3 +125,11 @@ def test_status_of_a_service_and_the_new_verbs_are_listed():
     assert parser.parse_args(["status"]).service is None
     for verb in ("approve", "rollback"):
         assert parser.parse_args([verb, "movie"]).service == "movie"
+
+
+def test_a_release_controller_is_alive_while_its_process_runs():
+    assert alive(os.getpid())
+    assert not alive(0)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(timeout=30)
+    assert not alive(gone.pid)
