@@ -57,8 +57,12 @@ class Stack:
             raise AssertionError(f"{error}{hint}") from None
 
     def down(self) -> None:
-        """Remove the project's containers, network and volumes."""
-        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "10", check=False)
+        """Remove the project's containers, network and volumes.
+
+        No grace period: the apps would drain for 15 s first (bookingapp_common.drain), and
+        nothing is listening to a stack being thrown away.
+        """
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "1", check=False)
 
     def containers(self, service: str) -> list[dict]:
         """Return `docker inspect` of the service's running containers, by replica number."""

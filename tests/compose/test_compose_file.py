@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from tests.compose.stack import APP_SERVICES, COMPOSE_FILE, load_compose
-from tests.support import ROOT, docker_problem
+from tests.support import ROOT
 
 
 def compose_config(*files: str) -> subprocess.CompletedProcess:
@@ -23,7 +23,7 @@ def compose_config(*files: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.skipif(docker_problem() == "no docker CLI on PATH", reason="needs the docker CLI")
+@pytest.mark.docker
 def test_compose_file_is_valid_on_its_own_and_with_the_override():
     """`docker compose config` accepts compose.yaml, and the development override on top."""
     alone = compose_config("compose.yaml")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.compose.stack import APP_SERVICES, fetch_inside
-from tests.support import requires_docker
 
-pytestmark = [pytest.mark.docker, requires_docker]
+pytestmark = pytest.mark.docker
 
 RESOLVE = """
 import json, socket

@@ -13,9 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.faults.stack import get, raw_request
-from tests.support import requires_docker
 
-pytestmark = [pytest.mark.docker, requires_docker]
+pytestmark = pytest.mark.docker
 
 FUZZ = settings(
     max_examples=1000,

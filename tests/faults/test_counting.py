@@ -7,9 +7,8 @@ from collections import Counter
 import pytest
 
 from tests.faults.stack import Load, wait_until
-from tests.support import requires_docker
 
-pytestmark = [pytest.mark.docker, requires_docker]
+pytestmark = pytest.mark.docker
 
 REQUESTS = 3000
 

@@ -10,9 +10,8 @@ import pytest
 
 from bookingapp_common import drain
 from tests.faults.stack import Load, get, wait_until
-from tests.support import requires_docker
 
-pytestmark = [pytest.mark.docker, requires_docker]
+pytestmark = pytest.mark.docker
 
 # SIGTERM first drains (health 503, still serving), then gunicorn stops gracefully; the
 # two together stay below ECS's 30 s stopTimeout.

@@ -8,9 +8,8 @@ import subprocess
 import pytest
 
 from tests.compose.stack import COMPOSE_FILE
-from tests.support import requires_docker
 
-pytestmark = [pytest.mark.docker, requires_docker]
+pytestmark = pytest.mark.docker
 
 APPS = ("home", "movie")
 

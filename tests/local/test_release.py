@@ -93,6 +93,34 @@ def test_release_refuses_a_service_that_is_not_behind_the_load_balancer(capsys, 
     ]
 
 
+def test_a_release_whose_replicas_never_turn_healthy_stops_and_the_old_ones_serve(capsys, edge):
+    """An image whose app cannot start: exit 1 after --timeout, old replicas untouched."""
+    current = edge.replicas("home")[0].image
+    broken = f"bookingapp-local-test/broken:{uuid.uuid4().hex[:8]}"
+    recipe = f"FROM {current}\nENV BOOKINGAPP_SERVICE=nosuchservice\n"  # gunicorn cannot load it
+    subprocess.run(
+        ["docker", "build", "-q", "-t", broken, "-"],
+        input=recipe, text=True, capture_output=True, check=True, timeout=120,
+    )  # fmt: skip
+    old = [r.id for r in edge.replicas("home")]
+    try:
+        code, _, err = run(capsys, "release", "home", "--image", broken, "--timeout", "20",
+                           "--project", edge.stack.project)  # fmt: skip
+        assert code == 1
+        [line] = err
+        assert line.startswith("bookingapp-local: error: not healthy within 20 s")
+        assert line.endswith("the old replicas still serve, the new ones are left running "
+                             "for you to look at (bookingapp-local status, docker logs)")  # fmt: skip
+        running = edge.replicas("home")
+        assert {r.id for r in running if r.image != broken} == set(old)  # untouched
+        served = set(edge.instances("/home", 10))
+        assert served == {r.hostname for r in running if r.id in old}
+    finally:
+        leftovers = [r.id for r in edge.replicas("home") if r.id not in old]
+        subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True, check=False)
+        subprocess.run(["docker", "rmi", broken], capture_output=True, check=False)
+
+
 def test_a_release_under_load_fails_no_request_and_leaves_only_new_instances(
     capsys, edge, new_image
 ):

@@ -17,7 +17,7 @@ Why this mechanism, on the evidence (docs/benchmark.md, "Replicas coming and goi
   one of them leaves, the others still listed are UP again until their next check; that
   is harmless while they still serve, and 502s once their listener is closed. A replica
   is out of Traefik's configuration for good (no reset can bring it back) once Docker has
-  marked it unhealthy: 3 failed checks 2 s apart, measured at 7 s on a quiet host and up
+  marked it unhealthy: 3 failed checks 2 s apart, measured at 7 s at a load of 15 and up
   to 13 s on one at load 40, plus the provider's 2 s throttle. So the drain outlasts that.
 - Traefik's retry middleware is not used: it retries whenever the server "does not reply",
   which includes a connection reset after the request was sent, so a hit could be counted

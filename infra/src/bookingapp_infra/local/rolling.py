@@ -17,10 +17,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from bookingapp_infra.local import compose, traefik
 from bookingapp_infra.local.compose import Replica
-from bookingapp_infra.local.errors import UsageError
+from bookingapp_infra.local.errors import LocalError, UsageError
 from bookingapp_infra.params import DeploymentParams, ParamsError, load_all
 
 WAIT_SECONDS = 180.0  # per batch: a replica that is not healthy and UP by then fails the release
@@ -74,7 +75,8 @@ def release(
     service: str,
     image: str,
     say: Callable[[str], None] = print,
-    services_dir=None,
+    services_dir: Path | None = None,
+    timeout: float = WAIT_SECONDS,
 ) -> list[Replica]:
     """Replace every replica of the service with one running `image`; return the new ones."""
     deployment = _deployment(service, services_dir)
@@ -94,9 +96,14 @@ def release(
     for number, step in enumerate(steps, 1):
         where = f"[{number}/{len(steps)}]"
         if step.start:
-            new += _start(
-                project, service, image, len(old) + len(new) + step.start, where, api, say
-            )
+            try:
+                total = len(old) + len(new) + step.start
+                new += _start(project, service, image, total, where, api, say, timeout)
+            except LocalError as error:  # as ECS's circuit breaker: the old ones keep serving
+                raise LocalError(
+                    f"{error}; the old replicas still serve, the new ones are left running "
+                    "for you to look at (bookingapp-local status, docker logs)"
+                ) from None
         if step.stop:
             leaving, old = old[: step.stop], old[step.stop :]
             _stop(leaving, where, say)
@@ -104,7 +111,7 @@ def release(
     return new
 
 
-def _deployment(service: str, services_dir) -> DeploymentParams:
+def _deployment(service: str, services_dir: Path | None) -> DeploymentParams:
     """Return the service's [deployment] bounds; refuse services not behind the load balancer."""
     try:
         params = load_all(services_dir)
@@ -117,14 +124,23 @@ def _deployment(service: str, services_dir) -> DeploymentParams:
     return params[service].deployment
 
 
-def _start(project, service, image, total, where, api, say) -> list[Replica]:
+def _start(
+    project: str,
+    service: str,
+    image: str,
+    total: int,
+    where: str,
+    api: str,
+    say: Callable[[str], None],
+    timeout: float,
+) -> list[Replica]:
     """Start new replicas up to `total`, and wait until each is healthy and UP in the pool."""
     say(f"{where} starting replicas of {service} from {image} ({total} running in all)")
     started = compose.scale(project, service, total, image=image)
     say(f"{where} waiting until {_names(started)} are healthy")
-    healthy = compose.wait_healthy(project, [r.id for r in started], timeout=WAIT_SECONDS)
+    healthy = compose.wait_healthy(project, [r.id for r in started], timeout=timeout)
     say(f"{where} waiting until {_names(healthy)} are UP in Traefik's pool")
-    traefik.wait_up(api, healthy, timeout=WAIT_SECONDS)
+    traefik.wait_up(api, healthy, timeout=timeout)
     return healthy
 
 
@@ -155,10 +171,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         help="an image on this machine, e.g. bookingapp/bookingapp-home:v2",
     )
+    verb.add_argument(
+        "--timeout", type=float, default=WAIT_SECONDS,
+        help="seconds each batch may take to be healthy and UP (default: %(default)s)",
+    )  # fmt: skip
     compose.add_project_option(verb)
     verb.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> None:
     """Handle `release`."""
-    release(args.project, args.service, args.image)
+    release(args.project, args.service, args.image, timeout=args.timeout)

@@ -48,9 +48,10 @@ def server_port(replica: Replica) -> str:
 
 def pool(api: str, service: str, provider: str = "docker") -> dict[str, str]:
     """Return {server URL: status} of a Traefik service; {} while Traefik does not know it."""
-    name = urllib.parse.quote(f"{service}@{provider}")
+    name = f"{service}@{provider}"
+    path = urllib.parse.quote(name)
     try:
-        with urllib.request.urlopen(f"{api}/api/http/services/{name}", timeout=5) as answer:  # noqa: S310 - the project's own API on loopback
+        with urllib.request.urlopen(f"{api}/api/http/services/{path}", timeout=5) as answer:  # noqa: S310 - the project's own API on loopback
             data = json.load(answer)
     except urllib.error.HTTPError as error:
         if error.code == 404:

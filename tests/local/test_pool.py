@@ -1,0 +1,124 @@
+"""Reading Traefik's pool and a replica's addresses, against a stand-in API (no Docker needed)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from bookingapp_infra.local import compose, traefik
+from bookingapp_infra.local.compose import Replica
+from bookingapp_infra.local.errors import LocalError, UsageError
+
+SERVICES = {
+    "/api/http/services/home@docker": {
+        "loadBalancer": {
+            "servers": [{"url": "http://10.0.0.2:5000"}, {"url": "http://10.0.0.3:5000"}]
+        },
+        "serverStatus": {"http://10.0.0.2:5000": "UP", "http://10.0.0.3:5000": "DOWN"},
+    },
+    "/api/http/services/plain@docker": {
+        "loadBalancer": {"servers": [{"url": "http://10.0.0.9:80"}]},
+    },
+}
+
+
+@pytest.fixture
+def api() -> Iterator[str]:
+    """A stand-in for Traefik's API: two services, anything else 404, /broken 500."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            """Answer from SERVICES."""
+            body = SERVICES.get(urllib.parse.unquote(self.path))  # as Traefik's router decodes
+            status = 200 if body else (500 if "broken" in self.path else 404)
+            data = json.dumps(body or {"message": "not found"}).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            """Keep the test output quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def replica(address: str, labels: dict[str, str] | None = None, ports=None) -> Replica:
+    """A home replica at one address, with home's Traefik labels unless told otherwise."""
+    default = {
+        "traefik.enable": "true",
+        "traefik.http.routers.home.rule": "PathPrefix(`/home`)",
+        "traefik.http.services.home.loadbalancer.server.port": "5000",
+    }
+    return Replica(
+        id="c" * 64, name="p-home-1", service="home", number=1, image="img", image_id="sha",
+        hostname="cccccccccccc", health="healthy", addresses=(address,),
+        labels=default if labels is None else labels, ports=ports or {},
+    )  # fmt: skip
+
+
+def test_pool_maps_each_server_to_traefiks_status(api):
+    """The service's servers with the health check's verdict on each."""
+    assert traefik.pool(api, "home") == {
+        "http://10.0.0.2:5000": "UP",
+        "http://10.0.0.3:5000": "DOWN",
+    }
+
+
+def test_a_service_without_health_check_has_every_server_up(api):
+    """No serverStatus: Traefik sends traffic to every listed server."""
+    assert traefik.pool(api, "plain") == {"http://10.0.0.9:80": "UP"}
+
+
+def test_a_service_traefik_does_not_know_yet_has_an_empty_pool(api):
+    """404 from the API (no replica registered yet) is an empty pool, not an error."""
+    assert traefik.pool(api, "movie") == {}
+
+
+def test_an_api_error_is_a_one_line_local_error(api):
+    """A 500 from the API becomes a LocalError naming the service."""
+    with pytest.raises(LocalError, match=r"answered 500 for broken@docker"):
+        traefik.pool(api, "broken")
+
+
+def test_a_replica_is_up_only_when_its_own_address_is_up(api):
+    """Matching is by the replica's address and its load-balancer port."""
+    servers = traefik.pool(api, "home")
+    assert traefik.is_up(servers, replica("10.0.0.2"))
+    assert not traefik.is_up(servers, replica("10.0.0.3"))  # listed, DOWN
+    assert traefik.is_listed(servers, replica("10.0.0.3"))
+    assert not traefik.is_listed(servers, replica("10.0.0.4"))
+
+
+def test_the_traefik_service_comes_from_the_replicas_labels():
+    """`traefik.http.services.<name>.` names the pool; no such label is refused."""
+    assert traefik.lb_service(replica("10.0.0.2")) == "home"
+    with pytest.raises(UsageError, match="not behind Traefik"):
+        traefik.lb_service(replica("10.0.0.2", labels={}))
+
+
+def test_wait_up_fails_naming_the_replicas_still_not_up(api):
+    """A replica that stays DOWN fails the wait with its name, within the time given."""
+    with pytest.raises(LocalError, match="not UP in Traefik's pool within 0 s: p-home-1"):
+        traefik.wait_up(api, [replica("10.0.0.3")], timeout=0.3)
+    traefik.wait_up(api, [replica("10.0.0.2")], timeout=5)  # UP: returns
+
+
+def test_a_port_published_on_every_interface_is_reached_on_loopback():
+    """0.0.0.0 (Docker's default) is reached on 127.0.0.1; an explicit host stays as it is."""
+    anywhere = {"HostIp": "0.0.0.0", "HostPort": "8000"}  # noqa: S104 - what docker inspect says
+    everywhere = replica("10.0.0.2", ports={"80/tcp": [anywhere]})
+    local = replica("10.0.0.2", ports={"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "9"}]})
+    assert compose.published(everywhere, 80) == "127.0.0.1:8000"
+    assert compose.published(local, 8080) == "127.0.0.1:9"
+    with pytest.raises(UsageError, match="does not publish port 8080"):
+        compose.published(everywhere, 8080)
