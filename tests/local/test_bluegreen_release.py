@@ -169,7 +169,7 @@ class BlueGreen:
     def release(self, *args: str) -> Release:
         """Start a blue/green release of movie to the test image, in the background."""
         return Release(
-            SERVICE, "--image", self.image, "--strategy", "blue_green", "--wait", STEP_WAIT,
+            SERVICE, "--image", self.image, "--strategy", "blue_green", "--timeout", STEP_WAIT,
             "--project", self.project, *args,
         )  # fmt: skip
 
@@ -286,7 +286,7 @@ def test_rollback_sends_everything_back_to_blue_and_removes_green(bluegreen):
             assert len(second.stderr.strip().splitlines()) == 1
 
             asked = time.monotonic()
-            rolled = bluegreen.cli("rollback", SERVICE, "--wait", STEP_WAIT)
+            rolled = bluegreen.cli("rollback", SERVICE, "--timeout", STEP_WAIT)
             assert rolled.returncode == 0, rolled
             assert release.finish() == 1, release.seen
             done = time.monotonic()
@@ -317,7 +317,7 @@ def test_rollback_takes_over_when_the_release_process_is_gone(bluegreen):
             release.wait_for_line("waiting for approval")
             green_of(bluegreen, blue)
             release.kill()
-            rolled = bluegreen.cli("rollback", SERVICE, "--wait", STEP_WAIT)
+            rolled = bluegreen.cli("rollback", SERVICE, "--timeout", STEP_WAIT)
             assert rolled.returncode == 0, rolled
             assert "controller is gone; rolling back here" in rolled.stdout
             done = time.monotonic()

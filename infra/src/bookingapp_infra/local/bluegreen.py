@@ -134,7 +134,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         parser = subparsers.add_parser(verb, help=text, description=text)
         parser.add_argument("service", metavar="SERVICE")
         compose.add_project_option(parser)
-        parser.add_argument("--wait", type=float, default=WAIT, help="seconds allowed per step")
+        add_timeout_option(parser)
         parser.set_defaults(handler=handler)
 
 
@@ -144,7 +144,18 @@ def new_release_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("service", metavar="SERVICE")
     parser.add_argument("--image", required=True, help="an image on this machine")
     compose.add_project_option(parser)
+    add_timeout_option(parser)
     return parser
+
+
+def add_timeout_option(parser: argparse.ArgumentParser) -> None:
+    """Add --timeout: seconds each step may take (the rolling release's option, same meaning)."""
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=WAIT,
+        help="seconds each step may take (replicas healthy, a rule live) (default: %(default)s)",
+    )
 
 
 def add_release_options(parser: argparse.ArgumentParser) -> None:
@@ -167,7 +178,6 @@ def add_release_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         help=f"roll back when nobody approves within this many seconds ({APPROVAL_TIMEOUT:.0f})",
     )
-    group.add_argument("--wait", type=float, default=WAIT, help="seconds allowed per step")
 
 
 BLUE_GREEN_ONLY = (
@@ -225,7 +235,7 @@ def cmd_release(args: argparse.Namespace) -> None:
     """Run a blue/green release in the foreground; fail unless green serves everything."""
     release = plan(args)
     blue = compose.require_up(args.project, args.service)
-    controller = Controller(args.project, release, wait=args.wait)  # refuses without Traefik
+    controller = Controller(args.project, release, wait=args.timeout)  # refuses without Traefik
     refuse_if_busy(controller.paths, args.service)
     unhealthy = [r.name for r in blue if r.health not in ("healthy", None)]
     if unhealthy:
@@ -313,7 +323,7 @@ def active_release(args: argparse.Namespace) -> tuple[Controller, st.Release]:
     current = load(Paths.under(tk.rules_dir(args.project), args.service))
     if current is None or not current.active:
         raise UsageError(f"no release of {args.service} is in progress in {args.project!r}")
-    return Controller(args.project, current, wait=args.wait), current
+    return Controller(args.project, current, wait=args.timeout), current
 
 
 def cmd_approve(args: argparse.Namespace) -> None:
@@ -326,7 +336,7 @@ def cmd_approve(args: argparse.Namespace) -> None:
     if alive(current.controller_pid):
         ask(controller, "approve")
         tk.wait_for(
-            "the release taking the approval", lambda: not reload(controller).paused, args.wait
+            "the release taking the approval", lambda: not reload(controller).paused, args.timeout
         )
         print(
             f"{args.service}: approved; the release (pid {current.controller_pid}) "
@@ -348,7 +358,7 @@ def cmd_rollback(args: argparse.Namespace) -> None:
     if alive(current.controller_pid):
         ask(controller, "rollback")
         tk.wait_for(
-            "the release rolling back", lambda: not reload(controller).active, 3 * args.wait
+            "the release rolling back", lambda: not reload(controller).active, 3 * args.timeout
         )
     else:
         print(f"{args.service}: the release's controller is gone; rolling back here", flush=True)
