@@ -10,12 +10,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bookingapp_infra.local import autoscale, rolling, status
+from bookingapp_infra.local import autoscale, bluegreen, rolling, status
 from bookingapp_infra.local.errors import LocalError
 
 PROG = "bookingapp-local"
 # Each verb module has add_parser(subparsers), which sets `handler`; add new verbs here.
-VERBS = (rolling, status, autoscale)
+VERBS = (rolling, status, autoscale, bluegreen)  # bluegreen extends release and status: keep it last
 
 
 def parser() -> argparse.ArgumentParser:

@@ -27,6 +27,7 @@ SERVICE = "com.docker.compose.service"
 NUMBER = "com.docker.compose.container-number"
 WORKING_DIR = "com.docker.compose.project.working_dir"
 CONFIG_FILES = "com.docker.compose.project.config_files"
+OVERLAY_PREFIX = "bookingapp-local-"  # scale()'s temporary image overlay
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def scale(project: str, service: str, count: int, image: str | None = None) -> l
     current = require_up(project, service)
     before = {r.id for r in current}
     override = {"services": {service: {"image": image or current[0].image}}}
-    with tempfile.TemporaryDirectory(prefix="bookingapp-local-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=OVERLAY_PREFIX) as scratch:
         extra = Path(scratch) / "image.json"  # JSON is YAML: compose reads it as an overlay
         extra.write_text(json.dumps(override))
         compose(
@@ -172,6 +173,8 @@ def compose(replica: Replica, overlay: Path | None, *args: str, timeout: float =
     """Run `docker compose` on the replica's project, with the files it was started from."""
     directory = replica.labels.get(WORKING_DIR)
     files = [f for f in replica.labels.get(CONFIG_FILES, "").split(",") if f]
+    # A replica started by scale() records its image overlay too, which is gone by now.
+    files = [f for f in files if not (OVERLAY_PREFIX in f and not Path(f).exists())]
     if not directory or not files:
         raise UsageError(f"{replica.name} was not started by docker compose")
     options = ["--project-directory", directory, "-p", replica.labels[PROJECT]]

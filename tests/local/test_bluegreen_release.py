@@ -1,0 +1,357 @@
+"""A local blue/green release through the real Traefik, under steady load, from the host.
+
+Traffic goes only to the listener's published port on 127.0.0.1 (as on a laptop with Docker
+Desktop), never to container addresses. Each response names the instance (container
+hostname) that served it, so the tests can say which colour answered; the page's hit count
+is read before and after, so a lost or doubled hit shows. Only redis, traefik and movie run:
+movie is nobody's neighbour here, so every hit it counts is one these tests sent.
+
+What these can't prove: timings (the machine is shared) and the ALB's own behaviour; they
+prove the local emulation keeps its promises.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.compose.edge import Answer, Edge, Traffic, require_traefik_image
+from tests.compose.stack import Stack
+from tests.unit.conftest import free_port
+
+pytestmark = [pytest.mark.docker, pytest.mark.traefik]
+
+SERVICE = "movie"
+CLI = (sys.executable, "-m", "bookingapp_infra.local.cli")
+STEP_WAIT = "240"  # seconds the CLI may take per step on a busy 2-core machine
+LINE_TIMEOUT = 420.0
+CLIENTS = 3  # production clients; one more sends the test header
+
+
+@dataclass
+class HeaderTraffic(Traffic):
+    """Clients like Traffic's, each request carrying the test header."""
+
+    headers: dict[str, str] = field(default_factory=lambda: {"X-Bookingapp-Test": "green"})
+
+    def _once(self, connection: http.client.HTTPConnection) -> Answer:
+        """GET the page once with the test header; never raise, record what happened."""
+        started = time.monotonic()
+        try:
+            connection.request(
+                "GET", self.path, headers={"Accept": "application/json", **self.headers}
+            )
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            return Answer(0, started, problem=f"{type(error).__name__}: {error}")
+        if response.status != 200:
+            return Answer(response.status, started, problem=body[:120].decode(errors="replace"))
+        data = json.loads(body)
+        return Answer(200, started, instance=data["instance"], hits=data["hits"])
+
+
+def between(traffic: Traffic, start: float, end: float) -> set[str]:
+    """Return the instances that answered requests started in [start, end)."""
+    return {a.instance for a in traffic.since(start) if a.started < end and a.instance}
+
+
+def assert_only(served: set[str], colour: set[str]) -> None:
+    """Requests were answered in that window, every one by a replica of this colour."""
+    assert served, "no answers in that window"
+    assert served <= colour, f"answered by the other colour: {served - colour}"
+
+
+def assert_exact_count(before: int, after: int, *loads: Traffic) -> None:
+    """Every request of every load got 200, each counted once: no hit lost, none twice."""
+    answers = [a for load in loads for a in load.answers]
+    failures = Counter((a.status, a.problem) for a in answers if a.status != 200)
+    assert failures == Counter(), f"{failures} of {len(answers)}"
+    numbers = sorted(a.hits for a in answers)
+    expected = list(range(before + 1, after + 1))
+    missing = sorted(set(expected) - set(numbers))
+    twice = sorted(n for n, k in Counter(numbers).items() if k > 1)
+    assert (missing, twice, len(numbers)) == ([], [], len(expected))
+
+
+class Release:
+    """`bookingapp-local release` running in the background, its output read line by line."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [*CLI, "release", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self.printed: dict[str, float] = {}  # line -> when it was read (time.monotonic())
+        self.reader = threading.Thread(target=self.read, daemon=True)
+        self.reader.start()
+
+    def read(self) -> None:
+        """Copy the process's output into the queue as it comes."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.printed.setdefault(line.rstrip("\n"), time.monotonic())
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for_line(self, text: str, timeout: float = LINE_TIMEOUT) -> None:
+        """Wait until a line containing text is printed (fail on exit or timeout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                if self.process.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.seen.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"no line with {text!r}; output so far:\n" + "\n".join(self.seen))
+
+    def when(self, text: str) -> float:
+        """Return when the first line containing text was printed."""
+        return min(t for line, t in self.printed.items() if text in line)
+
+    def finish(self, timeout: float = LINE_TIMEOUT) -> int:
+        """Wait for the process to exit and return its exit code."""
+        code = self.process.wait(timeout=timeout)
+        self.reader.join(timeout=10)
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return code
+
+    def kill(self) -> None:
+        """Stop the process if a test failed while it ran, and close its output pipe."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.reader.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@dataclass
+class BlueGreen:
+    """The stack under test, its listener and API, and the image the releases roll out."""
+
+    edge: Edge
+    image: str
+    rules_dir: Path
+
+    @property
+    def project(self) -> str:
+        """Return the compose project name."""
+        return self.edge.stack.project
+
+    def cli(self, verb: str, *args: str, project: str | None = None) -> subprocess.CompletedProcess:
+        """Run one verb of bookingapp-local on this stack's project and return the result."""
+        command = [*CLI, verb, *args, "--project", project or self.project]
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=LINE_TIMEOUT, check=False
+        )
+
+    def release(self, *args: str) -> Release:
+        """Start a blue/green release of movie to the test image, in the background."""
+        return Release(
+            SERVICE, "--image", self.image, "--strategy", "blue_green", "--timeout", STEP_WAIT,
+            "--project", self.project, *args,
+        )  # fmt: skip
+
+    def instances(self) -> set[str]:
+        """Return the instance ids (hostnames) of movie's running replicas."""
+        return {r.hostname for r in self.edge.replicas(SERVICE)}
+
+    def load(self) -> tuple[Traffic, HeaderTraffic]:
+        """Return production clients and one test-header client on /movie."""
+        path = f"/{SERVICE}"
+        return Traffic(self.edge.port, path, clients=CLIENTS), HeaderTraffic(
+            self.edge.port, path, 1
+        )
+
+
+@pytest.fixture(scope="module")
+def bluegreen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueGreen]:
+    """redis, traefik and movie from compose.yaml on free ports, with their own rules directory."""
+    require_traefik_image()
+    rules_dir = tmp_path_factory.mktemp("traefik-rules")
+    port, api_port = free_port(), free_port()
+    env = {
+        "HTTP_PORT": str(port),
+        "DASHBOARD_PORT": str(api_port),
+        "TRAEFIK_DYNAMIC_DIR": str(rules_dir),
+    }
+    stack = Stack(env=env, prefix="bookingapp-bluegreen")
+    image = None
+    try:
+        stack.up("redis", "traefik", SERVICE)
+        edge = Edge(stack, port, api_port)
+        built = edge.wait_in_pool(SERVICE)[0].image
+        # The "new" image: the same build under a new tag; instance ids tell colours apart.
+        image = f"{built.rsplit(':', 1)[0]}:green-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["docker", "tag", built, image], check=True, capture_output=True)
+        yield BlueGreen(edge=edge, image=image, rules_dir=rules_dir)
+    finally:
+        stack.down()
+        if image:
+            subprocess.run(["docker", "rmi", image], check=False, capture_output=True)
+
+
+def green_of(bg: BlueGreen, blue: set[str]) -> set[str]:
+    """Return movie's replicas that are not blue: green, while a release runs."""
+    green = bg.instances() - blue
+    assert len(green) == len(blue), (blue, green)
+    return green
+
+
+def test_release_shifts_production_to_green_in_steps_and_stops_blue(bluegreen):
+    """The test header reaches green only; after approval production moves; 0 requests fail."""
+    blue = bluegreen.instances()
+    before = bluegreen.edge.hits(SERVICE)
+    production, test = bluegreen.load()
+    release = bluegreen.release(
+        "--approval", "--traffic-steps", "50,100", "--step-seconds", "3",
+        "--bake-time-minutes", "0.05",
+    )  # fmt: skip
+    try:
+        with production, test:
+            start = time.monotonic()
+            release.wait_for_line("waiting for approval")
+            paused = time.monotonic()
+            green = green_of(bluegreen, blue)
+            test.wait_for(20, since=paused)
+
+            approved = time.monotonic()
+            answer = bluegreen.cli("approve", SERVICE)
+            assert answer.returncode == 0, answer
+            assert release.finish() == 0, release.seen
+            done = time.monotonic()
+            production.wait_for(30, since=done)
+        after = bluegreen.edge.hits(SERVICE)
+    finally:
+        release.kill()
+
+    assert_only(between(production, start, approved), blue)
+    assert_only(between(test, paused, time.monotonic()), green)
+    half = between(production, release.when("green 50%"), release.when("green 100%"))
+    assert half & blue, "the 50 % step sent no production request to blue"
+    assert half & green, "the 50 % step sent no production request to green"
+    assert_only(between(production, done, time.monotonic()), green)
+    assert bluegreen.instances() == green
+    assert_exact_count(before, after, production, test)
+    assert list(bluegreen.rules_dir.glob("*.yml")) == []
+    output = "\n".join(release.seen)
+    for stage in ("PRODUCTION_TRAFFIC_SHIFT", "green 50%", "BAKE_TIME", "CLEAN_UP", "SUCCESSFUL"):
+        assert stage in output
+
+
+def test_rollback_sends_everything_back_to_blue_and_removes_green(bluegreen):
+    """Before the shift green gets test traffic only; rollback leaves blue alone; nothing lost.
+
+    Runs after the release test: blue here is what that release left, so a second release
+    starting from a first one's replicas is covered too.
+    """
+    blue = bluegreen.instances()
+    before = bluegreen.edge.hits(SERVICE)
+    production, test = bluegreen.load()
+    release = bluegreen.release("--approval")
+    try:
+        with production, test:
+            start = time.monotonic()
+            release.wait_for_line("waiting for approval")
+            paused = time.monotonic()
+            green = green_of(bluegreen, blue)
+            test.wait_for(20, since=paused)
+
+            second = bluegreen.cli(
+                "release", SERVICE, "--image", bluegreen.image, "--strategy", "blue_green"
+            )
+            assert second.returncode == 2, second
+            assert "already in progress" in second.stderr
+            assert len(second.stderr.strip().splitlines()) == 1
+
+            asked = time.monotonic()
+            rolled = bluegreen.cli("rollback", SERVICE, "--timeout", STEP_WAIT)
+            assert rolled.returncode == 0, rolled
+            assert release.finish() == 1, release.seen
+            done = time.monotonic()
+            production.wait_for(30, since=done)
+            test.wait_for(10, since=done)
+        after = bluegreen.edge.hits(SERVICE)
+    finally:
+        release.kill()
+
+    assert_only(between(production, start, asked), blue)
+    assert_only(between(test, paused, asked), green)
+    assert_only(between(production, done, time.monotonic()), blue)
+    assert_only(between(test, done, time.monotonic()), blue)
+    assert bluegreen.instances() == blue
+    assert_exact_count(before, after, production, test)
+    assert "ROLLBACK_SUCCESSFUL" in "\n".join(release.seen)
+    assert list(bluegreen.rules_dir.glob("*.yml")) == []
+
+
+def test_rollback_takes_over_when_the_release_process_is_gone(bluegreen):
+    """Ctrl-C or a closed terminal: `rollback` finishes the job itself; nothing is lost."""
+    blue = bluegreen.instances()
+    before = bluegreen.edge.hits(SERVICE)
+    production, _ = bluegreen.load()
+    release = bluegreen.release("--approval")
+    try:
+        with production:
+            release.wait_for_line("waiting for approval")
+            green_of(bluegreen, blue)
+            release.kill()
+            rolled = bluegreen.cli("rollback", SERVICE, "--timeout", STEP_WAIT)
+            assert rolled.returncode == 0, rolled
+            assert "controller is gone; rolling back here" in rolled.stdout
+            done = time.monotonic()
+            production.wait_for(30, since=done)
+        after = bluegreen.edge.hits(SERVICE)
+    finally:
+        release.kill()
+
+    assert_only(between(production, done, time.monotonic()), blue)
+    assert bluegreen.instances() == blue
+    assert_exact_count(before, after, production)
+
+
+def test_release_refuses_an_image_that_does_not_exist(bluegreen):
+    result = bluegreen.cli(
+        "release", SERVICE, "--image", "bookingapp/nothing-here:missing", "--strategy", "blue_green"
+    )
+    assert result.returncode == 2
+    assert "not on this machine" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_release_refuses_when_the_stack_is_not_up(bluegreen):
+    absent = f"bookingapp-absent-{uuid.uuid4().hex[:8]}"
+    result = bluegreen.cli(
+        "release", SERVICE, "--image", bluegreen.image, "--strategy", "blue_green", project=absent
+    )
+    assert result.returncode == 2
+    assert "start the stack first" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("verb", ["approve", "rollback"])
+def test_approve_and_rollback_refuse_when_nothing_is_in_progress(bluegreen, verb):
+    result = bluegreen.cli(verb, SERVICE)
+    assert result.returncode == 2, result
+    assert "no release of movie is in progress" in result.stderr
