@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose.edge import Answer, Edge, Traffic, require_traefik_image
+from tests.compose.edge import Answer, Edge, Traffic
 from tests.compose.stack import Stack
 from tests.unit.conftest import free_port
 
@@ -188,7 +188,6 @@ class BlueGreen:
 @pytest.fixture(scope="module")
 def bluegreen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueGreen]:
     """redis, traefik and movie from compose.yaml on free ports, with their own rules directory."""
-    require_traefik_image()
     rules_dir = tmp_path_factory.mktemp("traefik-rules")
     port, api_port = free_port(), free_port()
     env = {

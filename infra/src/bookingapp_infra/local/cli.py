@@ -15,7 +15,8 @@ from bookingapp_infra.local.errors import LocalError
 
 PROG = "bookingapp-local"
 # Each verb module has add_parser(subparsers), which sets `handler`; add new verbs here.
-VERBS = (rolling, status, autoscale, bluegreen)  # bluegreen extends release and status: keep it last
+# bluegreen extends release and status: keep it last.
+VERBS = (rolling, status, autoscale, bluegreen)
 
 
 def parser() -> argparse.ArgumentParser:
