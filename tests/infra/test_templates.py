@@ -320,6 +320,11 @@ def test_apps_scale_on_average_cpu(
         "PredefinedMetricType": "ECSServiceAverageCPUUtilization"
     }
     assert tracking["TargetValue"] == str(p.autoscaling.cpu_target)
+    # The cooldowns come from the toml, the same numbers `bookingapp-local autoscale` uses.
+    assert (tracking["ScaleOutCooldown"], tracking["ScaleInCooldown"]) == (
+        str(p.autoscaling.scale_out_cooldown),
+        str(p.autoscaling.scale_in_cooldown),
+    )
 
 
 @pytest.mark.parametrize("name", APPS)

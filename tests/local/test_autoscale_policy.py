@@ -22,6 +22,7 @@ from bookingapp_infra.local.policy import (
     decide,
 )
 from bookingapp_infra.params import SERVICES_DIR, ParamsError, load_all
+from bookingapp_infra.stacks import service_stack
 
 FAST = Timings(
     period=1.0,
@@ -335,10 +336,16 @@ def test_a_hold_says_how_far_the_low_alarm_has_got():
 
 
 def test_the_local_cooldowns_are_the_ones_the_service_template_deploys(services_template):
-    """Local and AWS act out one policy: each app's params match service.yaml's cooldowns."""
+    """Local and AWS act out one policy: the template's cooldowns are the params' numbers."""
     policy = services_template["Resources"]["CpuScalingPolicy"]["Properties"]
     tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["ScaleOutCooldown"] == {"Ref": "ScaleOutCooldown"}
+    assert tracking["ScaleInCooldown"] == {"Ref": "ScaleInCooldown"}
     for params in (p for p in load_all().values() if p.is_app):
+        sent = {
+            item["ParameterKey"]: item["ParameterValue"]
+            for item in service_stack(params).cfn_parameters(creating=True)
+        }
         timings = Policy.from_params(params).timings
-        assert timings.scale_out_cooldown == float(tracking["ScaleOutCooldown"])
-        assert timings.scale_in_cooldown == float(tracking["ScaleInCooldown"])
+        assert timings.scale_out_cooldown == float(sent["ScaleOutCooldown"])
+        assert timings.scale_in_cooldown == float(sent["ScaleInCooldown"])

@@ -149,6 +149,8 @@ def service_parameters(
             "MinCapacity": str(p.autoscaling.min_capacity),
             "MaxCapacity": str(p.autoscaling.max_capacity),
             "CpuTarget": str(p.autoscaling.cpu_target),
+            "ScaleOutCooldown": str(p.autoscaling.scale_out_cooldown),
+            "ScaleInCooldown": str(p.autoscaling.scale_in_cooldown),
         }
     names = list(p.environment)
     if managed_redis and p.is_app:
