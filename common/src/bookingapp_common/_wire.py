@@ -1,14 +1,18 @@
-"""One kept redis-py connection, driven directly: the counter's wire, and nothing else.
+"""One redis-py connection of its own, driven directly: the counter's wire, and nothing else.
 
 The counter sends one command per round trip and never has two in flight (its own lock
-sees to that), so a connection checked out of the pool once and kept is cheaper than a
-pool checkout and a pipeline per batch (docs/benchmark.md). What this uses of redis-py:
-`ConnectionPool.get_connection()` without a command name (redis-py >= 5.3; before that the
-name was required, after it is deprecated), and a connection's `send_packed_command`,
-`read_response` and `disconnect`. That floor is in common/pyproject.toml.
+sees to that), so one connection made once and kept is cheaper than a pool checkout and a
+pipeline per batch (docs/benchmark.md).
 
-Retries, timeouts and the overall deadline are decided here, not by redis-py's `Retry`:
-a caller says how long it may wait in all, and whether its command is safe to send twice.
+Retries, timeouts and the overall deadline are decided here, not inside redis-py: the
+connection is made without redis-py's retries and health-check PINGs, which nest (a failed
+PING reconnects, and reconnecting retries) and made one call on a silent Redis take 4.8 s.
+A caller says how long it may wait in all, and whether its command is safe to send twice.
+
+What this uses of redis-py: a pool's `connection_class` and `connection_kwargs`, the
+`retry` and `health_check_interval` connection arguments, and a connection's
+`send_packed_command(check_health=False)`, `read_response` and `disconnect`. The floor
+that tests/unit/test_counter_*.py pass on is in common/pyproject.toml.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import os
 import time
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 # Between attempts: long enough for a restarting Redis to take connections again.
 BACKOFF_SECONDS = 0.05
@@ -48,16 +54,20 @@ class Wire:
     """A connection of `client`'s pool kept for one caller at a time (the caller serialises)."""
 
     def __init__(self, client: redis.Redis, attempt_timeout: float) -> None:
-        self.pool = client.connection_pool
+        pool = client.connection_pool
+        # The client's address, credentials, database and timeouts; none of its retries.
+        self.make = lambda: pool.connection_class(
+            **{**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0), "health_check_interval": 0}
+        )
         # One attempt can take a connect and a read timeout; start one only if it may finish.
         self.attempt_timeout = attempt_timeout
         self._connection: redis.connection.Connection | None = None
         self._pid = 0
 
     def _take(self) -> redis.connection.Connection:
-        """Return the kept connection, taking a new one after a fork (a shared socket)."""
+        """Return the kept connection, making a new one after a fork (a shared socket)."""
         if self._connection is None or self._pid != os.getpid():
-            self._connection = self.pool.get_connection()
+            self._connection = self.make()  # connects lazily, on the first send
             self._pid = os.getpid()
         return self._connection
 
