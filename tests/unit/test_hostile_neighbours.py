@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from bookingapp_common import neighbours
 from bookingapp_common.neighbours import MAX_ANSWER_BYTES
 from bookingapp_home import create_app
 from tests.unit.conftest import app_config
@@ -226,3 +227,19 @@ def test_a_recovered_neighbour_shows_as_up_within_the_reuse_period(
     status, _, panels = page(client)
     assert status == 200
     assert panels["movie"] == {"name": "movie", "up": True, "hits": 7, "instance": "m-1"}
+
+
+def test_the_overall_deadline_holds_when_no_socket_timeout_can(
+    redis_server, redis_client, neighbour, monkeypatch
+):
+    """A fetch stuck where sockets have no timeout (a DNS lookup) still ends the page's wait."""
+
+    def stuck_lookup(url: str, deadline: float) -> bytes:
+        time.sleep(3)  # getaddrinfo honours no socket timeout
+        raise OSError("name lookup failed")
+
+    monkeypatch.setattr(neighbours, "_get", stuck_lookup)
+    status, elapsed, panels = page(home_for(redis_server.port, neighbour))
+    assert status == 200
+    assert elapsed < TIMEOUT + 0.5
+    assert panels["bus"]["problem"] == f"no answer within {TIMEOUT:g} s"
