@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bookingapp_common import counter as counter_module
 from bookingapp_common.config import DEFAULTS
 from bookingapp_common.counter import (
     BUDGET_SECONDS,
@@ -196,3 +197,22 @@ def test_a_visit_answered_503_leaves_both_counts_unchanged(redis_server, redis_c
     client = create_app(app_config(redis_server.port)).test_client()
     assert [client.get("/home").status_code for _ in range(3)] == [503] * 3
     assert redis_client.get("bookingapp:home:hits") is None
+
+
+@pytest.mark.parametrize("skew", [-30.0, 30.0], ids=["our-clock-behind", "our-clock-ahead"])
+def test_a_skewed_host_clock_neither_refuses_nor_admits_late_writes(
+    redis_server, redis_client, monkeypatch, skew
+):
+    """The deadline is put on Redis's clock (measured with TIME), so 30 s of skew changes nothing."""
+    real_time = time.time
+    monkeypatch.setattr(counter_module.time, "time", lambda: real_time() + skew)
+    counter = counter_for(redis_server.port)
+    assert [counter.hit().hits for _ in range(3)] == [1, 2, 3]
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(CounterUnavailable):
+            counter.hit()
+        time.sleep(BUDGET_SECONDS + 0.6)
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    assert redis_client.get("bookingapp:svc:hits") == "3"

@@ -54,7 +54,7 @@ BATCH_MEMORY_MS = 10_000
 COUNT_SCRIPT = """
 local last = redis.call('GET', KEYS[3])
 if last then
-  local id, hits, mine = string.match(last, '^(%S+) (%d+) (%d+)$')
+  local id, hits, mine = string.match(last, '^(%S+) (-?%d+) (-?%d+)$')
   if id == ARGV[3] then return {tonumber(hits), tonumber(mine)} end
 end
 local now = redis.call('TIME')
@@ -187,6 +187,7 @@ class HitCounter:
         self._sequence = 0  # numbers this process's batches
         self._process = ("", 0)  # (random token, pid): names this process's batches in Redis
         self._script_loaded = True  # EVALSHA first; EVAL once after NOSCRIPT
+        self._clock_offset: float | None = None  # Redis's clock minus ours, once measured
 
     def hit(self) -> Hit:
         """Record one hit and return the counts including it, in at most one round trip."""
@@ -260,8 +261,11 @@ class HitCounter:
     def _count(self, size: int, record: str, batch_id: str, call) -> tuple[int, int]:
         """Run the counting script for `size` hits within the budget; return both counts."""
         deadline = time.monotonic() + BUDGET_SECONDS
-        # Redis refuses the batch after the latest moment this process may still be waiting.
-        apply_by = time.time() + BUDGET_SECONDS + self._attempt_timeout
+        offset = self._offset(call, deadline)
+        # Redis refuses the batch after the latest moment this process may still be waiting,
+        # on Redis's clock: a skewed host clock must not make every batch late (or none).
+        left = deadline - time.monotonic()
+        apply_by = time.time() + offset + left + self._attempt_timeout
         args = (self.key, self.instance_key, record, size, self.instance, batch_id)
         args += (int(apply_by * 1000), BATCH_MEMORY_MS)
         if self._script_loaded:
@@ -272,6 +276,15 @@ class HitCounter:
         replies = call(("EVAL", COUNT_SCRIPT, 3, *args), deadline)
         self._script_loaded = True
         return replies
+
+    def _offset(self, call, deadline: float) -> float:
+        """Return Redis's clock minus ours, asked (TIME) at first and after each failure."""
+        if self._clock_offset is None:
+            before = time.time()
+            seconds, micros = call(("TIME",), deadline)
+            after = time.time()
+            self._clock_offset = int(seconds) + int(micros) / 1e6 - (before + after) / 2
+        return self._clock_offset
 
     def _call_on_wire(self, command: tuple, deadline: float):
         """Send a command on the counter's kept connection (the caller holds the wire)."""
@@ -318,6 +331,7 @@ class HitCounter:
         if isinstance(error, redis.ResponseError):
             self.breaker.succeeded()  # Redis answered: it is up, only this call failed
         else:
+            self._clock_offset = None  # Redis may come back elsewhere: measure again
             self.breaker.failed(reason)
         return reason
 
