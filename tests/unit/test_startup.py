@@ -78,3 +78,10 @@ def test_good_settings_start_gunicorn_and_it_serves():
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+def test_the_container_health_check_imports_neither_flask_nor_redis():
+    """The health check runs every 2 s with a 2 s timeout: it must start on the stdlib alone."""
+    probe = "import sys, bookingapp_common.healthcheck; print(sorted({'flask', 'redis'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
