@@ -10,11 +10,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from bookingapp_common import counter as counter_module
 from bookingapp_common.config import DEFAULTS
 from bookingapp_common.counter import (
     BUDGET_SECONDS,
+    COUNT_SCRIPT,
     CounterUnavailable,
     Hit,
     HitCounter,
@@ -216,3 +218,20 @@ def test_a_skewed_host_clock_neither_refuses_nor_admits_late_writes(
     finally:
         os.kill(redis_server.process.pid, signal.SIGCONT)
     assert redis_client.get("bookingapp:svc:hits") == "3"
+
+
+def test_a_stale_copy_of_an_earlier_batch_is_never_applied(redis_client):
+    """A resend of batch 5 that reaches Redis after batch 6 was applied counts nothing."""
+    keys = ("c:hits", "c:by-instance", "c:batches:i-1:token")
+    far = int((time.time() + 60) * 1000)
+
+    def send(batch: int, size: int):
+        return redis_client.eval(COUNT_SCRIPT, 3, *keys, size, "i-1", batch, far, 10_000)
+
+    assert send(5, 2) == [2, 2]
+    assert send(5, 2) == [2, 2]  # the same batch again: recognised, same numbers
+    assert send(6, 3) == [5, 5]
+    with pytest.raises(redis.ResponseError, match="STALE"):
+        send(5, 2)
+    assert redis_client.get("c:hits") == "5"
+    assert redis_client.hget("c:by-instance", "i-1") == "5"

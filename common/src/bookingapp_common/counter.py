@@ -49,13 +49,18 @@ BATCH_MEMORY_MS = 10_000
 
 # KEYS: the service's count, the per-instance hash, this process's last-batch record.
 # ARGV: n, the instance's field, the batch id, the apply-by time (unix ms), BATCH_MEMORY_MS.
+# Batch ids grow within a process and a batch is sent only after the one before it was
+# answered or given up, so a copy older than the last applied batch is never counted.
 # Returns {service count, instance count} after the batch, or an error reply having changed
 # nothing. TIME in a writing script needs effects replication: Redis >= 5 (the default).
 COUNT_SCRIPT = """
 local last = redis.call('GET', KEYS[3])
 if last then
-  local id, hits, mine = string.match(last, '^(%S+) (-?%d+) (-?%d+)$')
+  local id, hits, mine = string.match(last, '^(%d+) (-?%d+) (-?%d+)$')
   if id == ARGV[3] then return {tonumber(hits), tonumber(mine)} end
+  if id and tonumber(id) > tonumber(ARGV[3]) then
+    return redis.error_reply('STALE a later batch was applied; this copy is not counted')
+  end
 end
 local now = redis.call('TIME')
 if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[4]) then
