@@ -38,7 +38,7 @@ PASSWORD = "bench-" + secrets.token_hex(8)
 REFUSING_NEIGHBOURS = "http://127.0.0.1:9/{name}/ready"
 HOME_KEY = "bookingapp:home:hits"
 BASELINE_KEY = "hits"
-TO_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+TO_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}  # wrk prints minutes on a starved host
 REDIS_STATS = ("total_commands_processed", "total_reads_processed", "total_writes_processed")
 
 
@@ -79,7 +79,7 @@ def parse_wrk(output: str) -> Load:
     """Read requests, throughput, p50/p99 and failures from `wrk --latency` output."""
 
     def latency(percent: str) -> float:
-        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)$", output, re.M).groups()
+        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)$", output, re.M).groups()
         return float(value) * TO_MS[unit]
 
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
@@ -445,6 +445,13 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="extra environment for the home container (experiments)",
     )
+    parser.add_argument(
+        "--alt-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also run a second home with this extra environment, loaded in the same rounds",
+    )
     parser.add_argument("--no-compose", action="store_true", help="skip the compose timing")
     parser.add_argument(
         "--source",
@@ -488,6 +495,24 @@ def report(bench: Bench, args: argparse.Namespace) -> int:
         Target("home `GET /home` (JSON)", home, "/home", "application/json", HOME_KEY),
         Target("baseline `GET /` (Flask dev server, INCR+GET)", baseline, "/", "*/*", BASELINE_KEY),
     ]
+    if args.alt_env:
+        # The same image with other settings, in the same rounds: a fair A/B on shared cores.
+        alt = bench.start_app(
+            "home-alt",
+            home_image,
+            {**home_env, **dict(item.split("=", 1) for item in args.alt_env)},
+            [],
+        )
+        wait_for(lambda: answers_200(host_url(alt, "/home/health")), 60, "home-alt not serving")
+        named = " ".join(args.alt_env)
+        targets += [
+            Target(
+                f"home with {named} `GET /home` (HTML page)", alt, "/home", "text/html", HOME_KEY
+            ),
+            Target(
+                f"home with {named} `GET /home` (JSON)", alt, "/home", "application/json", HOME_KEY
+            ),
+        ]
     print(
         f"loading: {args.rounds} rounds x {len(targets)} endpoints x {args.duration:g} s",
         file=sys.stderr,
@@ -517,7 +542,7 @@ def cpu_ratio(numerator: list[Load], denominator: list[Load]) -> float | None:
 
 def print_report(bench: Bench, args: argparse.Namespace, results, times, images) -> None:
     """Print the load table and the derived figures."""
-    health, page, page_json, baseline = (results[k] for k in results)
+    health, page, page_json, baseline, *alt = results.values()
     base_size = image_size(bench.python_image)
     per_cpu = cpu_ratio(baseline, page)
     rows = [
@@ -542,6 +567,19 @@ def print_report(bench: Bench, args: argparse.Namespace, results, times, images)
         ("`docker compose up --wait redis home movie bus` -> all healthy",
          fmt(times[2], "{:.1f} s")),
     ]  # fmt: skip
+    if alt:
+        named = " ".join(args.alt_env)
+        rows += [
+            (f"`GET /home` throughput, default / {named}, HTML page", ratio(page, alt[0], "x")),
+            (
+                f"`GET /home` throughput, default / {named}, JSON page",
+                ratio(page_json, alt[1], "x"),
+            ),
+            (
+                f"{named}: `GET /home` / `GET /home/health` throughput, HTML page",
+                ratio(alt[0], health),
+            ),
+        ]
     print("\n".join(load_table(results, args.cpus)))
     print("\n| figure | value |\n|---|---:|")
     print("\n".join(f"| {name} | {value} |" for name, value in rows))

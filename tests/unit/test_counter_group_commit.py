@@ -11,7 +11,13 @@ import pytest
 import redis
 
 from bookingapp_common.config import DEFAULTS
-from bookingapp_common.counter import CounterUnavailable, Hit, HitCounter, make_client
+from bookingapp_common.counter import (
+    PROBE_INTERVAL_SECONDS,
+    CounterUnavailable,
+    Hit,
+    HitCounter,
+    make_client,
+)
 from tests.unit.conftest import PASSWORD
 
 
@@ -21,9 +27,10 @@ def counter_for(port: int, instance: str = "i-1", counter_class=HitCounter) -> H
     return counter_class(make_client(config), "svc", instance)
 
 
-def incrby_calls(client: redis.Redis) -> int:
-    """Return how many INCRBY commands Redis has executed so far."""
-    return client.info("commandstats").get("cmdstat_incrby", {}).get("calls", 0)
+def script_calls(client: redis.Redis) -> int:
+    """Return how many counting round trips (script calls) Redis has executed so far."""
+    stats = client.info("commandstats")
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
 
 
 class HeldFirstRoundTrip(HitCounter):
@@ -44,32 +51,52 @@ class HeldFirstRoundTrip(HitCounter):
 
 
 def test_a_lone_hit_is_one_incrby_sent_at_once(redis_server, redis_client):
-    """Nothing waits for company: one hit, one INCRBY, no added delay."""
+    """Nothing waits for company: one hit, one script call, no added delay."""
     counter = counter_for(redis_server.port)
     counter.hit()  # connect first, so the timing below is the round trip only
-    before = incrby_calls(redis_client)
+    before = script_calls(redis_client)
     started = time.monotonic()
     hit = counter.hit()
     assert time.monotonic() - started < 0.1
     assert hit == Hit(hits=2, instance_hits=2)
-    assert incrby_calls(redis_client) - before == 1
+    assert script_calls(redis_client) - before == 1
+
+
+def wait_until(condition, timeout: float = 5) -> bool:
+    """Poll `condition` until it holds or `timeout` passes; return whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def open_batch_size(counter: HitCounter) -> int:
+    """Return how many hits the batch now open for joining holds."""
+    batch = counter._open
+    return 0 if batch is None else batch.size
 
 
 def test_hits_arriving_during_a_round_trip_share_the_next_one(redis_server, redis_client):
     """While one round trip is in flight, 7 more hits join one batch: 2 INCRBYs for 8 hits."""
     counter = counter_for(redis_server.port, counter_class=HeldFirstRoundTrip)
-    before = incrby_calls(redis_client)
+    before = script_calls(redis_client)
     with ThreadPoolExecutor(max_workers=8) as pool:
         first = pool.submit(counter.hit)
         assert counter.in_flight.wait(timeout=5)
-        rest = [pool.submit(counter.hit) for _ in range(7)]
-        time.sleep(0.3)  # let all seven join the open batch
+        rest = []
+        for joined in range(1, 8):
+            rest.append(pool.submit(counter.hit))
+            # One at a time, so arrival order is known: each has joined before the next comes.
+            assert wait_until(lambda joined=joined: open_batch_size(counter) == joined)
         counter.go.set()
         hits = [first.result(), *(future.result() for future in rest)]
     assert counter.batch_sizes == [1, 7]
-    assert incrby_calls(redis_client) - before == 2
-    assert sorted(h.hits for h in hits) == list(range(1, 9))
-    assert sorted(h.instance_hits for h in hits) == list(range(1, 9))
+    assert script_calls(redis_client) - before == 2
+    # Numbers are handed out in arrival order, not merely all of them once.
+    assert [h.hits for h in hits] == list(range(1, 9))
+    assert [h.instance_hits for h in hits] == list(range(1, 9))
     assert redis_client.get("bookingapp:svc:hits") == "8"
 
 
@@ -114,7 +141,7 @@ def test_hits_queued_behind_a_failing_round_trip_fail_with_it(silent_port):
 
 
 def test_the_counter_counts_again_once_redis_is_back(redis_server, redis_client):
-    """A failed round trip does not fail later ones: the next hit after Redis returns counts."""
+    """A failed round trip does not fail later ones: within a probe interval hits count again."""
     counter = counter_for(redis_server.port)
     counter.hit()
     redis_server.stop()
@@ -123,18 +150,39 @@ def test_the_counter_counts_again_once_redis_is_back(redis_server, redis_client)
             counter.hit()
     finally:
         redis_server.start()
+
+    def counts() -> Hit | None:
+        try:
+            return counter.hit()
+        except CounterUnavailable:
+            return None  # known down until the next probe
+
+    started = time.monotonic()
+    assert wait_until(lambda: counts() is not None, timeout=3)
+    assert time.monotonic() - started < PROBE_INTERVAL_SECONDS + 0.5
     hit = counter.hit()
     assert hit.hits == int(redis_client.get("bookingapp:svc:hits"))
     assert hit.instance_hits == int(redis_client.hget("bookingapp:svc:hits-by-instance", "i-1"))
 
 
-def test_an_error_reply_does_not_shift_the_answers_of_the_next_batch(redis_server, redis_client):
-    """A WRONGTYPE reply leaves the second answer unread; the next hit must not read it."""
+def test_a_wrong_type_service_key_moves_neither_count(redis_server, redis_client):
+    """The two updates happen together or not at all: a refused INCRBY leaves HINCRBY undone."""
     counter = counter_for(redis_server.port)
     redis_client.hset("bookingapp:svc:hits", "not", "a counter")  # INCRBY now fails
     redis_client.hset("bookingapp:svc:hits-by-instance", "i-1", "41")
-    with pytest.raises(CounterUnavailable):
-        counter.hit()
+    for _ in range(3):
+        with pytest.raises(CounterUnavailable, match="answered with an error: WRONGTYPE"):
+            counter.hit()
+    assert redis_client.hget("bookingapp:svc:hits-by-instance", "i-1") == "41"
     redis_client.delete("bookingapp:svc:hits")
-    # The failed batch's HINCRBY did run (42); this hit's answers are its own: 1 and 43.
-    assert counter.hit() == Hit(hits=1, instance_hits=43)
+    assert counter.hit() == Hit(hits=1, instance_hits=42)
+
+
+def test_a_broken_instance_count_moves_neither_count(redis_server, redis_client):
+    """A refused HINCRBY undoes the INCRBY in the same script: the service count stays."""
+    counter = counter_for(redis_server.port)
+    redis_client.set("bookingapp:svc:hits", "10")
+    redis_client.hset("bookingapp:svc:hits-by-instance", "i-1", "not a number")
+    with pytest.raises(CounterUnavailable, match="answered with an error"):
+        counter.hit()
+    assert redis_client.get("bookingapp:svc:hits") == "10"

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bookingapp_common.identity import Instance, discover
+from bookingapp_common.identity import Instance, discover, from_task_metadata
 
 TASK = {
     "Cluster": "arn:aws:ecs:eu-west-1:111122223333:cluster/bookingapp",
@@ -60,3 +60,59 @@ def test_an_unreachable_metadata_endpoint_falls_back_to_the_hostname(caplog):
         port = closed.getsockname()[1]
     assert discover(f"http://127.0.0.1:{port}/v4/x", timeout=0.5).id == socket.gethostname()
     assert "task metadata unavailable" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"[]",
+        b'"task"',
+        b"null",
+        b'{"TaskARN": 42}',
+        b'{"TaskARN": ["arn"]}',
+        b'{"TaskARN": ""}',
+        b'{"Cluster": "no task arn"}',
+        b"[" * 5000 + b"]" * 5000,
+        b"\xff\xfe not json",
+    ],
+    ids=[
+        "list",
+        "string",
+        "null",
+        "number-arn",
+        "list-arn",
+        "empty-arn",
+        "no-arn",
+        "deep",
+        "bytes",
+    ],
+)
+def test_a_malformed_metadata_document_falls_back_to_the_hostname(document, caplog):
+    """Whatever the endpoint sends, the task boots, named by its hostname, and says why."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(document)))
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        instance = discover(f"http://127.0.0.1:{server.server_port}/v4/abc")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert instance == Instance(id=socket.gethostname())
+    assert "task metadata unavailable" in caplog.text
+
+
+def test_a_non_string_zone_is_left_out():
+    """A zone that is not a string is not shown; the task id still is."""
+    task = {**TASK, "AvailabilityZone": {"nested": True}}
+    assert from_task_metadata(task) == Instance(id="0f9b1c2d3e4f4a5b8c7d6e5f4a3b2c1d")

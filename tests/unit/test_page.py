@@ -93,3 +93,44 @@ def test_every_request_writes_one_json_access_line_with_the_instance(client, acc
     line = json.loads(json_formatter().format(access_log[0]))
     assert line["instance"] == "test-instance"
     assert line["message"] == "request"
+
+
+def test_head_answers_without_counting_a_visit(client, redis_client):
+    """HEAD (monitors, link checkers) is answered 200 with no body and leaves the count alone."""
+    client.get("/home", headers=JSON)
+    response = client.head("/home")
+    assert response.status_code == 200
+    assert response.get_data() == b""
+    assert response.mimetype == "text/html"
+    assert redis_client.get("bookingapp:home:hits") == "1"
+    assert client.get("/home", headers=JSON).get_json()["hits"] == 2
+
+
+@pytest.mark.parametrize("path", ["/home", "/home/health", "/home/ready", "/home/nope"])
+def test_every_answer_forbids_sniffing_and_caching(client, path):
+    """Every answer says nosniff and no-store: the page has new counts on every hit."""
+    response = client.get(path)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_page_may_not_be_framed_run_scripts_or_leak_its_address(client):
+    """The page's CSP allows its inline style only; no frames, no referrer sent on."""
+    headers = client.get("/home").headers
+    policy = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "script-src" not in policy  # so default-src 'none' forbids scripts
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_bus_serves_its_own_page_under_its_own_prefix(redis_server, redis_client):
+    """The bus app answers /bus with its own spec (name, title) and counts its own hits."""
+    client = create_bus(app_config(redis_server.port)).test_client()
+    body = client.get("/bus", headers=JSON).get_json()
+    assert (body["service"], body["hits"]) == ("bus", 1)
+    html = client.get("/bus").get_data(as_text=True)
+    assert "<h1>Buses</h1>" in html
+    assert redis_client.get("bookingapp:bus:hits") == "2"
+    assert client.get("/buses").status_code == 404

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bookingapp_common.errors import _prefers_json
+from bookingapp_common.neighbours import Snapshot
 from bookingapp_common.pages import get_pages
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
@@ -14,7 +15,7 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;
 
 def test_each_page_shows_its_own_counts_with_the_same_neighbours(app):
     """Two renders with unchanged neighbours differ exactly in the two counts."""
-    neighbours = [{"name": "movie", "up": True, "hits": 4, "instance": "m"}]
+    neighbours = Snapshot(1, ({"name": "movie", "up": True, "hits": 4, "instance": "m"},))
     with app.app_context():
         first = get_pages().html(7, 3, neighbours)
         second = get_pages().html(8, 4, neighbours)
@@ -28,19 +29,45 @@ def test_each_page_shows_its_own_counts_with_the_same_neighbours(app):
 
 
 def test_new_neighbour_states_are_rendered(app):
-    """A refreshed neighbour list (a new object) shows in the next page."""
+    """A refreshed snapshot (a new version) shows in the next page."""
     with app.app_context():
-        get_pages().html(1, 1, [{"name": "bus", "up": True, "hits": 1, "instance": "b"}])
-        page = get_pages().html(2, 2, [{"name": "bus", "up": False, "problem": "answered 503"}])
+        get_pages().html(
+            1, 1, Snapshot(1, ({"name": "bus", "up": True, "hits": 1, "instance": "b"},))
+        )
+        page = get_pages().html(
+            2, 2, Snapshot(2, ({"name": "bus", "up": False, "problem": "answered 503"},))
+        )
+        document = json.loads(get_pages().json(3, 3, Snapshot(3, ())).get_data())
     assert "answered 503" in page
     assert "up</span>" not in page
+    assert document["neighbours"] == []
+
+
+def test_the_page_is_rebuilt_by_snapshot_version_not_by_object_identity(app):
+    """The page cache follows the snapshot version, never the identity of a list."""
+    states = ({"name": "bus", "up": False, "problem": "first"},)
+    with app.app_context():
+        get_pages().html(1, 1, Snapshot(7, states))
+        get_pages().json(1, 1, Snapshot(7, states))
+        # Same version, another object whose content differs: what was built is reused.
+        reused = get_pages().html(
+            2, 2, Snapshot(7, ({"name": "bus", "up": False, "problem": "second"},))
+        )
+        reused_json = get_pages().json(2, 2, Snapshot(7, ()))
+        # A new version with the very same states object: rebuilt.
+        rebuilt = get_pages().html(
+            3, 3, Snapshot(8, ({"name": "bus", "up": False, "problem": "third"},))
+        )
+    assert "first" in reused
+    assert json.loads(reused_json.get_data())["neighbours"] == list(states)
+    assert "third" in rebuilt
 
 
 def test_neighbour_text_is_escaped(app):
     """Whatever a neighbour's error says is shown as text, never as markup."""
     with app.app_context():
         page = get_pages().html(
-            1, 1, [{"name": "bus", "up": False, "problem": "<script>x</script>"}]
+            1, 1, Snapshot(1, ({"name": "bus", "up": False, "problem": "<script>x</script>"},))
         )
     assert "<script>x</script>" not in page
     assert "&lt;script&gt;" in page
@@ -64,12 +91,13 @@ def test_json_is_chosen_only_when_preferred(accept, json):
 
 def test_json_page_is_valid_json_with_its_own_counts(app):
     """The JSON form is a well-formed document whose counts change per hit."""
-    neighbours = [{"name": "bus", "up": False, "problem": 'said "no" \\ twice'}]
+    states = ({"name": "bus", "up": False, "problem": 'said "no" \\ twice'},)
+    neighbours = Snapshot(1, states)
     with app.app_context():
         first = json.loads(get_pages().json(5, 2, neighbours).get_data())
         second = json.loads(get_pages().json(6, 3, neighbours).get_data())
     assert (first["hits"], first["instance_hits"]) == (5, 2)
     assert (second["hits"], second["instance_hits"]) == (6, 3)
-    assert second["neighbours"] == neighbours
+    assert second["neighbours"] == list(states)
     assert second["service"] == "home"
     assert second["instance"] == "test-instance"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DISCOVERY_NAMESPACE = "internal-bookingapp.com"
 
@@ -29,80 +33,128 @@ DEFAULTS: dict[str, Any] = {
     "ECS_CONTAINER_METADATA_URI_V4": None,
     "INSTANCE_ID": None,
     "SERVICE_LINKS": ("home", "movie", "bus"),
+    # Hits arriving together share one round trip (counter.py); off: one script call per hit,
+    # the simplest exact alternative, kept so the benchmark can compare the two.
+    "COUNTER_GROUP_COMMIT": True,
 }
 
 
 class ConfigError(ValueError):
-    """A setting is missing or malformed; the message says which and how to fix it."""
+    """A setting is missing or malformed; the message says which and what is allowed."""
 
 
-def _integer(environ: Mapping[str, str], name: str) -> int | None:
-    """Read an integer variable, or None when it is unset."""
+# Redis ships with 16 databases (`databases 16`); a number outside them fails at SELECT.
+REDIS_DATABASES = 16
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _raw(environ: Mapping[str, str], name: str) -> str | None:
+    """Return a variable's value, or None when it is unset or empty."""
     raw = environ.get(name)
-    if raw is None or raw == "":
+    return None if raw is None or raw == "" else raw
+
+
+def integer(environ: Mapping[str, str], name: str, low: int, high: int) -> int | None:
+    """Read an integer between low and high inclusive, or None when it is unset."""
+    raw = _raw(environ, name)
+    if raw is None:
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        value = None
+    if value is None or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer from {low} to {high}, got {raw!r}")
+    return value
 
 
-def _password(environ: Mapping[str, str]) -> str | None:
-    """Read the Redis password from REDIS_PASSWORD or the file REDIS_PASSWORD_FILE names."""
-    path = environ.get("REDIS_PASSWORD_FILE")
-    if path:
-        try:
-            return Path(path).read_text(encoding="utf-8").strip()
-        except OSError as error:
-            reason = error.strerror or type(error).__name__
-            raise ConfigError(f"REDIS_PASSWORD_FILE={path} cannot be read: {reason}") from None
-    return environ.get("REDIS_PASSWORD") or None
-
-
-def _number(environ: Mapping[str, str], name: str) -> float | None:
-    """Read a positive number of seconds, or None when it is unset."""
-    raw = environ.get(name)
-    if raw is None or raw == "":
+def _seconds(environ: Mapping[str, str], name: str) -> float | None:
+    """Read a finite, positive number of seconds, or None when it is unset."""
+    raw = _raw(environ, name)
+    if raw is None:
         return None
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
+        value = math.nan
+    # nan and inf parse as floats, and would make every page a 500 or every fetch a refresh.
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a finite number of seconds above 0, got {raw!r}")
     return value
 
 
-def _flag(environ: Mapping[str, str], name: str) -> bool | None:
-    """Read a true/false variable, or None when it is unset."""
-    raw = environ.get(name, "").strip().lower()
-    if raw == "":
+def _switch(environ: Mapping[str, str], name: str) -> bool | None:
+    """Read an on/off setting, or None when it is unset."""
+    raw = _raw(environ, name)
+    if raw is None:
         return None
-    if raw in ("true", "1", "yes"):
-        return True
-    if raw in ("false", "0", "no"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {environ[name]!r}")
+    if raw.lower() in TRUE_WORDS + FALSE_WORDS:
+        return raw.lower() in TRUE_WORDS
+    raise ConfigError(f"{name} must be one of {', '.join(TRUE_WORDS + FALSE_WORDS)}, got {raw!r}")
+
+
+def _password(environ: Mapping[str, str]) -> str | None:
+    """Read the Redis password from REDIS_PASSWORD or the file REDIS_PASSWORD_FILE names."""
+    path = _raw(environ, "REDIS_PASSWORD_FILE")
+    if path is None:
+        return environ.get("REDIS_PASSWORD") or None
+    where = f"REDIS_PASSWORD_FILE={path}"
+    try:
+        # A FIFO or device would block or never end: only a regular file is read.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigError(f"{where} must name a regular file (a Docker or ECS secret)")
+        password = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError(f"{where} cannot be read: {reason}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where} must hold UTF-8 text") from None
+    if not password:
+        # Empty would silently mean "no password"; unset the variable to mean that.
+        raise ConfigError(f"{where} is empty; unset REDIS_PASSWORD_FILE for no password")
+    return password
+
+
+def _url_template(raw: str) -> str:
+    """Check NEIGHBOUR_URL_TEMPLATE: an http:// URL with {name} where the service goes."""
+    try:
+        parts = urlsplit(raw.format(name="movie"))
+        # .port raises ValueError when the port is not a number from 0 to 65535.
+        valid = "{name}" in raw and parts.scheme == "http" and bool(parts.hostname)
+        valid = valid and parts.port != 0
+    except (KeyError, IndexError, ValueError, AttributeError):  # what str.format may raise
+        valid = False
+    if not valid:
+        example = DEFAULTS["NEIGHBOUR_URL_TEMPLATE"]
+        raise ConfigError(
+            f"NEIGHBOUR_URL_TEMPLATE must be an http:// URL with {{name}} where the service "
+            f"name goes (e.g. {example}), got {raw!r}"
+        )
+    return raw
 
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     """Return the settings the environment overrides, validated."""
     settings: dict[str, Any] = {"REDIS_PASSWORD": _password(environ)}
-    for name in ("REDIS_HOST", "NEIGHBOUR_URL_TEMPLATE", "ECS_CONTAINER_METADATA_URI_V4"):
+    for name in ("REDIS_HOST", "ECS_CONTAINER_METADATA_URI_V4"):
         if environ.get(name):
             settings[name] = environ[name]
-    for name in ("REDIS_PORT", "REDIS_DB"):
-        value = _integer(environ, name)
+    template = _raw(environ, "NEIGHBOUR_URL_TEMPLATE")
+    if template is not None:
+        settings["NEIGHBOUR_URL_TEMPLATE"] = _url_template(template)
+    limits = {"REDIS_PORT": (1, 65535), "REDIS_DB": (0, REDIS_DATABASES - 1)}
+    for name, (low, high) in limits.items():
+        value = integer(environ, name, low, high)
         if value is not None:
             settings[name] = value
     for name in ("REDIS_SOCKET_TIMEOUT", "NEIGHBOUR_TIMEOUT", "NEIGHBOUR_MAX_AGE"):
-        seconds = _number(environ, name)
+        seconds = _seconds(environ, name)
         if seconds is not None:
             settings[name] = seconds
-    tls = _flag(environ, "REDIS_TLS")
+    tls = _switch(environ, "REDIS_TLS")
     if tls is not None:
         settings["REDIS_TLS"] = tls
-    port = settings.get("REDIS_PORT", DEFAULTS["REDIS_PORT"])
-    if not 0 < port < 65536:
-        raise ConfigError(f"REDIS_PORT must be between 1 and 65535, got {port}")
+    group_commit = _switch(environ, "COUNTER_GROUP_COMMIT")
+    if group_commit is not None:
+        settings["COUNTER_GROUP_COMMIT"] = group_commit
     return settings

@@ -1,18 +1,34 @@
-"""The hit counter: at most one Redis round trip per hit, shared by every instance of a service.
+"""The hit counter: exact, atomic, at most one Redis round trip per hit, fast to say "down".
+
+The write is one Lua script (COUNT_SCRIPT): it adds n to the service's count and to this
+instance's count together or not at all, and remembers the batch it applied, so a batch
+sent again after a lost answer is recognised and answered with the same numbers instead of
+being counted twice (docs/pitfalls.md #16). It refuses a batch that reaches Redis after its sender
+gave up, so a visit answered 503 is not counted later behind its back.
 
 Concurrent hits in one process are committed together (group commit): while one round trip
-is in flight, the hits that arrive join the next batch, and that batch is sent as one
-`INCRBY key n` + `HINCRBY instances me n` write as soon as the wire is free. Redis applies
-each INCRBY atomically, so a batch owns the n numbers ending at the value it returns and each
-request still gets its own exact number. A lone request is sent at once: nothing waits for
-company. Under load this turns one round trip per hit into one per batch (see
-docs/benchmark.md for what that is worth).
+is in flight, the hits that arrive join the next batch, sent as one script call as soon as
+the wire is free. The script's INCRBY is atomic, so a batch owns the n numbers ending at the
+value it returns and hands them out in arrival order. A lone request is sent at once.
+
+When Redis is known to be down (a round trip failed for want of an answer), hits and
+readiness probes fail at once instead of each waiting out its own timeouts; one request at
+a time is let through to find out whether Redis is back (Breaker).
+
+What a visit sees: 200 means its hit is counted exactly once. 503 means it was not
+counted: Redis was not asked (known down), refused (an error reply changes nothing), or got
+the batch after the sender's deadline (the script refuses it). The one exception no client
+can rule out: Redis applied the batch and every answer to it was lost; the visit was then
+counted once, though answered 503.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 import threading
+import time
 from dataclasses import dataclass
 
 import redis
@@ -20,13 +36,55 @@ from flask import Flask, current_app
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from bookingapp_common._wire import Wire, pack, retry_until
+
 EXTENSION = "bookingapp.counter"
-# Batches are at most as large as a worker's thread count; keep the wire bytes of that many.
-PACKED_SIZES_KEPT = 64
+# A request waits at most this long for Redis in all (plus one attempt already started):
+# the page promises a 503 within 2 s, and a request may first queue for a worker thread.
+BUDGET_SECONDS = 1.0
+# While Redis is known down, one request this often is let through to see if it is back.
+PROBE_INTERVAL_SECONDS = 0.5
+# How long Redis remembers a process's last batch: far longer than any retry of it.
+BATCH_MEMORY_MS = 10_000
+
+# KEYS: the service's count, the per-instance hash, this process's last-batch record.
+# ARGV: n, the instance's field, the batch id, the apply-by time (unix ms), BATCH_MEMORY_MS.
+# Batch ids grow within a process and a batch is sent only after the one before it was
+# answered or given up, so a copy older than the last applied batch is never counted.
+# Returns {service count, instance count} after the batch, or an error reply having changed
+# nothing. TIME in a writing script needs effects replication: Redis >= 5 (the default).
+COUNT_SCRIPT = """
+local last = redis.call('GET', KEYS[3])
+if last then
+  local id, hits, mine = string.match(last, '^(%d+) (-?%d+) (-?%d+)$')
+  if id == ARGV[3] then return {tonumber(hits), tonumber(mine)} end
+  if id and tonumber(id) > tonumber(ARGV[3]) then
+    return redis.error_reply('STALE a later batch was applied; this copy is not counted')
+  end
+end
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[4]) then
+  return redis.error_reply('LATE the batch arrived after its sender gave up; not counted')
+end
+local hits = redis.pcall('INCRBY', KEYS[1], ARGV[1])
+if type(hits) == 'table' then return hits end
+local mine = redis.pcall('HINCRBY', KEYS[2], ARGV[2], ARGV[1])
+if type(mine) == 'table' then
+  if hits == tonumber(ARGV[1]) then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('DECRBY', KEYS[1], ARGV[1])
+  end
+  return mine
+end
+redis.call('SET', KEYS[3], ARGV[3] .. ' ' .. hits .. ' ' .. mine, 'PX', ARGV[5])
+return {hits, mine}
+"""
+COUNT_SCRIPT_SHA = hashlib.sha1(COUNT_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
 
 class CounterUnavailable(Exception):
-    """Redis did not answer in time; the message says where it was looked for."""
+    """Redis could not count (or read) the hits; the message says why, and where it looked."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +93,42 @@ class Hit:
 
     hits: int
     instance_hits: int
+
+
+class Breaker:
+    """Fail fast while Redis is known down; let one request at a time find out if it is back."""
+
+    def __init__(self, probe_interval: float, probe_budget: float) -> None:
+        self.probe_interval = probe_interval
+        self.probe_budget = probe_budget  # how long a probe may take before another is let in
+        self._lock = threading.Lock()
+        self._reason: str | None = None  # why Redis is taken to be down; None: closed
+        self._next_probe = 0.0
+
+    def admit(self) -> None:
+        """Return if the caller may ask Redis; raise CounterUnavailable while it is known down."""
+        if self._reason is None:
+            return  # the common case, without the lock
+        with self._lock:
+            reason = self._reason
+            if reason is None:
+                return
+            now = time.monotonic()
+            if now >= self._next_probe:
+                # This caller is the probe; the others keep failing fast until it reports.
+                self._next_probe = now + self.probe_budget + self.probe_interval
+                return
+        raise CounterUnavailable(f"{reason}; Redis is asked again every {self.probe_interval:g} s")
+
+    def succeeded(self) -> None:
+        """Redis answered: let everyone through again."""
+        self._reason = None
+
+    def failed(self, reason: str) -> None:
+        """Redis did not answer: fail fast for a while, then let one probe through."""
+        with self._lock:
+            self._reason = reason
+            self._next_probe = time.monotonic() + self.probe_interval
 
 
 class _Batch:
@@ -73,21 +167,38 @@ class _Batch:
 class HitCounter:
     """Count hits per service and per instance in Redis."""
 
-    def __init__(self, client: redis.Redis, service: str, instance: str) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        service: str,
+        instance: str,
+        *,
+        attempt_timeout: float = 0.4,
+        group_commit: bool = True,
+    ) -> None:
         self.client = client
         self.instance = instance
         self.key = f"bookingapp:{service}:hits"
         self.instance_key = f"bookingapp:{service}:hits-by-instance"
         self.where = _describe(client)
-        self._lock = threading.Lock()  # guards _open
-        self._wire = threading.Lock()  # one round trip in flight per process
+        self.group_commit = group_commit
+        self.breaker = Breaker(PROBE_INTERVAL_SECONDS, BUDGET_SECONDS + attempt_timeout)
+        self._wire = Wire(client, attempt_timeout)
+        self._attempt_timeout = attempt_timeout
+        self._lock = threading.Lock()  # guards _open and _sequence
+        self._wire_lock = threading.Lock()  # one round trip in flight per process
         self._open: _Batch | None = None  # the batch new hits join
         self._last_problem: str | None = None  # why the latest round trip failed, if it did
-        self._connection: redis.connection.Connection | None = None  # taken on the first hit
-        self._packed: dict[int, list[bytes]] = {}  # the batch's commands on the wire, by size
+        self._sequence = 0  # numbers this process's batches
+        self._process = ("", 0)  # (random token, pid): names this process's batches in Redis
+        self._script_loaded = True  # EVALSHA first; EVAL once after NOSCRIPT
+        self._clock_offset: float | None = None  # Redis's clock minus ours, once measured
 
     def hit(self) -> Hit:
         """Record one hit and return the counts including it, in at most one round trip."""
+        self.breaker.admit()
+        if not self.group_commit:
+            return self._hit_alone()
         with self._lock:
             batch = self._open
             if batch is None:
@@ -102,77 +213,142 @@ class HitCounter:
 
     def _send(self, batch: _Batch) -> None:
         """Commit the batch once the round trip in flight (if any) is over; wake its members."""
-        waited = not self._wire.acquire(blocking=False)
+        waited = not self._wire_lock.acquire(blocking=False)
         if waited:
-            self._wire.acquire()
+            self._wire_lock.acquire()
         try:
             with self._lock:
                 self._open = None  # closed: hits from now on start the next batch
             if waited and self._last_problem is not None:
                 # Redis just failed the round trip this batch queued behind (after its own
-                # retries): answer now instead of adding a second ~1.5 s wait (docs/pitfalls.md #7).
+                # retries): answer now instead of adding a second wait (docs/pitfalls.md #7).
                 batch.problem = self._last_problem
             else:
                 self._commit(batch)
             self._last_problem = batch.problem
         finally:
-            self._wire.release()
+            self._wire_lock.release()
             batch.gate.release()
 
     def _commit(self, batch: _Batch) -> None:
         """Add the batch's hits in one round trip and keep the totals."""
+        record, batch_id = self._batch_name(shared=True)
         try:
-            hits, instance_hits = self._round_trip(batch.size)
+            hits, instance_hits = self._count(batch.size, record, batch_id, self._call_on_wire)
         except redis.RedisError as error:
-            batch.problem, batch.cause = self._explain(error), error
+            batch.problem, batch.cause = self._failed(error), error
             return
+        self.breaker.succeeded()
         batch.hits, batch.instance_hits = int(hits), int(instance_hits)
 
-    def _round_trip(self, size: int) -> tuple[int, int]:
-        """Send INCRBY and HINCRBY together on the counter's own connection; return the replies."""
-        # INCRBY returns the new value atomically, so there is no INCR-then-GET race; the
-        # per-instance HINCRBY rides in the same write, hence the same round trip. Only the
-        # holder of the wire uses this connection, so it is taken from the pool once and
-        # kept: a pipeline object and a pool checkout per batch cost a third of the trip.
-        if self._connection is None or self._connection.pid != os.getpid():
-            # Taken in this process: a connection inherited through a fork shares its socket.
-            self._connection = self.client.connection_pool.get_connection()
-        connection = self._connection
-        packed = self._packed.get(size)
-        if packed is None:
-            # Packing costs as much as parsing the answers; batch sizes repeat (1, 2, 3...).
-            packed = connection.pack_commands(
-                [("INCRBY", self.key, size), ("HINCRBY", self.instance_key, self.instance, size)]
-            )
-            if len(self._packed) < PACKED_SIZES_KEPT:
-                self._packed[size] = packed
-
-        def attempt() -> tuple[int, int]:
-            connection.send_packed_command(packed)  # reconnects, re-auths, health-checks
-            return connection.read_response(), connection.read_response()
-
-        answered = False
+    def _hit_alone(self) -> Hit:
+        """Count one hit with its own script call on a pooled connection (no group commit)."""
+        record, batch_id = self._batch_name(shared=False)
         try:
-            # The client's bounded retries and timeouts, as for any other call
-            # (docs/pitfalls.md #7).
-            replies = connection.retry.call_with_retry(attempt, lambda _: connection.disconnect())
-            answered = True
-            return replies
-        finally:
-            if not answered:
-                connection.disconnect()  # never leave half an answer for the next batch to read
+            hits, mine = self._count(1, record, batch_id, self._call_on_pool)
+        except redis.RedisError as error:
+            raise CounterUnavailable(self._failed(error)) from error
+        self.breaker.succeeded()
+        return Hit(hits=int(hits), instance_hits=int(mine))
+
+    def _batch_name(self, *, shared: bool) -> tuple[str, str]:
+        """Return (the key remembering the batch, the batch's id), unique to this process."""
+        with self._lock:
+            if self._process[1] != os.getpid():
+                # A forked worker must not share its parent's batch names.
+                self._process = (secrets.token_hex(6), os.getpid())
+            self._sequence += 1
+            token, sequence = self._process[0], self._sequence
+        # With group commit one batch is in flight per process: one record, rewritten.
+        record = f"{self.key}:batches:{self.instance}:{token}"
+        return (record if shared else f"{record}:{sequence}"), str(sequence)
+
+    def _count(self, size: int, record: str, batch_id: str, call) -> tuple[int, int]:
+        """Run the counting script for `size` hits within the budget; return both counts."""
+        deadline = time.monotonic() + BUDGET_SECONDS
+        offset = self._offset(call, deadline)
+        # Redis refuses the batch after the latest moment this process may still be waiting,
+        # on Redis's clock: a skewed host clock must not make every batch late (or none).
+        left = deadline - time.monotonic()
+        apply_by = time.time() + offset + left + self._attempt_timeout
+        args = (self.key, self.instance_key, record, size, self.instance, batch_id)
+        args += (int(apply_by * 1000), BATCH_MEMORY_MS)
+        if self._script_loaded:
+            try:
+                return call(("EVALSHA", COUNT_SCRIPT_SHA, 3, *args), deadline)
+            except redis.exceptions.NoScriptError:
+                self._script_loaded = False  # a restarted or flushed Redis: load it again
+        replies = call(("EVAL", COUNT_SCRIPT, 3, *args), deadline)
+        self._script_loaded = True
+        return replies
+
+    def _offset(self, call, deadline: float) -> float:
+        """Return Redis's clock minus ours, asked (TIME) at first and after each failure."""
+        if self._clock_offset is None:
+            before = time.time()
+            seconds, micros = call(("TIME",), deadline)
+            after = time.time()
+            self._clock_offset = int(seconds) + int(micros) / 1e6 - (before + after) / 2
+        return self._clock_offset
+
+    def _call_on_wire(self, command: tuple, deadline: float):
+        """Send a command on the counter's kept connection (the caller holds the wire)."""
+        # The script is idempotent (it remembers the batch), so a resend is always safe.
+        return self._wire.call(pack(*command), deadline, idempotent=True)
+
+    def _call_on_pool(self, command: tuple, deadline: float):
+        """Send a command through the client's pool, resent (it is idempotent) until deadline."""
+        return retry_until(
+            deadline, self._attempt_timeout, lambda: self.client.execute_command(*command)
+        )
 
     def peek(self) -> int:
         """Return the service's hit count without counting a hit (a readiness probe)."""
+        self.breaker.admit()
+        deadline = time.monotonic() + BUDGET_SECONDS
+        # Behind a round trip in flight, but never longer than half the budget.
+        if not self._wire_lock.acquire(timeout=BUDGET_SECONDS / 2):
+            raise CounterUnavailable(f"the hit counter at {self.where} is busy; try again")
         try:
-            return int(self.client.get(self.key) or 0)
+            raw = self._wire.call(pack("GET", self.key), deadline, idempotent=True)
         except redis.RedisError as error:
-            raise CounterUnavailable(self._explain(error)) from error
+            raise CounterUnavailable(self._failed(error)) from error
+        finally:
+            self._wire_lock.release()
+        self.breaker.succeeded()
+        return self._as_count(raw)
+
+    def _as_count(self, raw: bytes | None) -> int:
+        """Read a stored count; a value that is not one is a clear answer, never a crash."""
+        if raw is None:
+            return 0
+        try:
+            return int(raw)
+        except ValueError:
+            shown = raw[:40].decode("utf-8", "replace")
+            raise CounterUnavailable(
+                f"the hit counter at {self.where} holds {shown!r} under {self.key}, not a count"
+            ) from None
+
+    def _failed(self, error: redis.RedisError) -> str:
+        """Explain the error; when Redis did not answer, fail fast until it does again."""
+        reason = self._explain(error)
+        if isinstance(error, redis.ResponseError):
+            self.breaker.succeeded()  # Redis answered: it is up, only this call failed
+        else:
+            self._clock_offset = None  # Redis may come back elsewhere: measure again
+            self.breaker.failed(reason)
+        return reason
 
     def _explain(self, error: redis.RedisError) -> str:
         """Turn a Redis error into a sentence a person can act on."""
         if isinstance(error, redis.AuthenticationError):
             return f"the hit counter at {self.where} refused our credentials (check REDIS_PASSWORD)"
+        if isinstance(error, redis.ResponseError):
+            text = str(error)
+            if text.startswith("LATE"):
+                return f"the hit counter at {self.where} answered too late (not counted)"
+            return f"the hit counter at {self.where} answered with an error: {text[:200]}"
         return f"the hit counter at {self.where} is not answering ({type(error).__name__})"
 
 
@@ -188,7 +364,8 @@ def make_client(config: dict) -> redis.Redis:
     # Lazy: redis-py connects on first use, so start-up never waits for DNS or Redis
     # (docs/pitfalls.md #6). Timeouts + bounded retries make a dead Redis fail fast; the
     # health check interval re-validates idle pooled connections after Redis moved
-    # (docs/pitfalls.md #7).
+    # (docs/pitfalls.md #7). The counter's own writes do not use this Retry: they are
+    # retried only as idempotent script calls, within BUDGET_SECONDS (see _wire).
     return redis.Redis(
         host=config["REDIS_HOST"],
         port=config["REDIS_PORT"],
@@ -206,7 +383,13 @@ def make_client(config: dict) -> redis.Redis:
 
 def init_app(app: Flask, service: str, instance: str) -> None:
     """Attach a hit counter for this service to the app."""
-    app.extensions[EXTENSION] = HitCounter(make_client(app.config), service, instance)
+    app.extensions[EXTENSION] = HitCounter(
+        make_client(app.config),
+        service,
+        instance,
+        attempt_timeout=app.config["REDIS_SOCKET_TIMEOUT"],
+        group_commit=app.config["COUNTER_GROUP_COMMIT"],
+    )
 
 
 def get_counter() -> HitCounter:

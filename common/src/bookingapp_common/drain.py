@@ -5,7 +5,7 @@ SIGTERM, so no request reaches a task that is stopping. Locally nothing does tha
 sends SIGTERM straight away, and Traefik learns of it only from its next health check or
 the container's `die` event. gunicorn alone closes its listener at SIGTERM, and the requests
 Traefik still sends meanwhile get 502 (measured: 1664 of 14090 during a rolling restart;
-PITFALLS 15, traefik#7373).
+docs/pitfalls.md #15, traefik#7373).
 
 Why this mechanism, on the evidence (docs/benchmark.md, "Replicas coming and going"):
 - The app is the only party that knows a stop is coming, so it tells the load balancer the
@@ -21,7 +21,7 @@ Why this mechanism, on the evidence (docs/benchmark.md, "Replicas coming and goi
   to 13 s on one at load 40, plus the provider's 2 s throttle. So the drain outlasts that.
 - Traefik's retry middleware is not used: it retries whenever the server "does not reply",
   which includes a connection reset after the request was sent, so a hit could be counted
-  twice (PITFALLS 16). With the drain nothing is refused, so there is nothing to retry.
+  twice (docs/pitfalls.md #16). With the drain nothing is refused, so there is nothing to retry.
 - On ECS the ALB has already drained the task: the drain only delays the stop by 15 s
   (BOOKINGAPP_DRAIN_SECONDS=0 in the task definition would skip it), and DRAIN_SECONDS +
   gunicorn's graceful timeout (15 + 10 s) stays inside the 30 s stopTimeout.

@@ -10,7 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bookingapp_common import config as settings
-from bookingapp_common import counter, errors, identity, logs, neighbours, pages
+from bookingapp_common import counter, errors, identity, logs, neighbours, pages, security
 from bookingapp_common.service import ServiceSpec
 from bookingapp_common.views import INSTANCE, SPEC, blueprint
 
@@ -43,5 +43,6 @@ def create_service_app(spec: ServiceSpec, config: dict[str, Any] | None = None) 
     neighbours.init_app(app, spec.neighbours)
     pages.init_app(app, spec, instance)
     errors.init_app(app)
+    security.init_app(app)
     app.register_blueprint(blueprint(spec))
     return app

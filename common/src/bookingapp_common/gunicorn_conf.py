@@ -7,23 +7,26 @@ comes from BOOKINGAPP_SERVICE, set by the image.
 import os
 
 from bookingapp_common import drain, logs
+from bookingapp_common.startup import settings_or_exit
 
+# Every setting, the app's too, is checked here, in the master, before any worker forks:
+# a bad one exits with one line and code 78 (startup.EXIT_CONFIG).
+_settings = settings_or_exit(os.environ)
 _service = os.environ.get("BOOKINGAPP_SERVICE", "home")
 wsgi_app = f"bookingapp_{_service}:create_app()"
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+bind = f"0.0.0.0:{_settings.port}"
 # gthread, not sync: the sync worker closes every connection, ignoring keep-alive.
 worker_class = "gthread"
 # Half a vCPU: two processes (one can serve while the other is descheduled), threads for I/O.
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+workers = _settings.workers
+threads = _settings.threads
 # Above the ALB's 60 s idle timeout: the load balancer must close idle connections first,
 # or it reuses one the app just closed and answers 502 (docs/pitfalls.md #4).
 keepalive = 75
 # Drain, then stop (drain.py says why); drain + graceful timeout (15 + 10 s) stay inside
 # ECS's 30 s stopTimeout and compose's stop_grace_period (docs/pitfalls.md #11). Requests here take
 # milliseconds (a page waits at most ~1 s on its neighbours): 10 s to finish is ample.
-_drain_seconds = float(os.environ.get("BOOKINGAPP_DRAIN_SECONDS", drain.DRAIN_SECONDS))
 graceful_timeout = 10
 timeout = 30
 # The heartbeat file lives in memory: the root filesystem is read-only, /tmp may be slow disk.
@@ -42,4 +45,4 @@ logconfig_dict = logs.gunicorn_logconfig(loglevel)
 
 def when_ready(server):
     """Arm the drain on SIGTERM once the master is up."""
-    drain.install(server, _drain_seconds)
+    drain.install(server, _settings.drain_seconds)

@@ -23,10 +23,14 @@ class Instance:
     zone: str | None = None
 
 
-def from_task_metadata(task: dict) -> Instance:
-    """Build the identity from a task metadata v4 `/task` document."""
-    task_id = task["TaskARN"].rsplit("/", 1)[-1]
-    return Instance(id=task_id, zone=task.get("AvailabilityZone"))
+def from_task_metadata(task: object) -> Instance:
+    """Build the identity from a task metadata v4 `/task` document; ValueError if malformed."""
+    arn = task.get("TaskARN") if isinstance(task, dict) else None
+    task_id = arn.rsplit("/", 1)[-1] if isinstance(arn, str) else ""
+    if not task_id:
+        raise ValueError("the task metadata document has no TaskARN string")
+    zone = task.get("AvailabilityZone")  # type: ignore[union-attr]
+    return Instance(id=task_id, zone=zone if isinstance(zone, str) else None)
 
 
 def discover(metadata_uri: str | None, timeout: float = METADATA_TIMEOUT) -> Instance:
@@ -35,7 +39,7 @@ def discover(metadata_uri: str | None, timeout: float = METADATA_TIMEOUT) -> Ins
         try:
             with urllib.request.urlopen(f"{metadata_uri}/task", timeout=timeout) as response:  # noqa: S310 - the URI comes from the ECS agent
                 return from_task_metadata(json.load(response))
-        except (OSError, ValueError, KeyError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             # A task must still serve if the agent is slow; the hostname is a usable fallback.
             log.warning("task metadata unavailable (%s); using the hostname as instance id", error)
     return Instance(id=socket.gethostname())

@@ -1,18 +1,32 @@
-"""The state of other services, fetched concurrently through their discovery names."""
+"""The state of other services, fetched concurrently through their discovery names.
+
+A neighbour is another team's service, so it is treated as untrusted input: one deadline
+covers each whole fetch (connect, request, every read), the answer is read up to a size cap,
+redirects are not followed, and anything but a small readiness document is a "down" panel.
+What was learnt, failures included, is reused for NEIGHBOUR_MAX_AGE, as a versioned
+snapshot: consumers cache what they derive from it by its version.
+"""
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
+import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
 EXTENSION = "bookingapp.neighbours"
+# A readiness document is ~100 bytes with headers ~300: anything past this is not one,
+# and must not cost a worker memory (a Fargate task has 1 GB for two workers).
+MAX_ANSWER_BYTES = 16 * 1024
+# What of a neighbour's instance id is shown; ECS task ids are 32 characters.
+MAX_INSTANCE_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,29 @@ class NeighbourState:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The neighbours' states from one refresh; `version` grows with every refresh."""
+
+    version: int
+    states: tuple[dict, ...]
+
+
+class _AnswerTooLarge(Exception):
+    """The neighbour sent more than MAX_ANSWER_BYTES."""
+
+
+class _Recorded:
+    """A socket stand-in holding an answer already read, for http.client to parse."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def makefile(self, mode: str) -> io.BytesIO:
+        """Return the recorded bytes as the file http.client reads from."""
+        return io.BytesIO(self.data)
+
+
 class Neighbours:
     """Ask each neighbour's readiness endpoint, all at once, within one overall deadline."""
 
@@ -37,39 +74,44 @@ class Neighbours:
         self.urls = urls
         self.timeout = timeout
         self.max_age = max_age
-        # One small pool per process, created with the app, not per request.
+        # One small pool per process, created with the app, not per request. Every fetch
+        # ends by its deadline, so threads come back even from neighbours that never answer.
         self.pool = ThreadPoolExecutor(max_workers=max(len(urls), 1) * 4, thread_name_prefix="nb")
         self._lock = threading.Lock()
-        self._cached: list[dict] | None = None
+        self._snapshot: Snapshot | None = None
         self._fetched_at = 0.0
         self._refreshing = False
 
-    def states(self) -> list[dict]:
-        """Return the neighbours' states as data, at most max_age old; one request refreshes.
-
-        The same list object is returned until the next refresh, so callers may cache what
-        they derive from it by identity.
-        """
+    def snapshot(self) -> Snapshot:
+        """Return the neighbours' states, at most max_age old; one request refreshes them."""
         with self._lock:
+            current = self._snapshot
             fresh = time.monotonic() - self._fetched_at < self.max_age
-            if self._cached is not None and (fresh or self._refreshing):
+            if current is not None and (fresh or self._refreshing):
                 # Neighbours' state is a side panel: it must not put two HTTP calls on
                 # every page view, nor stall concurrent requests while one refreshes.
-                return self._cached
+                return current
             self._refreshing = True
         try:
-            states = [state.as_dict() for state in self.fetch()]
+            states = tuple(state.as_dict() for state in self.fetch())
         finally:
             with self._lock:
                 self._refreshing = False
         with self._lock:
-            self._cached, self._fetched_at = states, time.monotonic()
-        return states
+            # Failures are remembered like successes: a broken neighbour costs one fetch
+            # per max_age, and one that recovers shows as up at the next refresh.
+            version = (self._snapshot.version if self._snapshot else 0) + 1
+            self._snapshot, self._fetched_at = Snapshot(version, states), time.monotonic()
+            return self._snapshot
 
     def fetch(self) -> list[NeighbourState]:
         """Ask every neighbour now; a slow or dead one degrades only its own entry."""
-        futures = {name: self.pool.submit(self._ask, name, url) for name, url in self.urls.items()}
-        # One deadline for all: DNS lookups are not covered by socket timeouts, wait() is.
+        deadline = time.monotonic() + self.timeout
+        futures = {
+            name: self.pool.submit(self._ask, name, url, deadline)
+            for name, url in self.urls.items()
+        }
+        # wait() bounds what a socket deadline cannot: a DNS lookup, a busy pool.
         wait(futures.values(), timeout=self.timeout)
         return [self._result(name, future) for name, future in futures.items()]
 
@@ -77,26 +119,85 @@ class Neighbours:
         """Return the finished answer, or say the neighbour did not answer in time."""
         if not future.done():
             future.cancel()
-            return NeighbourState(name, up=False, problem=f"no answer within {self.timeout:g} s")
+            return self._late(name)
         return future.result()
 
-    def _ask(self, name: str, url: str) -> NeighbourState:
-        """Fetch one neighbour's readiness document."""
-        request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - fixed http URL
+    def _late(self, name: str) -> NeighbourState:
+        """Say a neighbour did not answer within the deadline."""
+        return NeighbourState(name, up=False, problem=f"no answer within {self.timeout:g} s")
+
+    def _ask(self, name: str, url: str, deadline: float) -> NeighbourState:
+        """Fetch one neighbour's readiness document, all of it before `deadline`."""
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                body = json.load(response)
-        except urllib.error.HTTPError as error:
-            return NeighbourState(name, up=False, problem=f"answered {error.code}")
-        except (OSError, ValueError) as error:
-            return NeighbourState(name, up=False, problem=_reason(error))
-        return NeighbourState(name, up=True, hits=body.get("hits"), instance=body.get("instance"))
+            raw = _get(url, deadline)
+        except TimeoutError:
+            return self._late(name)
+        except _AnswerTooLarge:
+            too_large = f"answered more than {MAX_ANSWER_BYTES} bytes"
+            return NeighbourState(name, up=False, problem=too_large)
+        except OSError as error:
+            return NeighbourState(name, up=False, problem=f"unreachable ({_reason(error)})")
+        return _read_answer(name, raw)
 
 
-def _reason(error: Exception) -> str:
+def _get(url: str, deadline: float) -> bytes:
+    """Send GET and return the raw answer, read until the server closes, the cap or deadline."""
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: application/json\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    address = (parts.hostname, parts.port or 80)
+    with socket.create_connection(address, timeout=_left(deadline)) as sock:
+        sock.sendall(request)
+        received, size = [], 0
+        while True:
+            # Each read may wait only for what is left of the one deadline: a neighbour
+            # dripping a byte at a time cannot stretch the fetch.
+            sock.settimeout(_left(deadline))
+            data = sock.recv(min(65536, MAX_ANSWER_BYTES + 1 - size))
+            if not data:
+                return b"".join(received)
+            received.append(data)
+            size += len(data)
+            if size > MAX_ANSWER_BYTES:
+                raise _AnswerTooLarge
+
+
+def _left(deadline: float) -> float:
+    """Return the seconds left before `deadline`; none left is a timeout."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+def _read_answer(name: str, raw: bytes) -> NeighbourState:
+    """Turn an HTTP answer into a state; anything but a 200 readiness document is 'down'."""
+    response = http.client.HTTPResponse(_Recorded(raw))  # type: ignore[arg-type]
+    try:
+        response.begin()
+        body = response.read()
+    except http.client.HTTPException:
+        return NeighbourState(name, up=False, problem="answered something that is not HTTP")
+    if response.status != 200:
+        # 3xx included: a redirect is not followed (it could point anywhere).
+        return NeighbourState(name, up=False, problem=f"answered {response.status}")
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
+        return NeighbourState(name, up=False, problem="answered something that is not JSON")
+    hits = document.get("hits") if isinstance(document, dict) else None
+    instance = document.get("instance") if isinstance(document, dict) else None
+    if type(hits) is not int or hits < 0 or not isinstance(instance, str):
+        return NeighbourState(name, up=False, problem="answered without a hit count and instance")
+    return NeighbourState(name, up=True, hits=hits, instance=instance[:MAX_INSTANCE_CHARS])
+
+
+def _reason(error: OSError) -> str:
     """Say briefly why a neighbour could not be reached."""
-    reason = getattr(error, "reason", error)
-    return f"unreachable ({reason})"
+    return error.strerror or type(error).__name__
 
 
 def init_app(app: Flask, names: tuple[str, ...]) -> None:

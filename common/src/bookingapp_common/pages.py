@@ -1,4 +1,4 @@
-"""The page, HTML or JSON: built once per neighbour state; per hit only the two counts change."""
+"""The page, HTML or JSON: built once per neighbour snapshot; per hit only the two counts change."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from flask import Flask, Response, current_app
 
 from bookingapp_common.identity import Instance
+from bookingapp_common.neighbours import Snapshot
 from bookingapp_common.service import ServiceSpec
 
 EXTENSION = "bookingapp.pages"
@@ -27,39 +28,39 @@ class PageRenderer:
             "instance": instance.id,
             "zone": instance.zone,
         }
-        # (neighbour states it was rendered with, the page cut around the two counts)
-        self._cached: tuple[list[dict], tuple[str, str, str]] | None = None
-        # (neighbour states it was encoded with, the JSON document after the two counts)
-        self._cached_json: tuple[list[dict], str] | None = None
+        # (the snapshot version it was rendered with, the page cut around the two counts)
+        self._cached: tuple[int, tuple[str, str, str]] | None = None
+        # (the snapshot version it was encoded with, the JSON document after the two counts)
+        self._cached_json: tuple[int, str] | None = None
 
-    def html(self, hits: int, instance_hits: int, neighbours: list[dict]) -> str:
+    def html(self, hits: int, instance_hits: int, neighbours: Snapshot) -> str:
         """Return the page for these counts and neighbour states."""
         cached = self._cached
-        if cached is None or cached[0] is not neighbours:
+        if cached is None or cached[0] != neighbours.version:
             # Everything but the counts changes at most once per neighbour refresh (2 s):
             # running the template per hit cost more than counting the hit (docs/benchmark.md).
-            cached = self._cached = (neighbours, self._cut(neighbours))
+            cached = self._cached = (neighbours.version, self._cut(neighbours.states))
         head, middle, tail = cached[1]
         return f"{head}{hits}{middle}{instance_hits}{tail}"
 
-    def json(self, hits: int, instance_hits: int, neighbours: list[dict]) -> Response:
+    def json(self, hits: int, instance_hits: int, neighbours: Snapshot) -> Response:
         """Return the page as JSON for these counts and neighbour states."""
         cached = self._cached_json
-        if cached is None or cached[0] is not neighbours:
+        if cached is None or cached[0] != neighbours.version:
             rest = json.dumps(
                 {
                     "service": self.context["spec"].name,
                     "instance": self.context["instance"],
                     "zone": self.context["zone"],
-                    "neighbours": neighbours,
+                    "neighbours": list(neighbours.states),
                 },
                 separators=(",", ":"),
             )
-            cached = self._cached_json = (neighbours, rest[1:])  # without its opening brace
+            cached = self._cached_json = (neighbours.version, rest[1:])  # without its "{"
         body = f'{{"hits":{hits},"instance_hits":{instance_hits},{cached[1]}'
         return Response(body, mimetype="application/json")
 
-    def _cut(self, neighbours: list[dict]) -> tuple[str, str, str]:
+    def _cut(self, neighbours: tuple[dict, ...]) -> tuple[str, str, str]:
         """Render with placeholders and cut the page around them (each appears once)."""
         page = self.template.render(
             **self.context, hits=_HITS, instance_hits=_INSTANCE_HITS, neighbours=neighbours

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from bookingapp_common import drain
 from bookingapp_common.counter import CounterUnavailable, get_counter
@@ -17,8 +17,12 @@ INSTANCE = "bookingapp.instance"
 
 def page():
     """Count this visit and show the counts, with the neighbours' state on the side."""
+    if request.method == "HEAD":
+        # HEAD asks what a GET would get, without the body: monitors and link checkers
+        # send it, and it is not a visit, so it counts nothing and asks nobody.
+        return Response(mimetype="application/json" if wants_json() else "text/html")
     hit = get_counter().hit()
-    neighbours = get_neighbours().states()
+    neighbours = get_neighbours().snapshot()
     if wants_json():
         return get_pages().json(hit.hits, hit.instance_hits, neighbours)
     return get_pages().html(hit.hits, hit.instance_hits, neighbours)

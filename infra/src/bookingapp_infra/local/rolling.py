@@ -7,7 +7,7 @@ ones are deregistered and drained before they stop. Here: new replicas are start
 compose from the new image, counted in once Docker says healthy *and* Traefik's API has
 them UP; old replicas get SIGTERM, fail their health check, leave Traefik's pool while
 still serving, and stop (bookingapp_common.drain). The desired count is what runs now, as
-ECS keeps the count the autoscaler chose (PITFALLS 8).
+ECS keeps the count the autoscaler chose (docs/pitfalls.md #8).
 """
 
 from __future__ import annotations

@@ -1,0 +1,237 @@
+"""The counter's contract: a 200 is counted once, a 503 is not counted, Redis down is said fast."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from bookingapp_common import counter as counter_module
+from bookingapp_common.config import DEFAULTS
+from bookingapp_common.counter import (
+    BUDGET_SECONDS,
+    COUNT_SCRIPT,
+    CounterUnavailable,
+    Hit,
+    HitCounter,
+    make_client,
+)
+from bookingapp_home import create_app
+from tests.unit.conftest import PASSWORD, app_config
+
+JSON = {"Accept": "application/json"}
+
+
+def counter_for(port: int, *, group_commit: bool = True) -> HitCounter:
+    """Return a counter for service `svc`, instance `i-1`, on the Redis at a loopback port."""
+    config = {**DEFAULTS, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": port, "REDIS_PASSWORD": PASSWORD}
+    return HitCounter(make_client(config), "svc", "i-1", group_commit=group_commit)
+
+
+class ReplyDroppingProxy:
+    """A TCP proxy to Redis that, once armed, lets one counting write through but loses its answer.
+
+    That is the case a retry cannot see into: Redis executed the write, the client only
+    knows the connection broke.
+    """
+
+    def __init__(self, redis_port: int) -> None:
+        self.redis_port = redis_port
+        self.armed = threading.Event()
+        self.dropped = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.create_connection(("127.0.0.1", self.redis_port))
+            lose = threading.Event()
+            threading.Thread(
+                target=self._requests, args=(client, upstream, lose), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._replies, args=(upstream, client, lose), daemon=True
+            ).start()
+
+    def _requests(
+        self, client: socket.socket, upstream: socket.socket, lose: threading.Event
+    ) -> None:
+        while data := _recv(client):
+            if self.armed.is_set() and (b"EVAL" in data or b"INCRBY" in data):
+                self.armed.clear()
+                lose.set()  # before Redis can answer
+            upstream.sendall(data)
+        upstream.close()
+
+    def _replies(
+        self, upstream: socket.socket, client: socket.socket, lose: threading.Event
+    ) -> None:
+        while data := _recv(upstream):
+            if lose.is_set():
+                self.dropped.set()
+                client.shutdown(socket.SHUT_RDWR)  # the answer is lost with the connection
+                client.close()
+                return
+            client.sendall(data)
+        client.close()
+
+    def close(self) -> None:
+        """Stop taking connections."""
+        self.listener.close()
+
+
+def _recv(sock: socket.socket) -> bytes:
+    """Read what is there; an empty result means the other side is gone."""
+    try:
+        return sock.recv(65536)
+    except OSError:
+        return b""
+
+
+@pytest.fixture
+def lossy_redis(redis_server) -> Iterator[ReplyDroppingProxy]:
+    """A way to the test Redis that can lose one answer on demand."""
+    proxy = ReplyDroppingProxy(redis_server.port)
+    yield proxy
+    proxy.close()
+
+
+@pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "per-hit"])
+def test_a_write_whose_answer_was_lost_is_not_counted_twice(
+    lossy_redis, redis_client, group_commit
+):
+    """The retry after a lost answer is recognised by Redis: the hit counts once, numbers agree."""
+    counter = counter_for(lossy_redis.port, group_commit=group_commit)
+    assert counter.hit() == Hit(hits=1, instance_hits=1)
+    lossy_redis.armed.set()
+    hit = counter.hit()
+    assert lossy_redis.dropped.is_set()  # the answer really was lost, and the hit retried
+    assert hit == Hit(hits=2, instance_hits=2)
+    assert redis_client.get("bookingapp:svc:hits") == "2"
+    assert redis_client.hget("bookingapp:svc:hits-by-instance", "i-1") == "2"
+    assert counter.hit() == Hit(hits=3, instance_hits=3)
+
+
+def test_a_visit_answered_503_while_redis_is_paused_is_not_counted_later(
+    redis_server, redis_client
+):
+    """Writes that reach Redis after their sender gave up are refused: a 503 is not a count."""
+    counter = counter_for(redis_server.port)
+    counter.hit()  # connected, script loaded
+    os.kill(redis_server.process.pid, signal.SIGSTOP)  # a paused Redis: connections hang
+    try:
+        with pytest.raises(CounterUnavailable):
+            counter.hit()
+        # Past the latest moment this process could still have been waiting for an answer.
+        time.sleep(BUDGET_SECONDS + 0.6)
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    assert redis_client.get("bookingapp:svc:hits") == "1"  # the queued writes ran, refused
+    assert redis_client.hget("bookingapp:svc:hits-by-instance", "i-1") == "1"
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers (a paused or partitioned Redis)."""
+    silent = socket.create_server(("127.0.0.1", 0), backlog=128)
+    yield silent.getsockname()[1]
+    silent.close()
+
+
+def test_once_redis_is_known_down_hits_and_probes_fail_at_once(silent_port):
+    """After one request waited for a silent Redis, the next ones are told so in milliseconds."""
+    counter = counter_for(silent_port)
+    with pytest.raises(CounterUnavailable):
+        counter.hit()
+    for call in (counter.hit, counter.peek) * 10:
+        started = time.monotonic()
+        with pytest.raises(CounterUnavailable, match=r"is not answering .* asked again every"):
+            call()
+        assert time.monotonic() - started < 0.05
+
+
+def test_a_flushed_script_cache_is_reloaded_without_losing_a_hit(redis_server, redis_client):
+    """After SCRIPT FLUSH (a restarted Redis), EVALSHA's NOSCRIPT falls back to EVAL once."""
+    counter = counter_for(redis_server.port)
+    counter.hit()
+    redis_client.script_flush()
+    assert counter.hit() == Hit(hits=2, instance_hits=2)
+    assert redis_client.get("bookingapp:svc:hits") == "2"
+
+
+def test_ready_is_503_with_a_clear_reason_when_the_count_is_not_a_number(
+    redis_server, redis_client
+):
+    """A key holding a non-integer makes /ready say so (503), never a 500 with a traceback."""
+    redis_client.set("bookingapp:home:hits", "twelve")
+    response = create_app(app_config(redis_server.port)).test_client().get("/home/ready")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert "'twelve'" in body["reason"]
+    assert "not a count" in body["reason"]
+    assert (body["service"], body["instance"]) == ("home", "test-instance")
+
+
+def test_an_error_reply_is_not_called_not_answering(redis_server, redis_client):
+    """The 503 says Redis answered with an error, and which, when that is what happened."""
+    redis_client.hset("bookingapp:home:hits", "wrong", "type")
+    response = create_app(app_config(redis_server.port)).test_client().get("/home", headers=JSON)
+    assert response.status_code == 503
+    error = response.get_json()["error"]
+    assert "answered with an error: WRONGTYPE" in error
+    assert "not answering" not in error
+
+
+def test_a_visit_answered_503_leaves_both_counts_unchanged(redis_server, redis_client):
+    """The written contract: a page answered 503 did not count, neither overall nor per instance."""
+    redis_client.hset("bookingapp:home:hits-by-instance", "test-instance", "oops")
+    client = create_app(app_config(redis_server.port)).test_client()
+    assert [client.get("/home").status_code for _ in range(3)] == [503] * 3
+    assert redis_client.get("bookingapp:home:hits") is None
+
+
+@pytest.mark.parametrize("skew", [-30.0, 30.0], ids=["our-clock-behind", "our-clock-ahead"])
+def test_a_skewed_host_clock_neither_refuses_nor_admits_late_writes(
+    redis_server, redis_client, monkeypatch, skew
+):
+    """The deadline is put on Redis's clock (measured with TIME), so 30 s of skew changes nothing."""
+    real_time = time.time
+    monkeypatch.setattr(counter_module.time, "time", lambda: real_time() + skew)
+    counter = counter_for(redis_server.port)
+    assert [counter.hit().hits for _ in range(3)] == [1, 2, 3]
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(CounterUnavailable):
+            counter.hit()
+        time.sleep(BUDGET_SECONDS + 0.6)
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    assert redis_client.get("bookingapp:svc:hits") == "3"
+
+
+def test_a_stale_copy_of_an_earlier_batch_is_never_applied(redis_client):
+    """A resend of batch 5 that reaches Redis after batch 6 was applied counts nothing."""
+    keys = ("c:hits", "c:by-instance", "c:batches:i-1:token")
+    far = int((time.time() + 60) * 1000)
+
+    def send(batch: int, size: int):
+        return redis_client.eval(COUNT_SCRIPT, 3, *keys, size, "i-1", batch, far, 10_000)
+
+    assert send(5, 2) == [2, 2]
+    assert send(5, 2) == [2, 2]  # the same batch again: recognised, same numbers
+    assert send(6, 3) == [5, 5]
+    with pytest.raises(redis.ResponseError, match="STALE"):
+        send(5, 2)
+    assert redis_client.get("c:hits") == "5"
+    assert redis_client.hget("c:by-instance", "i-1") == "5"

@@ -1,0 +1,90 @@
+"""Redis hung, four times more clients than threads: the page and /ready are 503 within 2 s."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from tests.unit.conftest import free_port
+
+THREADS = 4
+CLIENTS = 4 * THREADS
+SECONDS = 6
+
+
+@pytest.fixture
+def home_on_a_hung_redis() -> Iterator[int]:
+    """The home app under gunicorn (1 worker x 4 threads), its Redis accepting, never answering."""
+    silent = socket.create_server(("127.0.0.1", 0), backlog=512)
+    port = free_port()
+    env = {
+        **os.environ,
+        "BOOKINGAPP_SERVICE": "home",
+        "PORT": str(port),
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_THREADS": str(THREADS),
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": str(silent.getsockname()[1]),
+        "NEIGHBOUR_URL_TEMPLATE": f"http://127.0.0.1:{free_port()}/{{name}}/ready",
+    }
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:bookingapp_common.gunicorn_conf"]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while status(port, "/home/health")[0] != 200:
+            assert time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        silent.close()
+
+
+def status(port: int, path: str) -> tuple[int, float]:
+    """GET a path; return the status (0 when unreachable) and the seconds it took."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            code = response.status
+    except urllib.error.HTTPError as error:
+        code = error.code
+    except OSError:
+        code = 0
+    return code, time.monotonic() - started
+
+
+def test_page_and_ready_answer_503_within_2_s_at_p99_with_4x_clients(home_on_a_hung_redis):
+    """16 clients on 4 threads for 6 s: every answer is a 503, and 99 % come within 2 s."""
+    answers: dict[str, list[tuple[int, float]]] = {"/home": [], "/home/ready": []}
+    stop = time.monotonic() + SECONDS
+
+    def client(path: str) -> None:
+        while time.monotonic() < stop:
+            answers[path].append(status(home_on_a_hung_redis, path))
+
+    threads = [
+        threading.Thread(target=client, args=("/home" if n % 2 else "/home/ready",))
+        for n in range(CLIENTS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for path, seen in answers.items():
+        assert len(seen) > CLIENTS, path
+        assert {code for code, _ in seen} == {503}, path
+        times = sorted(elapsed for _, elapsed in seen)
+        p99 = times[int(len(times) * 0.99) - 1]
+        assert p99 < 2, f"{path}: p99 {p99:.2f} s over {len(times)} answers"

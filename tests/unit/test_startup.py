@@ -1,0 +1,102 @@
+"""gunicorn refuses a bad setting before any worker forks: one line, exit code 78."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from bookingapp_common.startup import EXIT_CONFIG, server_settings
+from tests.unit.conftest import free_port
+
+
+def gunicorn(**environment: str) -> subprocess.Popen:
+    """Start gunicorn as the image does, with the given settings added to the environment."""
+    env = {
+        **os.environ,
+        "BOOKINGAPP_SERVICE": "home",
+        "PORT": str(free_port()),
+        "GUNICORN_WORKERS": "1",
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": str(free_port()),
+        **environment,
+    }
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:bookingapp_common.gunicorn_conf"]
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GUNICORN_WORKERS", "0"),
+        ("GUNICORN_THREADS", "0"),
+        ("PORT", "0"),
+        ("REDIS_DB", "99"),
+        ("REDIS_PORT", "0"),
+        ("NEIGHBOUR_TIMEOUT", "nan"),
+        ("NEIGHBOUR_MAX_AGE", "inf"),
+        ("NEIGHBOUR_URL_TEMPLATE", "http://{nam}/ready"),
+        ("REDIS_PASSWORD_FILE", "/nonexistent/secret"),
+        ("REDIS_PASSWORD_FILE", "/dev/null"),
+        ("REDIS_TLS", "maybe"),
+        ("BOOKINGAPP_DRAIN_SECONDS", "nan"),
+        ("BOOKINGAPP_DRAIN_SECONDS", "25"),
+        ("BOOKINGAPP_DRAIN_SECONDS", "-1"),
+    ],
+)
+def test_a_bad_setting_stops_gunicorn_with_one_line_and_code_78(name, value):
+    """No worker starts: stderr is one line naming the variable; the exit code is EX_CONFIG."""
+    process = gunicorn(**{name: value})
+    try:
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    lines = stderr.strip().splitlines()
+    assert process.returncode == EXIT_CONFIG == 78
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(f"bookingapp: configuration error: {name}")
+    assert "Traceback" not in stderr
+
+
+def test_good_settings_start_gunicorn_and_it_serves():
+    """The same command with sound settings serves /home/health (the check is no obstacle)."""
+    port = free_port()
+    process = gunicorn(PORT=str(port), GUNICORN_THREADS="2")
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/home/health", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def test_the_container_health_check_imports_neither_flask_nor_redis():
+    """The health check runs every 2 s with a 2 s timeout: it must start on the stdlib alone."""
+    probe = "import sys, bookingapp_common.healthcheck; print(sorted({'flask', 'redis'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("0", 0.0), ("2.5", 2.5), ("19", 19.0)])
+def test_the_drain_can_be_shortened_or_turned_off(value, seconds):
+    """BOOKINGAPP_DRAIN_SECONDS from 0 (no drain) to 19 s is what the server drains for."""
+    assert server_settings({"BOOKINGAPP_DRAIN_SECONDS": value}).drain_seconds == seconds
+
+
+def test_the_drain_lasts_15_seconds_when_unset():
+    """Unset, the drain outlasts Docker marking the replica unhealthy (drain.py says why)."""
+    assert server_settings({}).drain_seconds == 15.0
