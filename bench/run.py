@@ -99,7 +99,7 @@ def main() -> int:
 def report(bench: Bench, args: argparse.Namespace) -> int:
     """Run every measurement and print the tables."""
     print(f"building images from {bench.python_image} ...", file=sys.stderr)
-    home_image = bench.build("home", args.source, "--build-arg", "SERVICE=home")
+    home_image = bench.build_service(args.source, "home")
     baseline_image = bench.build("baseline", ROOT / "bench" / "baseline")
     bench.create_network()
     bench.start_redis()
