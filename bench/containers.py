@@ -149,7 +149,8 @@ class Bench:
         }
         compose = ["docker", "compose", "-f", str(compose_file), "-p", f"bench-{self.suffix}"]
         config = json.loads(_run_env(env, *compose, "config", "--format", "json"))
-        tag = config["services"][service]["image"]
+        # Without an image: key compose names the image after the project and the service.
+        tag = config["services"][service].get("image", f"bench-{self.suffix}-{service}")
         self.images.append(tag)
         _run_env(env, *compose, "build", service)
         return tag

@@ -35,7 +35,7 @@ from bench.containers import (
     compose_up_seconds,
     image_size,
 )
-from bench.load import Endpoints, Load, Target, idle_redis, run_loads
+from bench.load import Endpoints, Load, Target, WrkOutputError, idle_redis, run_loads
 from bench.report import ImageSizes, figure_table, figures, load_table
 
 # Inside the app container nothing listens on port 9: neighbours are refused at once.
@@ -73,6 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="build home from this checkout instead (before/after comparisons)",
     )
     args = parser.parse_args(argv)
+    if not args.source.is_dir():
+        parser.error(f"--source {args.source} is not a directory")
     for item in args.app_env + args.alt_env:
         if "=" not in item:
             parser.error(f"expected KEY=VALUE, got {item!r}")
@@ -92,6 +94,9 @@ def main() -> int:
     bench = Bench(python_image, redis_image, args.cpus)
     try:
         return report(bench, args)
+    except (RuntimeError, WrkOutputError) as error:  # a command failed: say which, and why
+        print(f"benchmark stopped: {error}", file=sys.stderr)
+        return 2
     finally:
         bench.cleanup()
 
