@@ -20,7 +20,6 @@ import logging
 import secrets
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -32,10 +31,11 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.redis_stats import RedisCounters
+from bench.report import Spread, median
 from bookingapp_home import create_app
 
 PASSWORD = "bench-" + secrets.token_hex(8)
-STATS = ("total_writes_processed", "total_commands_processed")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,16 @@ class Round:
     cpu_us: float
     round_trips: float
     commands: float
+
+    @classmethod
+    def median_of(cls, rounds: list[Round]) -> Round:
+        """Return each figure's median over the rounds."""
+        return cls(
+            rps=median([r.rps for r in rounds]),
+            cpu_us=median([r.cpu_us for r in rounds]),
+            round_trips=median([r.round_trips for r in rounds]),
+            commands=median([r.commands for r in rounds]),
+        )
 
 
 def free_port() -> int:
@@ -80,19 +90,23 @@ def measure(app, admin: redis.Redis, requests: int, threads: int) -> Round:
     def view(_: int) -> int:
         return client.get("/home", headers=headers).status_code
 
-    before = admin.info("stats")
+    before = RedisCounters.from_stats(admin.info("stats"))
     hits_before = int(admin.get("bookingapp:home:hits") or 0)
     wall, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         statuses = list(pool.map(view, range(requests)))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    after = admin.info("stats")
+    work = RedisCounters.from_stats(admin.info("stats")).minus(before)
     hits = int(admin.get("bookingapp:home:hits")) - hits_before
     if set(statuses) != {200} or hits != requests:
         raise SystemExit(f"not every view was counted: {set(statuses)}, {hits}/{requests}")
     # Two INFO calls between the snapshots count as one write and one command each.
-    trips, commands = (after[k] - before[k] - 1 for k in STATS)
-    return Round(requests / wall, 1e6 * cpu / requests, trips / hits, commands / hits)
+    return Round(
+        rps=requests / wall,
+        cpu_us=1e6 * cpu / requests,
+        round_trips=(work.writes - 1) / hits,
+        commands=(work.commands - 1) / hits,
+    )
 
 
 def main() -> int:
@@ -137,17 +151,16 @@ def main() -> int:
     )
     print("|---|---:|---:|---:|---:|")
     for name, rounds in results.items():
-        med = {f: statistics.median(getattr(r, f) for r in rounds) for f in Round.__annotations__}
+        med = Round.median_of(rounds)
         print(
-            f"| {name} | {med['rps']:.0f} | {med['cpu_us']:.0f} | "
-            f"{med['round_trips']:.2f} | {med['commands']:.2f} |"
+            f"| {name} | {med.rps:.0f} | {med.cpu_us:.0f} | "
+            f"{med.round_trips:.2f} | {med.commands:.2f} |"
         )
     group, alone = results["group commit"], results["one script call per hit"]
-    ratios = sorted(g.rps / a.rps for g, a in zip(group, alone, strict=True))
+    ratios = Spread.of([g.rps / a.rps for g, a in zip(group, alone, strict=True)])
     print(
-        f"\ngroup commit / per hit, throughput: {statistics.median(ratios):.2f}x "
-        f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f}); {args.rounds} rounds x {args.requests} "
-        f"requests, {args.threads} threads"
+        f"\ngroup commit / per hit, throughput: {ratios.times(2)}; {args.rounds} rounds x "
+        f"{args.requests} requests, {args.threads} threads"
     )
     return 0
 
