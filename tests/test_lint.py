@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,16 @@ def test_ruff_finds_no_problems():
 def test_ruff_format_changes_nothing():
     """Every file is already formatted the way `ruff format` would."""
     result = run(tool("ruff"), "format", "--check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_finds_no_type_errors():
+    """mypy, strict, as configured in the root pyproject (common/ and infra/), reports nothing."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    # The same run as pre-commit's `uv run mypy`: the checked files and strictness live in
+    # the config, so neither can be relaxed here without the other.
+    assert config.get("strict") is True, "[tool.mypy] must set strict = true"
+    result = run(tool("mypy"))
     assert result.returncode == 0, result.stdout + result.stderr
 
 

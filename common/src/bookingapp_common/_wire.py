@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+T = TypeVar("T")
 
 # Between attempts: long enough for a restarting Redis to take connections again.
 BACKOFF_SECONDS = 0.05
@@ -37,7 +41,7 @@ def pack(*args: str | int | bytes) -> list[bytes]:
     return [b"".join(parts)]
 
 
-def retry_until(deadline: float, attempt_timeout: float, send):
+def retry_until(deadline: float, attempt_timeout: float, send: Callable[[], T]) -> T:
     """Call `send()` (an idempotent command) until it answers or no attempt fits the deadline."""
     while True:
         try:
@@ -56,7 +60,7 @@ class Wire:
     def __init__(self, client: redis.Redis, attempt_timeout: float) -> None:
         pool = client.connection_pool
         # The client's address, credentials, database and timeouts; none of its retries.
-        self.make = lambda: pool.connection_class(
+        self.make: Callable[[], redis.connection.Connection] = lambda: pool.connection_class(
             **{**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0), "health_check_interval": 0}
         )
         # One attempt can take a connect and a read timeout; start one only if it may finish.
@@ -71,7 +75,8 @@ class Wire:
             self._pid = os.getpid()
         return self._connection
 
-    def call(self, packed: list[bytes], deadline: float, *, idempotent: bool):
+    # Any: a Redis reply's shape depends on the command sent.
+    def call(self, packed: list[bytes], deadline: float, *, idempotent: bool) -> Any:
         """Send one command and return its reply, retrying until `deadline` when `idempotent`.
 
         `deadline` is a time.monotonic() value. A command that is not idempotent is sent at

@@ -29,7 +29,9 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
 import redis
 from flask import Flask, current_app
@@ -81,6 +83,10 @@ redis.call('SET', KEYS[3], ARGV[3] .. ' ' .. hits .. ' ' .. mine, 'PX', ARGV[5])
 return {hits, mine}
 """
 COUNT_SCRIPT_SHA = hashlib.sha1(COUNT_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+
+# A Redis command, and a way to send one before a deadline (monotonic) and get its reply.
+Command = tuple[str | int | bytes, ...]
+Call = Callable[[Command, float], Any]
 
 
 class CounterUnavailable(Exception):
@@ -263,7 +269,7 @@ class HitCounter:
         record = f"{self.key}:batches:{self.instance}:{token}"
         return (record if shared else f"{record}:{sequence}"), str(sequence)
 
-    def _count(self, size: int, record: str, batch_id: str, call) -> tuple[int, int]:
+    def _count(self, size: int, record: str, batch_id: str, call: Call) -> list[int]:
         """Run the counting script for `size` hits within the budget; return both counts."""
         deadline = time.monotonic() + BUDGET_SECONDS
         offset = self._offset(call, deadline)
@@ -271,18 +277,26 @@ class HitCounter:
         # on Redis's clock: a skewed host clock must not make every batch late (or none).
         left = deadline - time.monotonic()
         apply_by = time.time() + offset + left + self._attempt_timeout
-        args = (self.key, self.instance_key, record, size, self.instance, batch_id)
+        args: tuple[str | int, ...] = (
+            self.key,
+            self.instance_key,
+            record,
+            size,
+            self.instance,
+            batch_id,
+        )
         args += (int(apply_by * 1000), BATCH_MEMORY_MS)
         if self._script_loaded:
             try:
-                return call(("EVALSHA", COUNT_SCRIPT_SHA, 3, *args), deadline)
+                # The script answers {hits, mine}, the service's and this instance's totals.
+                return cast("list[int]", call(("EVALSHA", COUNT_SCRIPT_SHA, 3, *args), deadline))
             except redis.exceptions.NoScriptError:
                 self._script_loaded = False  # a restarted or flushed Redis: load it again
         replies = call(("EVAL", COUNT_SCRIPT, 3, *args), deadline)
         self._script_loaded = True
-        return replies
+        return cast("list[int]", replies)
 
-    def _offset(self, call, deadline: float) -> float:
+    def _offset(self, call: Call, deadline: float) -> float:
         """Return Redis's clock minus ours, asked (TIME) at first and after each failure."""
         if self._clock_offset is None:
             before = time.time()
@@ -291,12 +305,12 @@ class HitCounter:
             self._clock_offset = int(seconds) + int(micros) / 1e6 - (before + after) / 2
         return self._clock_offset
 
-    def _call_on_wire(self, command: tuple, deadline: float):
+    def _call_on_wire(self, command: Command, deadline: float) -> Any:
         """Send a command on the counter's kept connection (the caller holds the wire)."""
         # The script is idempotent (it remembers the batch), so a resend is always safe.
         return self._wire.call(pack(*command), deadline, idempotent=True)
 
-    def _call_on_pool(self, command: tuple, deadline: float):
+    def _call_on_pool(self, command: Command, deadline: float) -> Any:
         """Send a command through the client's pool, resent (it is idempotent) until deadline."""
         return retry_until(
             deadline, self._attempt_timeout, lambda: self.client.execute_command(*command)
@@ -358,7 +372,7 @@ def _describe(client: redis.Redis) -> str:
     return f"{kwargs.get('host')}:{kwargs.get('port')}"
 
 
-def make_client(config: dict) -> redis.Redis:
+def make_client(config: Mapping[str, Any]) -> redis.Redis:
     """Build a Redis client whose every call gives up within about 2 seconds."""
     timeout = config["REDIS_SOCKET_TIMEOUT"]
     # Lazy: redis-py connects on first use, so start-up never waits for DNS or Redis
@@ -394,4 +408,4 @@ def init_app(app: Flask, service: str, instance: str) -> None:
 
 def get_counter() -> HitCounter:
     """Return the current app's hit counter."""
-    return current_app.extensions[EXTENSION]
+    return cast(HitCounter, current_app.extensions[EXTENSION])

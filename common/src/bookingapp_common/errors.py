@@ -35,7 +35,7 @@ def answer_error(status: int, title: str, message: str) -> tuple[Response | str,
     return render_template("error.html", status=status, title=title, message=message), status
 
 
-def _http_error(error: HTTPException) -> tuple[Response | str, int, list]:
+def _http_error(error: HTTPException) -> tuple[Response | str, int, list[tuple[str, str]]]:
     """Answer 404, 405 and friends (and 500: Flask wraps unhandled errors in one)."""
     status = error.code or 500
     # Keep headers such as Allow on a 405; the body is ours.
@@ -48,7 +48,7 @@ def _http_error(error: HTTPException) -> tuple[Response | str, int, list]:
     return body, status, headers
 
 
-def _counter_unavailable(error: CounterUnavailable) -> tuple[Response | str, int, dict]:
+def _counter_unavailable(error: CounterUnavailable) -> tuple[Response | str, int, dict[str, str]]:
     """Answer 503 when Redis is down: the page cannot count, but the service is alive."""
     body, status = answer_error(
         503,

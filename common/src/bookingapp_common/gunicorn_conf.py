@@ -5,6 +5,7 @@ comes from BOOKINGAPP_SERVICE, set by the image.
 """
 
 import os
+from typing import Any
 
 from bookingapp_common import drain, logs
 from bookingapp_common.startup import settings_or_exit
@@ -43,6 +44,6 @@ loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 logconfig_dict = logs.gunicorn_logconfig(loglevel)
 
 
-def when_ready(server):
+def when_ready(server: Any) -> None:  # gunicorn ships no types: its Arbiter
     """Arm the drain on SIGTERM once the master is up."""
     drain.install(server, _settings.drain_seconds)

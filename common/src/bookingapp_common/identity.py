@@ -25,11 +25,13 @@ class Instance:
 
 def from_task_metadata(task: object) -> Instance:
     """Build the identity from a task metadata v4 `/task` document; ValueError if malformed."""
-    arn = task.get("TaskARN") if isinstance(task, dict) else None
+    if not isinstance(task, dict):
+        raise ValueError("the task metadata document has no TaskARN string")
+    arn = task.get("TaskARN")
     task_id = arn.rsplit("/", 1)[-1] if isinstance(arn, str) else ""
     if not task_id:
         raise ValueError("the task metadata document has no TaskARN string")
-    zone = task.get("AvailabilityZone")  # type: ignore[union-attr]
+    zone = task.get("AvailabilityZone")
     return Instance(id=task_id, zone=zone if isinstance(zone, str) else None)
 
 

@@ -17,6 +17,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
@@ -39,7 +40,7 @@ class NeighbourState:
     instance: str | None = None
     problem: str | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """Return the state as JSON-ready data."""
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
@@ -49,7 +50,7 @@ class Snapshot:
     """The neighbours' states from one refresh; `version` grows with every refresh."""
 
     version: int
-    states: tuple[dict, ...]
+    states: tuple[dict[str, Any], ...]
 
 
 class _AnswerTooLarge(Exception):
@@ -115,7 +116,7 @@ class Neighbours:
         wait(futures.values(), timeout=self.timeout)
         return [self._result(name, future) for name, future in futures.items()]
 
-    def _result(self, name: str, future: Future) -> NeighbourState:
+    def _result(self, name: str, future: Future[NeighbourState]) -> NeighbourState:
         """Return the finished answer, or say the neighbour did not answer in time."""
         if not future.done():
             future.cancel()
@@ -151,7 +152,8 @@ def _get(url: str, deadline: float) -> bytes:
     address = (parts.hostname, parts.port or 80)
     with socket.create_connection(address, timeout=_left(deadline)) as sock:
         sock.sendall(request)
-        received, size = [], 0
+        received: list[bytes] = []
+        size = 0
         while True:
             # Each read may wait only for what is left of the one deadline: a neighbour
             # dripping a byte at a time cannot stretch the fetch.
@@ -211,4 +213,4 @@ def init_app(app: Flask, names: tuple[str, ...]) -> None:
 
 def get_neighbours() -> Neighbours:
     """Return the current app's neighbour client."""
-    return current_app.extensions[EXTENSION]
+    return cast(Neighbours, current_app.extensions[EXTENSION])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 from flask import Flask, Response, current_app
 
@@ -60,7 +61,7 @@ class PageRenderer:
         body = f'{{"hits":{hits},"instance_hits":{instance_hits},{cached[1]}'
         return Response(body, mimetype="application/json")
 
-    def _cut(self, neighbours: tuple[dict, ...]) -> tuple[str, str, str]:
+    def _cut(self, neighbours: tuple[dict[str, Any], ...]) -> tuple[str, str, str]:
         """Render with placeholders and cut the page around them (each appears once)."""
         page = self.template.render(
             **self.context, hits=_HITS, instance_hits=_INSTANCE_HITS, neighbours=neighbours
@@ -77,4 +78,4 @@ def init_app(app: Flask, spec: ServiceSpec, instance: Instance) -> None:
 
 def get_pages() -> PageRenderer:
     """Return the current app's page renderer."""
-    return current_app.extensions[EXTENSION]
+    return cast(PageRenderer, current_app.extensions[EXTENSION])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from bookingapp_common import drain
 from bookingapp_common.counter import CounterUnavailable, get_counter
@@ -15,7 +16,7 @@ SPEC = "bookingapp.service"
 INSTANCE = "bookingapp.instance"
 
 
-def page():
+def page() -> ResponseReturnValue:
     """Count this visit and show the counts, with the neighbours' state on the side."""
     if request.method == "HEAD":
         # HEAD asks what a GET would get, without the body: monitors and link checkers
@@ -28,7 +29,7 @@ def page():
     return get_pages().html(hit.hits, hit.instance_hits, neighbours)
 
 
-def health():
+def health() -> ResponseReturnValue:
     """Liveness: answers whenever the process can serve; never asks Redis (docs/pitfalls.md #1)."""
     instance = current_app.extensions[INSTANCE]
     spec: ServiceSpec = current_app.extensions[SPEC]
@@ -37,7 +38,7 @@ def health():
     return jsonify(status="ok", service=spec.name, instance=instance.id)
 
 
-def ready():
+def ready() -> ResponseReturnValue:
     """Readiness: 200 with the hit count when Redis answers, 503 with the reason when not."""
     spec: ServiceSpec = current_app.extensions[SPEC]
     instance = current_app.extensions[INSTANCE]

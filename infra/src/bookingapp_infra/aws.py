@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -43,16 +43,17 @@ def make_session() -> ClientFactory:
         session = boto3.session.Session(region_name=region)
         if session.region_name is None:
             raise InfraError(NO_REGION)
-        return session
+        return cast(ClientFactory, session)  # boto3 ships no types: its Session
     if region is None:
         raise InfraError(NO_REGION)
     # localstack-client reads AWS_ENDPOINT_URL / LOCALSTACK_HOST itself; it would otherwise
     # invent credentials and a region, so hand it the ones the user set.
-    return LocalSession(
+    local: ClientFactory = LocalSession(
         aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "test"),
         aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "test"),
         region_name=region,
     )
+    return local
 
 
 def error_code(err: ClientError) -> str:

@@ -193,7 +193,8 @@ def wait(cfn: Any, waiter_name: str, name: str, timeout: float) -> None:
 def last_status(err: WaiterError) -> str | None:
     """Return the stack status the waiter saw last, if its answer had one."""
     stacks = (err.last_response or {}).get("Stacks") or [{}]
-    return stacks[0].get("StackStatus")
+    status: str | None = stacks[0].get("StackStatus")
+    return status
 
 
 def failure_reason(cfn: Any, name: str) -> str:

@@ -498,7 +498,7 @@ def check_together(services: Mapping[str, ServiceParams]) -> None:
     _unique(services, "alb.priority", lambda p: p.alb.priority if p.alb else None)
     _unique(services, "alb.path_pattern", lambda p: p.alb.path_pattern if p.alb else None)
     _check_test_rule_priorities(services)
-    secrets = {p.repository_credentials for p in services.values()} - {None}
+    secrets = {c for p in services.values() if (c := p.repository_credentials) is not None}
     if len(secrets) > 1:
         # The execution role may read exactly one registry secret (platform.yaml).
         raise ParamsError(

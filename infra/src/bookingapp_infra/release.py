@@ -143,7 +143,9 @@ def describe_service(ecs: Any, cluster: str, service: str) -> dict[str, Any]:
         if error_code(err) == "ClusterNotFoundException":
             raise InfraError(f"cluster {cluster!r} not found: deploy the platform first") from err
         raise
-    found = [s for s in answer.get("services", []) if s.get("status") == "ACTIVE"]
+    found: list[dict[str, Any]] = [
+        s for s in answer.get("services", []) if s.get("status") == "ACTIVE"
+    ]
     if not found:
         raise InfraError(
             f"service {service!r} not found in cluster {cluster!r}: "
@@ -160,7 +162,8 @@ def register_with_image(ecs: Any, task_definition: str, service: str, image: str
     request["containerDefinitions"] = with_image(current["containerDefinitions"], service, image)
     if answer.get("tags"):
         request["tags"] = answer["tags"]
-    return ecs.register_task_definition(**request)["taskDefinition"]["taskDefinitionArn"]
+    arn: str = ecs.register_task_definition(**request)["taskDefinition"]["taskDefinitionArn"]
+    return arn
 
 
 def with_image(containers: list[dict[str, Any]], service: str, image: str) -> list[dict[str, Any]]:
@@ -190,7 +193,8 @@ def new_deployment(
 
 def primary(service: dict[str, Any]) -> dict[str, Any]:
     """Return the PRIMARY deployment UpdateService just made (the one to watch)."""
-    for deployment in service.get("deployments", []):
+    deployments: list[dict[str, Any]] = service.get("deployments", [])
+    for deployment in deployments:
         if deployment.get("status") == "PRIMARY":
             return deployment
     raise InfraError(f"{service.get('serviceName')}: ECS reports no primary deployment")
@@ -284,7 +288,7 @@ def pause_hint(service: str) -> str:
 def describe_deployment(ecs: Any, arn: str) -> dict[str, Any]:
     """Return one service deployment, or raise saying ECS does not know it."""
     answer = ecs.describe_service_deployments(serviceDeploymentArns=[arn])
-    found = answer.get("serviceDeployments", [])
+    found: list[dict[str, Any]] = answer.get("serviceDeployments", [])
     if not found:
         reasons = "; ".join(f.get("reason", "?") for f in answer.get("failures", []))
         raise InfraError(f"service deployment {arn} not found ({reasons or 'no reason given'})")
@@ -308,7 +312,8 @@ def created(deployment: dict[str, Any]) -> tuple[bool, Any]:
 
 def paused_hook(deployment: dict[str, Any]) -> dict[str, Any] | None:
     """Return the PAUSE lifecycle hook the deployment waits on, if it waits on one."""
-    for hook in deployment.get("lifecycleHookDetails", []):
+    hooks: list[dict[str, Any]] = deployment.get("lifecycleHookDetails", [])
+    for hook in hooks:
         if hook.get("targetType") == "PAUSE" and hook.get("status") == "AWAITING_ACTION":
             return hook
     return None

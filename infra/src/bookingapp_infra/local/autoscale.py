@@ -30,11 +30,19 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from bookingapp_infra.local import compose, traefik
 from bookingapp_infra.local.compose import Replica
 from bookingapp_infra.local.errors import LocalError, UsageError
-from bookingapp_infra.local.policy import Decision, History, MetricSeries, Policy, decide
+from bookingapp_infra.local.policy import (
+    Decision,
+    History,
+    MetricSeries,
+    Policy,
+    TimingOverrides,
+    decide,
+)
 from bookingapp_infra.params import SERVICES_DIR, ParamsError, load_all
 
 # How often CPU is sampled; several samples make one datapoint of the default 60 s period.
@@ -254,7 +262,9 @@ class Scaler:
             decision = decide(state.policy, points, len(mine), state.history, now, releasing(mine))
             self._act(state, decision, mine, now)
 
-    def _act(self, state: ServiceState, decision: Decision, mine: list[Replica], now: float):
+    def _act(
+        self, state: ServiceState, decision: Decision, mine: list[Replica], now: float
+    ) -> None:
         """Print a decision when it says something new, and start the scaling it asks for."""
         if decision.changes or decision.reason != state.last_said:
             self.say(decision.describe())
@@ -266,6 +276,8 @@ class Scaler:
     def _follow(self, state: ServiceState, mine: list[Replica], now: float) -> None:
         """Complete an activity once compose is done and Traefik's pool has the new count."""
         activity = state.activity
+        if activity is None:
+            return  # nothing in flight (the callers look first)
         service, desired = state.policy.service, activity.decision.desired
         outcome = activity.job.poll()
         waited = now - activity.started
@@ -323,7 +335,7 @@ class Scaler:
 # --- the command ------------------------------------------------------------------------------
 
 
-def policies(services_dir: Path, overrides: dict[str, float]) -> list[Policy]:
+def policies(services_dir: Path, overrides: TimingOverrides) -> list[Policy]:
     """Load every app's policy from the parameter files, timings overridden for tests."""
     try:
         services = load_all(services_dir)
@@ -338,7 +350,7 @@ def policies(services_dir: Path, overrides: dict[str, float]) -> list[Policy]:
         raise UsageError(str(error)) from None
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `autoscale` verb and its options."""
     verb = subparsers.add_parser(
         "autoscale",
@@ -408,7 +420,8 @@ _TIMING_OPTIONS = (
 def autoscale(args: argparse.Namespace, say: Callable[[str], None] | None = None) -> None:
     """Handle `autoscale`: load the policies, then run the scaler until done or stopped."""
     say = say or _say
-    overrides = {k: getattr(args, k) for k in _TIMING_OPTIONS if getattr(args, k) is not None}
+    given = {k: getattr(args, k) for k in _TIMING_OPTIONS if getattr(args, k) is not None}
+    overrides = cast(TimingOverrides, given)  # argparse's types: float, int per option
     loaded = policies(args.services_dir, overrides)
     if args.sample_interval <= 0:
         raise UsageError("--sample-interval must be more than 0 seconds")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -45,6 +46,9 @@ from bookingapp_infra.local.bluegreen_controller import (
 )
 from bookingapp_infra.local.errors import LocalError, UsageError
 from bookingapp_infra.params import SERVICES_DIR
+
+# What a verb's parser sets as its `handler` default: it acts on the parsed arguments.
+Handler = Callable[[argparse.Namespace], None]
 
 STRATEGIES = ("rolling", "blue_green")
 APPROVAL_TIMEOUT = 3600.0
@@ -113,7 +117,7 @@ class Interrupted(LocalError):
     exit_code = 130
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Teach `release` and `status` the blue/green strategy; add `approve` and `rollback`."""
     release = subparsers.choices.get("release") or new_release_parser(subparsers)
     add_release_options(release)
@@ -138,7 +142,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         parser.set_defaults(handler=handler)
 
 
-def new_release_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def new_release_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Add a `release` verb where no rolling release registered one."""
     parser = subparsers.add_parser("release", help="release a new image of one service")
     parser.add_argument("service", metavar="SERVICE")
@@ -189,7 +195,7 @@ BLUE_GREEN_ONLY = (
 )
 
 
-def dispatch_release(args: argparse.Namespace, rolling) -> None:
+def dispatch_release(args: argparse.Namespace, rolling: Handler) -> None:
     """Run the release the service's strategy (or --strategy) names."""
     strategy = args.strategy or strategy_of(args.service)
     if strategy == "blue_green":
@@ -221,7 +227,7 @@ def strategy_of(service: str) -> str:
         return "rolling"  # unknown or backing services: the rolling release says why
 
 
-def dispatch_status(args: argparse.Namespace, whole) -> None:
+def dispatch_status(args: argparse.Namespace, whole: Handler) -> None:
     """Show one service's blue/green release, or the whole project without a service."""
     if args.service:
         cmd_status(args)

@@ -85,7 +85,7 @@ def _alive_on_windows(pid: int) -> bool:
     if not handle:
         return False
     try:
-        return kernel32.WaitForSingleObject(handle, 0) == 0x00000102  # WAIT_TIMEOUT: running
+        return bool(kernel32.WaitForSingleObject(handle, 0) == 0x00000102)  # WAIT_TIMEOUT: running
     finally:
         kernel32.CloseHandle(handle)
 

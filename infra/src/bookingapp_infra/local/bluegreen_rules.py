@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 TEST_HEADER = "X-Bookingapp-Test"
 TEST_VALUE = "green"
@@ -89,7 +90,7 @@ def weights(routing: Routing) -> dict[str, int]:
     return {name: weight for name, weight in split.items() if weight > 0}
 
 
-def render(routing: Routing) -> dict:
+def render(routing: Routing) -> dict[str, Any]:
     """Return the Traefik dynamic configuration for this routing."""
     n = names(routing.service)
     listener = routing.listener
@@ -126,7 +127,7 @@ def render(routing: Routing) -> dict:
     return {"http": {"routers": routers, "services": services}}
 
 
-def target_group(urls: tuple[str, ...], health: HealthCheck) -> dict:
+def target_group(urls: tuple[str, ...], health: HealthCheck) -> dict[str, Any]:
     """Return a load balancer over the given servers with the target group health check."""
     return {
         "loadBalancer": {
@@ -140,7 +141,7 @@ def target_group(urls: tuple[str, ...], health: HealthCheck) -> dict:
     }
 
 
-def dump(config: dict, service: str) -> str:
+def dump(config: dict[str, Any], service: str) -> str:
     """Return the configuration as file text (JSON is YAML, so Traefik reads a .yml file)."""
     header = f"# {service}'s blue/green listener rules; written by bookingapp-local, do not edit.\n"
     return header + json.dumps(config, indent=2, sort_keys=True) + "\n"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
+from typing import TypedDict, Unpack
 
 from bookingapp_infra.local.bluegreen_rules import FULL
 
@@ -158,7 +159,16 @@ def finish_rollback(release: Release, ok: bool = True) -> Release:
     return _at(release, release.stage, status=ROLLBACK_SUCCESSFUL if ok else ROLLBACK_FAILED)
 
 
-def _at(release: Release, stage: str, **changes: object) -> Release:
+class Changes(TypedDict, total=False):
+    """The fields a transition may change besides the stage (and the history it extends)."""
+
+    status: str
+    green_weight: int
+    paused: bool
+    reason: str
+
+
+def _at(release: Release, stage: str, **changes: Unpack[Changes]) -> Release:
     """Return the release at a stage with changes, its history extended by one line."""
     new = replace(release, stage=stage, **changes)
     line = f"{new.status} {new.stage} green={new.green_weight}%" + (" paused" if new.paused else "")

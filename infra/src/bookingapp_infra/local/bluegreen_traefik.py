@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from bookingapp_infra.local import compose, traefik
 from bookingapp_infra.local.bluegreen_rules import HealthCheck, Listener
@@ -52,12 +53,12 @@ def rules_dir(project: str) -> Path:
     )
 
 
-def get(api: str, path: str) -> dict | None:
+def get(api: str, path: str) -> dict[str, Any] | None:
     """GET one object from Traefik's API; None when Traefik does not know it (404)."""
     url = f"{api}/api/http/{urllib.parse.quote(path)}"
     try:
         with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - the project's own API on loopback
-            return json.load(answer)
+            return cast("dict[str, Any]", json.load(answer))
     except urllib.error.HTTPError as error:
         if error.code == 404:
             return None

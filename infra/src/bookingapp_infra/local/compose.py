@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, cast
 
 from bookingapp_infra.local.errors import LocalError, UsageError
 
@@ -44,12 +45,21 @@ class Replica:
     health: str | None  # "starting", "healthy", "unhealthy", or None without a health check
     addresses: tuple[str, ...]  # its IP on each network (for matching Traefik's servers)
     labels: Mapping[str, str] = field(repr=False)
-    ports: Mapping[str, list] = field(repr=False)
+    ports: Mapping[str, list[dict[str, str]] | None] = field(repr=False)
 
     @property
     def short(self) -> str:
         """Return the 12-character id docker shows."""
         return self.id[:12]
+
+
+class Identified(Protocol):
+    """A container known by its id: this module's Replica, or blue/green's."""
+
+    @property
+    def id(self) -> str:
+        """Return the container's full id."""
+        ...
 
 
 def add_project_option(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +71,7 @@ def add_project_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess:
+def run(args: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the docker CLI with these arguments; a missing CLI or a hang becomes one line."""
     try:
         # The user's own docker on PATH (engine or Desktop), fixed argument lists, no shell.
@@ -94,14 +104,16 @@ def replicas(project: str, service: str | None = None) -> list[Replica]:
     return sorted(found, key=lambda r: (r.service, r.number))
 
 
-def inspect(ids: Sequence[str]) -> list[dict]:
+def inspect(ids: Sequence[str]) -> list[dict[str, Any]]:
     """Return `docker inspect` of those containers that still exist (one may just have gone)."""
     if not ids:
         return []
-    return json.loads(run(["inspect", *ids], timeout=60).stdout or "[]")
+    return cast(
+        "list[dict[str, Any]]", json.loads(run(["inspect", *ids], timeout=60).stdout or "[]")
+    )
 
 
-def _replica(container: dict) -> Replica:
+def _replica(container: dict[str, Any]) -> Replica:
     """Build a Replica from one `docker inspect` document."""
     labels = container["Config"]["Labels"] or {}
     networks = container["NetworkSettings"]["Networks"] or {}
@@ -183,7 +195,7 @@ def compose(replica: Replica, overlay: Path | None, *args: str, timeout: float =
     return docker("compose", *options, *args, timeout=timeout)
 
 
-def stop(replicas_to_stop: Iterable[Replica]) -> None:
+def stop(replicas_to_stop: Iterable[Identified]) -> None:
     """Stop (SIGTERM, then the container's own stop timeout) and remove replicas, in parallel."""
     ids = [r.id for r in replicas_to_stop]
     if ids:

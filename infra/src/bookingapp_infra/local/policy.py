@@ -29,8 +29,9 @@ returns what target tracking would do now and why. What AWS does, and where it s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypedDict, Unpack
 
 from bookingapp_infra.params import ServiceParams
 
@@ -68,6 +69,16 @@ class Timings:
         return max(self.scale_out_datapoints, self.scale_in_datapoints)
 
 
+class TimingOverrides(TypedDict, total=False):
+    """Timings to use instead of the parameter file's (the `autoscale` options, tests)."""
+
+    period: float
+    scale_out_datapoints: int
+    scale_in_datapoints: int
+    scale_out_cooldown: float
+    scale_in_cooldown: float
+
+
 @dataclass(frozen=True)
 class Policy:
     """One service's target tracking policy: its target, its bounds and its timings."""
@@ -79,7 +90,7 @@ class Policy:
     timings: Timings = Timings()
 
     @classmethod
-    def from_params(cls, params: ServiceParams, **overrides: float) -> Policy:
+    def from_params(cls, params: ServiceParams, **overrides: Unpack[TimingOverrides]) -> Policy:
         """Build the policy from a service's [autoscaling] table; overrides replace timings."""
         scaling = params.autoscaling
         if scaling is None:
@@ -202,16 +213,18 @@ def decide(
         bound = "min" if current < policy.min_capacity else "max"
         return Decision(policy, latest, current, bounded, f"back within {bound}_capacity")
     high = _breaching(datapoints, policy.timings.scale_out_datapoints, lambda v: v > policy.target)
-    if high:
+    if high and latest is not None:  # always so: a firing alarm has its latest datapoint
         return _scale_out(policy, latest, current, history, now)
     low_line = policy.target * ALARM_LOW_FRACTION
     low = _breaching(datapoints, policy.timings.scale_in_datapoints, lambda v: v < low_line)
-    if low:
+    if low and latest is not None:
         return _scale_in(policy, latest, current, history, now)
     return Decision(policy, latest, current, current, _why_no_alarm(policy, datapoints))
 
 
-def _breaching(datapoints: Sequence[float | None], needed: int, breaches) -> bool:
+def _breaching(
+    datapoints: Sequence[float | None], needed: int, breaches: Callable[[float], bool]
+) -> bool:
     """Say whether the last `needed` datapoints all exist and all breach (the alarm fires)."""
     recent = list(datapoints[-needed:])
     return len(recent) == needed and all(v is not None and breaches(v) for v in recent)
@@ -273,7 +286,7 @@ def _why_no_alarm(policy: Policy, datapoints: Sequence[float | None]) -> str:
     return "near target"
 
 
-def _streak(datapoints: Sequence[float | None], breaches) -> int:
+def _streak(datapoints: Sequence[float | None], breaches: Callable[[float], bool]) -> int:
     """Return how many of the latest datapoints in a row breach."""
     count = 0
     for value in reversed(datapoints):

@@ -158,7 +158,7 @@ def _names(replicas: list[Replica]) -> str:
     return ", ".join(r.name for r in replicas) or "none"
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `release` verb."""
     verb = subparsers.add_parser(
         "release",

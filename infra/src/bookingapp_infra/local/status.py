@@ -41,7 +41,7 @@ def pool_status(api: str, replica: Replica, pools: dict[str, dict[str, str]]) ->
     return "DOWN" if traefik.is_listed(pools[service], replica) else "not in pool"
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `status` verb."""
     verb = subparsers.add_parser("status", help="show replicas, images, health and Traefik's pool")
     compose.add_project_option(verb)
