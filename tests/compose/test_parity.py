@@ -6,7 +6,7 @@ import pytest
 
 from bookingapp_infra.params import ServiceParams, load_all
 from tests.compose.stack import load_compose
-from tests.support import app_services
+from tests.support import ROOT, app_services
 
 # Traefik picks the highest priority, the ALB the lowest: compose uses 1000 - ALB priority.
 TRAEFIK_PRIORITY_BASE = 1000
@@ -83,3 +83,35 @@ def test_redis_image_default_is_the_one_deployed(params, compose):
     image = compose["services"]["redis"]["image"]
     default = image.split(":-", 1)[1].rstrip("}")
     assert params["redis"].image.removeprefix("docker.io/").removeprefix("library/") == default
+
+
+@pytest.mark.parametrize("name", app_services())
+def test_the_container_health_check_is_the_task_definitions(name, params, compose):
+    """An app's compose health check runs the very command its ECS task definition runs."""
+    assert compose["services"][name]["healthcheck"]["test"] == list(
+        params[name].health_check_command
+    )
+
+
+def test_the_redis_health_check_pings_as_on_ecs(params, compose):
+    """Redis's check is `redis-cli ping` expecting PONG on both sides (only the secret differs)."""
+    local = compose["services"]["redis"]["healthcheck"]["test"]
+    deployed = params["redis"].health_check_command
+    assert local[0] == deployed[0] == "CMD-SHELL"
+    for command in (local[1], deployed[1]):
+        assert "redis-cli ping | grep -q PONG" in command
+
+
+def test_apps_run_as_the_user_the_task_definition_names(params):
+    """The image's USER (what compose runs) is the uid:gid the task definition sets."""
+    users = {
+        line.split(maxsplit=1)[1]
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("USER ")
+    }
+    assert users == {params[name].user for name in app_services()}
+
+
+def test_redis_runs_as_the_user_the_task_definition_names(params, compose):
+    """Local Redis runs as the uid:gid of the ECS task (the official image's redis user)."""
+    assert compose["services"]["redis"]["user"] == params["redis"].user
