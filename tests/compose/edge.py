@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from bookingapp_infra.local import compose as local_compose
 from bookingapp_infra.local import traefik
 from tests.compose.stack import APP_SERVICES, Stack
-from tests.unit.conftest import free_port
+from tests.support import free_port
 
 
 class Edge:

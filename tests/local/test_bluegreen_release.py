@@ -29,7 +29,7 @@ import pytest
 
 from tests.compose.edge import Answer, Edge, Traffic
 from tests.compose.stack import Stack
-from tests.unit.conftest import free_port
+from tests.support import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik]
 

@@ -17,8 +17,8 @@ import pytest
 
 from bookingapp_common import drain
 from bookingapp_home import create_app
-from tests.support import ROOT
-from tests.unit.conftest import app_config, free_port
+from tests.support import ROOT, free_port
+from tests.unit.conftest import app_config
 
 JSON = {"Accept": "application/json"}
 

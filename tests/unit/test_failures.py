@@ -8,7 +8,8 @@ import pytest
 
 from bookingapp_common.counter import PROBE_INTERVAL_SECONDS
 from bookingapp_home import create_app
-from tests.unit.conftest import app_config, free_port
+from tests.support import free_port
+from tests.unit.conftest import app_config
 
 JSON = {"Accept": "application/json"}
 

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from bookingapp_home import create_app
-from tests.unit.conftest import app_config, free_port
+from tests.support import free_port
+from tests.unit.conftest import app_config
 
 JSON = {"Accept": "application/json"}
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.unit.conftest import free_port
+from tests.support import free_port
 
 THREADS = 4
 CLIENTS = 4 * THREADS

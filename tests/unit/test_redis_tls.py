@@ -18,7 +18,8 @@ import redis
 
 from bookingapp_common.config import DEFAULTS, ConfigError, from_environment
 from bookingapp_common.counter import make_client
-from tests.unit.conftest import PASSWORD, free_port
+from tests.support import free_port
+from tests.unit.conftest import PASSWORD
 
 
 def test_redis_tls_is_off_unless_the_environment_says_true() -> None:

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from bookingapp_common.startup import EXIT_CONFIG, server_settings
-from tests.unit.conftest import free_port
+from tests.support import free_port
 
 
 def gunicorn(**environment: str) -> subprocess.Popen:
