@@ -14,6 +14,7 @@ import redis
 from testcontainers.core.container import DockerContainer
 
 from bookingapp_home import create_app
+from tests.stubs import silent_server
 from tests.support import free_port, unit_redis_is_a_container
 
 PASSWORD = "unit-test-password"
@@ -133,6 +134,13 @@ def redis_server() -> Iterator[RedisServer | RedisContainerServer]:
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers (a paused or partitioned Redis)."""
+    with silent_server() as port:
+        yield port
 
 
 @pytest.fixture

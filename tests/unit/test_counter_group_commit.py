@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -115,16 +114,6 @@ def test_numbers_stay_exact_across_instances_under_concurrency(redis_server, red
         own = sorted(hit.instance_hits for instance, hit in seen if instance == name)
         assert own == list(range(1, 401))
     assert redis_client.hgetall("bookingapp:svc:hits-by-instance") == {"a": "400", "b": "400"}
-
-
-@pytest.fixture
-def silent_port():
-    """A port that accepts connections and never answers (a paused or partitioned Redis)."""
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(64)
-    yield silent.getsockname()[1]
-    silent.close()
 
 
 def test_hits_queued_behind_a_failing_round_trip_fail_with_it(silent_port):
