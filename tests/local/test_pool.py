@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from bookingapp_infra.local import compose, traefik
 from bookingapp_infra.local.compose import Replica
 from bookingapp_infra.local.errors import LocalError, UsageError
+from tests.stubs import serving
 
 SERVICES = {
     "/api/http/services/home@docker": {
@@ -45,11 +45,8 @@ def api() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             """Keep the test output quiet."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 def replica(address: str, labels: dict[str, str] | None = None, ports=None) -> Replica:

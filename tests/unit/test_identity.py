@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from bookingapp_common.identity import Instance, discover, from_task_metadata
+from tests.stubs import serving
 
 TASK = {
     "Cluster": "arn:aws:ecs:eu-west-1:111122223333:cluster/bookingapp",
@@ -33,12 +33,8 @@ def metadata_endpoint():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v4/abc"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield f"{url}/v4/abc"
 
 
 def test_on_ecs_the_instance_is_the_task_id_and_zone(metadata_endpoint):
@@ -101,13 +97,8 @@ def test_a_malformed_metadata_document_falls_back_to_the_hostname(document, capl
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        instance = discover(f"http://127.0.0.1:{server.server_port}/v4/abc")
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        instance = discover(f"{url}/v4/abc")
     assert instance == Instance(id=socket.gethostname())
     assert "task metadata unavailable" in caplog.text
 
