@@ -84,12 +84,25 @@ class Reply:
         return json.loads(self.body)
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Hand a 3xx back as the answer instead of following it."""
+
+    def redirect_request(self, *args: object) -> None:
+        """Follow nothing."""
+        return None
+
+
+# One request, exactly what the server said: no redirect followed, and no http_proxy from
+# the environment (tests only GET loopback; a developer's proxy must not carry it elsewhere).
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
+
+
 def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5) -> Reply:
-    """GET a URL; error statuses are replies too, nothing answering raises OSError."""
+    """GET a URL once; error statuses are replies too, nothing answering raises OSError."""
     request = urllib.request.Request(url, headers=headers or {})
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             status, body = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, body = error.code, error.read()
