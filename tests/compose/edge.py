@@ -113,6 +113,7 @@ class Traffic:
     path: str = "/home"
     clients: int = 8
     answers: list[Answer] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -171,7 +172,7 @@ class Traffic:
         """GET the page once; never raise, record what happened."""
         started = time.monotonic()
         try:
-            connection.request("GET", self.path, headers={"Accept": "application/json"})
+            connection.request("GET", self.path, headers={**JSON, **self.headers})
             response = connection.getresponse()
             body = response.read()
         except (OSError, http.client.HTTPException) as error:
