@@ -17,6 +17,21 @@ def silent_server(backlog: int = 128) -> Iterator[int]:
         yield silent.getsockname()[1]
 
 
+class StubHandler(BaseHTTPRequestHandler):
+    """A request handler for fakes: one call answers, nothing is logged."""
+
+    def answer(self, status: int, body: bytes) -> None:
+        """Send a complete JSON answer with its length."""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        """Keep the test output quiet."""
+
+
 class QuietServer(ThreadingHTTPServer):
     """A threading HTTP server that never blocks exit and stays quiet about clients gone."""
 

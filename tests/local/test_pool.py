@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from bookingapp_infra.local import compose, traefik
 from bookingapp_infra.local.compose import Replica
 from bookingapp_infra.local.errors import LocalError, UsageError
-from tests.stubs import serving
+from tests.stubs import StubHandler, serving
 
 SERVICES = {
     "/api/http/services/home@docker": {
@@ -31,19 +30,12 @@ SERVICES = {
 def api() -> Iterator[str]:
     """A stand-in for Traefik's API: two services, anything else 404, /broken 500."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StubHandler):
         def do_GET(self) -> None:
             """Answer from SERVICES."""
             body = SERVICES.get(urllib.parse.unquote(self.path))  # as Traefik's router decodes
             status = 200 if body else (500 if "broken" in self.path else 404)
-            data = json.dumps(body or {"message": "not found"}).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            """Keep the test output quiet."""
+            self.answer(status, json.dumps(body or {"message": "not found"}).encode())
 
     with serving(Handler) as url:
         yield url

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from bookingapp_common.identity import Instance, discover, from_task_metadata
-from tests.stubs import serving
+from tests.stubs import StubHandler, serving
 
 TASK = {
     "Cluster": "arn:aws:ecs:eu-west-1:111122223333:cluster/bookingapp",
@@ -22,16 +21,12 @@ TASK = {
 def metadata_endpoint():
     """Serve a task metadata v4 document the way the ECS agent does."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StubHandler):
         def do_GET(self):
-            body = json.dumps(TASK).encode() if self.path == "/v4/abc/task" else b"{}"
-            self.send_response(200 if self.path == "/v4/abc/task" else 404)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
+            if self.path == "/v4/abc/task":
+                self.answer(200, json.dumps(TASK).encode())
+            else:
+                self.answer(404, b"{}")
 
     with serving(Handler) as url:
         yield f"{url}/v4/abc"
@@ -86,16 +81,9 @@ def test_an_unreachable_metadata_endpoint_falls_back_to_the_hostname(caplog):
 def test_a_malformed_metadata_document_falls_back_to_the_hostname(document, caplog):
     """Whatever the endpoint sends, the task boots, named by its hostname, and says why."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StubHandler):
         def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(document)))
-            self.end_headers()
-            self.wfile.write(document)
-
-        def log_message(self, *args):
-            pass
+            self.answer(200, document)
 
     with serving(Handler) as url:
         instance = discover(f"{url}/v4/abc")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from bookingapp_home import create_app
-from tests.stubs import serving
+from tests.stubs import StubHandler, serving
 from tests.support import free_port
 from tests.unit.conftest import app_config
 
@@ -21,20 +20,12 @@ def neighbour_server():
     """Pretend to be movie (ready, 7 hits) and bus (answers only after 3 s)."""
     asked: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StubHandler):
         def do_GET(self):
             asked.append(self.path)
             if self.path.startswith("/bus/"):
                 time.sleep(3)
-            body = json.dumps({"status": "ready", "hits": 7, "instance": "m-1"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
+            self.answer(200, json.dumps({"status": "ready", "hits": 7, "instance": "m-1"}).encode())
 
     # The slow answer finds its client gone: that is the point (serving() stays quiet on it).
     with serving(Handler) as url:
