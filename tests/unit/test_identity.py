@@ -9,6 +9,7 @@ import pytest
 
 from bookingapp_common.identity import Instance, discover, from_task_metadata
 from tests.stubs import StubHandler, serving
+from tests.support import free_port
 
 TASK = {
     "Cluster": "arn:aws:ecs:eu-west-1:111122223333:cluster/bookingapp",
@@ -46,9 +47,7 @@ def test_without_ecs_the_instance_is_the_hostname():
 
 def test_an_unreachable_metadata_endpoint_falls_back_to_the_hostname(caplog):
     """A task still serves, and says why, when the agent does not answer."""
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()
     assert discover(f"http://127.0.0.1:{port}/v4/x", timeout=0.5).id == socket.gethostname()
     assert "task metadata unavailable" in caplog.text
 
