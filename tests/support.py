@@ -1,4 +1,6 @@
-"""What the tests share: where the repo is, which services it has, whether Docker is here.
+"""What the tests share: the repo, its services, Docker's presence, ports, waits and GETs.
+
+Also the one runner of `docker compose config`. Fake servers live in tests/stubs.py.
 
 Nothing here touches Docker when imported: `docker_problem()` and `traefik_problem()` ask the
 engine the first time a test marked `docker` / `traefik` is about to run (tests/conftest.py),
@@ -9,11 +11,17 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -46,6 +54,86 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def wait_until(
+    check: Callable[[], object], timeout: float, message: str, interval: float = 0.1
+) -> float:
+    """Poll check() until it is true; return the seconds it took, or fail with message."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(interval)
+    raise AssertionError(f"{message} (waited {timeout} s)")
+
+
+JSON = {"Accept": "application/json"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one GET got back: status, body text and the seconds it took."""
+
+    status: int
+    body: str
+    seconds: float
+
+    def json(self) -> object:
+        """Decode the body as JSON (fails loudly when it is not)."""
+        return json.loads(self.body)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Hand a 3xx back as the answer instead of following it."""
+
+    def redirect_request(self, *args: object) -> None:
+        """Follow nothing."""
+        return None
+
+
+# One request, exactly what the server said: no redirect followed, and no http_proxy from
+# the environment (tests only GET loopback; a developer's proxy must not carry it elsewhere).
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
+
+
+def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5) -> Reply:
+    """GET a URL once; error statuses are replies too, nothing answering raises OSError."""
+    request = urllib.request.Request(url, headers=headers or {})
+    started = time.monotonic()
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, body = error.code, error.read()
+    return Reply(status, body.decode(), time.monotonic() - started)
+
+
+def http_status(url: str, headers: dict[str, str] | None = None, timeout: float = 5) -> int:
+    """GET a URL and return its status, 0 when nothing answers (refused, reset, timed out)."""
+    try:
+        return http_get(url, headers, timeout).status
+    except OSError:
+        return 0
+
+
+def compose_config(*files: Path) -> subprocess.CompletedProcess:
+    """Run `docker compose config` on the files (compose.yaml alone by default), JSON out."""
+    args = [arg for f in files or (COMPOSE_FILE,) for arg in ("-f", str(f))]
+    return subprocess.run(
+        ["docker", "compose", *args, "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def resolved_compose(*files: Path) -> dict:
+    """Return the files as compose resolves them (variables interpolated, ports normalised)."""
+    out = compose_config(*files)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
 
 
 @functools.cache

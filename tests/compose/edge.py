@@ -12,8 +12,6 @@ import http.client
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +20,7 @@ from dataclasses import dataclass, field
 from bookingapp_infra.local import compose as local_compose
 from bookingapp_infra.local import traefik
 from tests.compose.stack import APP_SERVICES, Stack
-from tests.unit.conftest import free_port
+from tests.support import JSON, free_port, http_get, wait_until
 
 
 class Edge:
@@ -36,16 +34,11 @@ class Edge:
 
     def get(self, path: str) -> tuple[int, str, dict | None]:
         """GET a path; return status, raw body and the JSON body when there is one."""
-        request = urllib.request.Request(self.base + path, headers={"Accept": "application/json"})
+        reply = http_get(self.base + path, JSON, timeout=5)
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                status, body = response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            status, body = error.code, error.read().decode()
-        try:
-            return status, body, json.loads(body)
+            return reply.status, reply.body, reply.json()
         except ValueError:
-            return status, body, None
+            return reply.status, reply.body, None
 
     def instances(self, path: str, count: int) -> list[str]:
         """Return the instance ids that served `count` requests to a page."""
@@ -58,11 +51,7 @@ class Edge:
 
     def wait_for(self, condition, timeout: float = 45) -> None:
         """Poll until condition() is true, failing with its docstring after `timeout` s."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not true within {timeout} s: {condition.__doc__}")
-            time.sleep(0.5)
+        wait_until(condition, timeout, f"not true: {condition.__doc__}", interval=0.5)
 
     def hits(self, service: str) -> int:
         """Return the service's hit count, read through its readiness path (counts nothing)."""
@@ -124,6 +113,7 @@ class Traffic:
     path: str = "/home"
     clients: int = 8
     answers: list[Answer] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -158,10 +148,9 @@ class Traffic:
 
     def wait_for(self, count: int, timeout: float = 60, since: float = 0.0) -> None:
         """Wait until `count` requests started after `since` were answered."""
-        deadline = time.monotonic() + timeout
-        while len(self.since(since)) < count:
-            assert time.monotonic() < deadline, f"fewer than {count} answers in {timeout} s"
-            time.sleep(0.05)
+        wait_until(
+            lambda: len(self.since(since)) >= count, timeout, f"fewer than {count} answers", 0.05
+        )
 
     def failures(self) -> Counter:
         """Return the non-200 answers, counted by (status, problem)."""
@@ -183,7 +172,7 @@ class Traffic:
         """GET the page once; never raise, record what happened."""
         started = time.monotonic()
         try:
-            connection.request("GET", self.path, headers={"Accept": "application/json"})
+            connection.request("GET", self.path, headers={**JSON, **self.headers})
             response = connection.getresponse()
             body = response.read()
         except (OSError, http.client.HTTPException) as error:

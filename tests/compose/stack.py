@@ -11,9 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.support import ROOT
+from tests.support import COMPOSE_FILE
 
-COMPOSE_FILE = ROOT / "compose.yaml"
 APP_SERVICES = ("home", "movie", "bus")
 
 

@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 
 from tests.compose.stack import APP_SERVICES, COMPOSE_FILE, load_compose
-from tests.support import ROOT
-
-
-def compose_config(*files: str) -> subprocess.CompletedProcess:
-    """Run `docker compose config` on the given files."""
-    args = [a for f in files for a in ("-f", str(ROOT / f))]
-    return subprocess.run(
-        ["docker", "compose", *args, "config", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.support import ROOT, compose_config
 
 
 @pytest.mark.docker  # runs `docker compose config`: the CLI and its Compose plugin
 def test_compose_file_is_valid_on_its_own_and_with_the_override():
     """`docker compose config` accepts compose.yaml, and the development override on top."""
-    alone = compose_config("compose.yaml")
+    alone = compose_config(ROOT / "compose.yaml")
     assert alone.returncode == 0, alone.stderr
-    merged = compose_config("compose.yaml", "compose.override.yaml")
+    merged = compose_config(ROOT / "compose.yaml", ROOT / "compose.override.yaml")
     assert merged.returncode == 0, merged.stderr
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from bookingapp_infra.local.compose import Replica, docker, inspect
 from tests.compose.edge import Edge, Traffic, assert_nothing_lost, edge_stack
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik]
 
@@ -56,15 +57,9 @@ def test_sigterm_to_one_replica_takes_it_out_of_the_pool_before_it_stops(edge):
     target = edge.replicas("home")[0]
     with steady_load(edge):
         docker("kill", "--signal", "TERM", target.id)
-        deadline = time.monotonic() + 10
-        while up_in_pool(edge, target):
-            assert time.monotonic() < deadline, "still UP in the pool 10 s after SIGTERM"
-            time.sleep(0.1)
+        wait_until(lambda: not up_in_pool(edge, target), 10, "still UP in the pool after SIGTERM")
         assert state(target)["Running"], "it stopped before it left the pool"
-        deadline = time.monotonic() + 40
-        while state(target)["Running"]:
-            assert time.monotonic() < deadline, "still running 40 s after SIGTERM"
-            time.sleep(0.2)
+        wait_until(lambda: not state(target)["Running"], 40, "still running after SIGTERM", 0.2)
         assert state(target)["ExitCode"] == 0  # a clean stop, not the SIGKILL after 30 s
         docker("start", target.id)  # what ECS does next: a replacement task
         edge.wait_in_pool("home")

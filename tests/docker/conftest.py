@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +11,7 @@ from testcontainers.community.redis import RedisContainer
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-from tests.support import ROOT
+from tests.support import ROOT, http_status, wait_until
 
 PYTHON_IMAGE = os.environ.get("PYTHON_IMAGE", "python:3.12.8-slim-bookworm")
 REDIS_IMAGE = os.environ.get("REDIS_IMAGE", "redis:7.4")
@@ -61,16 +58,8 @@ def redis_container(network) -> Iterator[RedisContainer]:
 
 def wait_until_healthy(base: str, service: str, timeout: float = 60) -> None:
     """Poll the liveness endpoint until it answers 200."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/{service}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{base}/{service}/health did not answer within {timeout} s")
+    health = f"{base}/{service}/health"
+    wait_until(lambda: http_status(health, timeout=2) == 200, timeout, f"{health} not 200", 0.3)
 
 
 def run_app(image: str, network, **env: str) -> DockerContainer:

@@ -207,18 +207,6 @@ def request_once(
     return answer
 
 
-def get(address: str, path: str, timeout: float = 10) -> tuple[int, str, float]:
-    """GET a path once on a fresh connection; return status, body and seconds taken."""
-    started = time.monotonic()
-    connection = http.client.HTTPConnection(address, timeout=timeout)
-    try:
-        connection.request("GET", path, headers={"Accept": "application/json"})
-        response = connection.getresponse()
-        return response.status, response.read().decode(), time.monotonic() - started
-    finally:
-        connection.close()
-
-
 def raw_request(address: str, data: bytes, timeout: float = 10) -> bytes:
     """Send bytes as they are (malformed requests too) and return everything answered."""
     host, port = address.rsplit(":", 1)
@@ -229,13 +217,3 @@ def raw_request(address: str, data: bytes, timeout: float = 10) -> bytes:
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
-
-
-def wait_until(check, timeout: float, message: str, interval: float = 0.1) -> float:
-    """Poll check() until it is true; return the seconds it took, or fail with message."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if check():
-            return time.monotonic() - started
-        time.sleep(interval)
-    raise AssertionError(f"{message} (waited {timeout} s)")

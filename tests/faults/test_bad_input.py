@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.faults.stack import get, raw_request
+from tests.faults.stack import raw_request
+from tests.support import JSON, http_get
 
 pytestmark = pytest.mark.docker
 
@@ -100,5 +101,5 @@ def test_any_accept_header_gets_an_answer_it_can_read(movie, accept, path):
 
 def test_the_service_still_serves_after_the_fuzzing(stack, movie):
     """After thousands of bad requests both endpoints still answer 200."""
-    assert get(movie, "/movie/health")[0] == 200
-    assert get(movie, "/movie")[0] == 200
+    assert http_get(f"http://{movie}/movie/health", JSON, timeout=10).status == 200
+    assert http_get(f"http://{movie}/movie", JSON, timeout=10).status == 200

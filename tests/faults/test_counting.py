@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from tests.faults.stack import Load, wait_until
+from tests.faults.stack import Load
+from tests.support import wait_until
 
 pytestmark = pytest.mark.docker
 

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from tests.faults.stack import Load, get, latency, wait_until
+from tests.faults.stack import Load, latency
+from tests.support import JSON, http_get, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -35,7 +36,10 @@ def test_a_silent_redis_gives_fast_503s_live_health_and_recovery_in_seconds(stac
         paused = time.monotonic()
         try:
             while time.monotonic() - paused < OUTAGE_SECONDS:
-                health += [get(replica, "/movie/health")[0] for replica in replicas]
+                health += [
+                    http_get(f"http://{replica}/movie/health", JSON, timeout=10).status
+                    for replica in replicas
+                ]
                 time.sleep(0.2)
         finally:
             unpausing = time.monotonic()  # Redis answers again before `docker unpause` returns

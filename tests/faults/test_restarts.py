@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 
 from bookingapp_common import drain
-from tests.faults.stack import Load, get, wait_until
+from tests.faults.stack import Load
+from tests.support import JSON, Reply, http_get, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -58,10 +59,10 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_0(stack):
     """Pages of home waiting ~2 s on the slow neighbour stub complete while the replica stops."""
     container = stack.containers("home")[0]
     address = stack.address(container)
-    answers: list[tuple[int, str, float]] = []
+    answers: list[Reply] = []
 
     def visit() -> None:
-        answers.append(get(address, "/home", timeout=30))
+        answers.append(http_get(f"http://{address}/home", JSON, timeout=30))
 
     # A fresh replica has no neighbour state cached, so every page request asks the stub.
     visitors = [threading.Thread(target=visit) for _ in range(6)]
@@ -76,7 +77,7 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_0(stack):
     exit_code = stack.docker("inspect", "-f", "{{.State.ExitCode}}", container["Id"])
     stack.docker("start", container["Id"])
     stack.wait_healthy("home")
-    assert [status for status, _, _ in answers] == [200] * 6
-    assert all(took > 1 for _, _, took in answers)  # they really were in flight
+    assert [answer.status for answer in answers] == [200] * 6
+    assert all(answer.seconds > 1 for answer in answers)  # they really were in flight
     assert exit_code == "0"
     assert DRAIN_SECONDS <= stopped_after < STOP_SECONDS  # drained first, then no SIGKILL

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from tests.compose.stack import COMPOSE_FILE
+from tests.support import resolved_compose
 
 pytestmark = pytest.mark.docker
 
@@ -68,7 +67,7 @@ def test_redis_refuses_clients_without_its_password(stack):
 
 def test_only_traefik_publishes_ports_and_redis_none():
     """In compose.yaml (the production topology) no app and not Redis has a host port."""
-    services = compose_config()["services"]
+    services = resolved_compose()["services"]
     published = {name for name, service in services.items() if service.get("ports")}
     assert published == {"traefik"}
 
@@ -83,18 +82,9 @@ def test_redis_publishes_nothing_on_the_running_stack(stack):
             assert {b["HostIp"] for b in bound} == {"127.0.0.1"}
 
 
-def compose_config() -> dict:
-    """Return compose.yaml as compose resolves it (variables interpolated, ports normalised)."""
-    out = subprocess.run(
-        ["docker", "compose", "-f", str(COMPOSE_FILE), "config", "--format", "json"],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    return json.loads(out.stdout)
-
-
 def test_traefik_dashboard_is_bound_to_localhost_only():
     """The dashboard port 8080 is published on 127.0.0.1 only; Redis publishes nothing."""
-    services = compose_config()["services"]
+    services = resolved_compose()["services"]
     dashboard = [p for p in services["traefik"].get("ports", []) if p["target"] == 8080]
     assert dashboard
     assert {p.get("host_ip") for p in dashboard} == {"127.0.0.1"}

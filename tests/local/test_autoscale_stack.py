@@ -32,6 +32,7 @@ from bookingapp_infra.params import SERVICES_DIR
 from tests.compose.edge import Edge, Traffic, edge_stack
 from tests.compose.stack import APP_SERVICES
 from tests.local import autoscale_record
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik]
 
@@ -63,14 +64,6 @@ def params_dir(directory: Path) -> Path:
             text = head + MOVIE_SCALING + "\n" + tail[tail.index("[environment]") :]
         (directory / path.name).write_text(text)
     return directory
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    """Poll condition() every second until true; fail naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
-        time.sleep(1.0)
 
 
 @dataclass
@@ -213,14 +206,16 @@ def drive(run: Run, watcher: Watcher, edge: Edge) -> None:
             wait_until(
                 lambda: watcher.counts()["movie"] >= 3 and in_pool(edge, "movie") >= 3,
                 LOAD_LIMIT,
-                "movie scaled out under load, its new replicas UP in Traefik",
+                "not yet: movie scaled out under load, its new replicas UP in Traefik",
+                interval=1.0,
             )
             time.sleep(20)  # more load, shorter than the scale-in alarm: room to grow further
         run.load_stopped = time.monotonic()
         wait_until(
             lambda: watcher.counts()["movie"] == 2 and in_pool(edge, "movie") == 2,
             SCALE_IN_LIMIT,
-            "movie back at min_capacity after the load",
+            "not yet: movie back at min_capacity after the load",
+            interval=1.0,
         )
         time.sleep(5)  # the last drained replica is gone; requests still flow
         run.release_started = time.monotonic()

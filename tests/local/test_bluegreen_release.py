@@ -12,8 +12,6 @@ prove the local emulation keeps its promises.
 
 from __future__ import annotations
 
-import http.client
-import json
 import queue
 import subprocess
 import sys
@@ -27,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose.edge import Answer, Edge, Traffic
+from tests.compose.edge import Edge, Traffic
 from tests.compose.stack import Stack
-from tests.unit.conftest import free_port
+from tests.support import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik]
 
@@ -45,22 +43,6 @@ class HeaderTraffic(Traffic):
     """Clients like Traffic's, each request carrying the test header."""
 
     headers: dict[str, str] = field(default_factory=lambda: {"X-Bookingapp-Test": "green"})
-
-    def _once(self, connection: http.client.HTTPConnection) -> Answer:
-        """GET the page once with the test header; never raise, record what happened."""
-        started = time.monotonic()
-        try:
-            connection.request(
-                "GET", self.path, headers={"Accept": "application/json", **self.headers}
-            )
-            response = connection.getresponse()
-            body = response.read()
-        except (OSError, http.client.HTTPException) as error:
-            return Answer(0, started, problem=f"{type(error).__name__}: {error}")
-        if response.status != 200:
-            return Answer(response.status, started, problem=body[:120].decode(errors="replace"))
-        data = json.loads(body)
-        return Answer(200, started, instance=data["instance"], hits=data["hits"])
 
 
 def between(traffic: Traffic, start: float, end: float) -> set[str]:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from bookingapp_infra.local import compose, traefik
 from bookingapp_infra.local.compose import Replica
 from bookingapp_infra.local.errors import LocalError, UsageError
+from tests.stubs import StubHandler, serving
 
 SERVICES = {
     "/api/http/services/home@docker": {
@@ -31,25 +30,15 @@ SERVICES = {
 def api() -> Iterator[str]:
     """A stand-in for Traefik's API: two services, anything else 404, /broken 500."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StubHandler):
         def do_GET(self) -> None:
             """Answer from SERVICES."""
             body = SERVICES.get(urllib.parse.unquote(self.path))  # as Traefik's router decodes
             status = 200 if body else (500 if "broken" in self.path else 404)
-            data = json.dumps(body or {"message": "not found"}).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.answer(status, json.dumps(body or {"message": "not found"}).encode())
 
-        def log_message(self, *args: object) -> None:
-            """Keep the test output quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 def replica(address: str, labels: dict[str, str] | None = None, ports=None) -> Replica:

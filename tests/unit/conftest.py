@@ -6,7 +6,6 @@ import logging
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +13,8 @@ import redis
 from testcontainers.core.container import DockerContainer
 
 from bookingapp_home import create_app
-from tests.support import free_port, unit_redis_is_a_container
+from tests.stubs import silent_server
+from tests.support import free_port, unit_redis_is_a_container, wait_until
 
 PASSWORD = "unit-test-password"
 # Where there is no redis-server binary: the image tests/docker uses (stand-ins set it too).
@@ -96,17 +96,18 @@ class RedisContainerServer:
         self.container.stop()
 
 
+def pings(client: redis.Redis) -> bool:
+    """Say whether the Redis answers PING (False while it refuses or is not up yet)."""
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
 def wait_for_redis(port: int, timeout: float = 10) -> None:
     """Wait until a Redis on loopback answers PING with the test password."""
     client = redis.Redis(port=port, password=PASSWORD, socket_timeout=2)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            client.ping()
-            return
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError(f"Redis on 127.0.0.1:{port} did not answer within {timeout} s")
+    wait_until(lambda: pings(client), timeout, f"Redis on 127.0.0.1:{port} did not answer", 0.05)
 
 
 def local_or_container_redis() -> RedisServer | RedisContainerServer:
@@ -133,6 +134,13 @@ def redis_server() -> Iterator[RedisServer | RedisContainerServer]:
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers (a paused or partitioned Redis)."""
+    with silent_server() as port:
+        yield port
 
 
 @pytest.fixture

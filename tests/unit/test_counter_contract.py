@@ -141,14 +141,6 @@ def test_a_visit_answered_503_while_redis_is_paused_is_not_counted_later(
     assert redis_client.hget("bookingapp:svc:hits-by-instance", "i-1") == "1"
 
 
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts connections and never answers (a paused or partitioned Redis)."""
-    silent = socket.create_server(("127.0.0.1", 0), backlog=128)
-    yield silent.getsockname()[1]
-    silent.close()
-
-
 def test_once_redis_is_known_down_hits_and_probes_fail_at_once(silent_port):
     """After one request waited for a silent Redis, the next ones are told so in milliseconds."""
     counter = counter_for(silent_port)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from bookingapp_common.counter import (
     HitCounter,
     make_client,
 )
+from tests.support import wait_until
 from tests.unit.conftest import PASSWORD
 
 
@@ -62,16 +62,6 @@ def test_a_lone_hit_is_one_incrby_sent_at_once(redis_server, redis_client):
     assert script_calls(redis_client) - before == 1
 
 
-def wait_until(condition, timeout: float = 5) -> bool:
-    """Poll `condition` until it holds or `timeout` passes; return whether it held."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return False
-
-
 def open_batch_size(counter: HitCounter) -> int:
     """Return how many hits the batch now open for joining holds."""
     batch = counter._open
@@ -89,7 +79,12 @@ def test_hits_arriving_during_a_round_trip_share_the_next_one(redis_server, redi
         for joined in range(1, 8):
             rest.append(pool.submit(counter.hit))
             # One at a time, so arrival order is known: each has joined before the next comes.
-            assert wait_until(lambda joined=joined: open_batch_size(counter) == joined)
+            wait_until(
+                lambda joined=joined: open_batch_size(counter) == joined,
+                5,
+                f"hit {joined + 1} did not join the open batch",
+                interval=0.005,
+            )
         counter.go.set()
         hits = [first.result(), *(future.result() for future in rest)]
     assert counter.batch_sizes == [1, 7]
@@ -115,16 +110,6 @@ def test_numbers_stay_exact_across_instances_under_concurrency(redis_server, red
         own = sorted(hit.instance_hits for instance, hit in seen if instance == name)
         assert own == list(range(1, 401))
     assert redis_client.hgetall("bookingapp:svc:hits-by-instance") == {"a": "400", "b": "400"}
-
-
-@pytest.fixture
-def silent_port():
-    """A port that accepts connections and never answers (a paused or partitioned Redis)."""
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(64)
-    yield silent.getsockname()[1]
-    silent.close()
 
 
 def test_hits_queued_behind_a_failing_round_trip_fail_with_it(silent_port):
@@ -158,7 +143,7 @@ def test_the_counter_counts_again_once_redis_is_back(redis_server, redis_client)
             return None  # known down until the next probe
 
     started = time.monotonic()
-    assert wait_until(lambda: counts() is not None, timeout=3)
+    wait_until(lambda: counts() is not None, 3, "no hit counted after Redis came back", 0.005)
     assert time.monotonic() - started < PROBE_INTERVAL_SECONDS + 0.5
     hit = counter.hit()
     assert hit.hits == int(redis_client.get("bookingapp:svc:hits"))

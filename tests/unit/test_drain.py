@@ -8,8 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +15,8 @@ import pytest
 
 from bookingapp_common import drain
 from bookingapp_home import create_app
-from tests.support import ROOT
-from tests.unit.conftest import app_config, free_port
+from tests.support import ROOT, free_port, http_status, wait_until
+from tests.unit.conftest import app_config
 
 JSON = {"Accept": "application/json"}
 
@@ -129,17 +127,6 @@ def test_health_answers_503_draining_while_the_page_still_serves(
     assert client.get("/home", headers=JSON).status_code == 200
 
 
-def get(url: str) -> int:
-    """GET a URL and return the status (0 when nothing answers)."""
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
-
-
 @pytest.fixture
 def gunicorn() -> Iterator[tuple[subprocess.Popen, str]]:
     """Run the real gunicorn config for movie on a free loopback port, drain 2 s."""
@@ -160,11 +147,13 @@ def gunicorn() -> Iterator[tuple[subprocess.Popen, str]]:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}/movie"
     try:
-        deadline = time.monotonic() + 20
-        while get(base + "/health") != 200:
-            assert time.monotonic() < deadline, "gunicorn did not start within 20 s"
+
+        def serving() -> bool:
+            """Say whether health answers 200, failing at once if gunicorn exited."""
             assert process.poll() is None, process.stderr.read().decode()
-            time.sleep(0.1)
+            return http_status(base + "/health", timeout=2) == 200
+
+        wait_until(serving, 20, "gunicorn did not start")
         yield process, base
     finally:
         if process.poll() is None:
@@ -179,8 +168,10 @@ def test_gunicorn_drains_on_sigterm_then_exits_0(gunicorn):
     process.send_signal(signal.SIGTERM)
     sent = time.monotonic()
     time.sleep(0.5)
-    assert get(base + "/health") == 503
-    assert get(base + "/ready") == 503  # served (Redis is absent here), not refused
+    assert http_status(base + "/health", timeout=2) == 503
+    assert (
+        http_status(base + "/ready", timeout=2) == 503
+    )  # served (Redis is absent here), not refused
     assert process.wait(timeout=15) == 0
     took = time.monotonic() - sent
     assert 2 <= took < 10

@@ -8,7 +8,8 @@ import pytest
 
 from bookingapp_common.counter import PROBE_INTERVAL_SECONDS
 from bookingapp_home import create_app
-from tests.unit.conftest import app_config, free_port
+from tests.support import free_port
+from tests.unit.conftest import app_config
 
 JSON = {"Accept": "application/json"}
 
@@ -30,21 +31,13 @@ def test_page_answers_503_quickly_when_redis_is_down(app_without_redis):
     assert response.headers["Retry-After"] == "2"
 
 
-def test_page_answers_503_when_redis_does_not_answer_at_all(redis_server):
+def test_page_answers_503_when_redis_does_not_answer_at_all(redis_server, silent_port):
     """A Redis that accepts but never replies (paused, partitioned) still gives 503 in < 2 s."""
-    import socket
-
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(16)  # accepts connections, never answers
-    try:
-        app = create_app(app_config(silent.getsockname()[1]))
-        started = time.monotonic()
-        response = app.test_client().get("/home", headers=JSON)
-        assert response.status_code == 503
-        assert time.monotonic() - started < 2
-    finally:
-        silent.close()
+    app = create_app(app_config(silent_port))
+    started = time.monotonic()
+    response = app.test_client().get("/home", headers=JSON)
+    assert response.status_code == 503
+    assert time.monotonic() - started < 2
 
 
 def test_html_503_says_what_happened_without_a_traceback(app_without_redis):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from bookingapp_common.identity import Instance, discover, from_task_metadata
+from tests.stubs import StubHandler, serving
+from tests.support import free_port
 
 TASK = {
     "Cluster": "arn:aws:ecs:eu-west-1:111122223333:cluster/bookingapp",
@@ -22,23 +22,15 @@ TASK = {
 def metadata_endpoint():
     """Serve a task metadata v4 document the way the ECS agent does."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StubHandler):
         def do_GET(self):
-            body = json.dumps(TASK).encode() if self.path == "/v4/abc/task" else b"{}"
-            self.send_response(200 if self.path == "/v4/abc/task" else 404)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
+            if self.path == "/v4/abc/task":
+                self.answer(200, json.dumps(TASK).encode())
+            else:
+                self.answer(404, b"{}")
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v4/abc"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield f"{url}/v4/abc"
 
 
 def test_on_ecs_the_instance_is_the_task_id_and_zone(metadata_endpoint):
@@ -55,9 +47,7 @@ def test_without_ecs_the_instance_is_the_hostname():
 
 def test_an_unreachable_metadata_endpoint_falls_back_to_the_hostname(caplog):
     """A task still serves, and says why, when the agent does not answer."""
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()
     assert discover(f"http://127.0.0.1:{port}/v4/x", timeout=0.5).id == socket.gethostname()
     assert "task metadata unavailable" in caplog.text
 
@@ -90,24 +80,12 @@ def test_an_unreachable_metadata_endpoint_falls_back_to_the_hostname(caplog):
 def test_a_malformed_metadata_document_falls_back_to_the_hostname(document, caplog):
     """Whatever the endpoint sends, the task boots, named by its hostname, and says why."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StubHandler):
         def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(document)))
-            self.end_headers()
-            self.wfile.write(document)
+            self.answer(200, document)
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        instance = discover(f"http://127.0.0.1:{server.server_port}/v4/abc")
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        instance = discover(f"{url}/v4/abc")
     assert instance == Instance(id=socket.gethostname())
     assert "task metadata unavailable" in caplog.text
 

@@ -14,8 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -23,7 +21,7 @@ from flask import Flask
 
 from bookingapp_common import logs
 from bookingapp_home import create_app
-from tests.support import free_port
+from tests.support import free_port, http_get, http_status, wait_until
 from tests.unit.conftest import app_config
 
 TRACE = "Root=1-67891233-abcdef012345678912345678;Sampled=1"
@@ -164,37 +162,16 @@ def run_gunicorn(port: int, redis_port: int) -> subprocess.Popen[str]:
     )
 
 
-def get(url: str, headers: dict[str, str]) -> int:
-    """GET a loopback URL and return the status, errors included."""
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return answer.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-def wait_for(url: str, timeout: float = 30) -> None:
-    """Wait until the server answers at all."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            get(url, {})
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="gunicorn does not run on Windows")
 def test_everything_gunicorn_and_the_app_write_is_json_lines(redis_server) -> None:
     """Boot, the identity fallback, access lines, 404s and shutdown: all JSON, ids included."""
     port = free_port()
     server = run_gunicorn(port, redis_server.port)
     try:
-        wait_for(f"http://127.0.0.1:{port}/home/health")
-        assert get(f"http://127.0.0.1:{port}/home/health", {"X-Amzn-Trace-Id": TRACE}) == 200
-        assert get(f"http://127.0.0.1:{port}/home/nothing-here", {}) == 404
+        health = f"http://127.0.0.1:{port}/home/health"
+        wait_until(lambda: http_status(health) != 0, 30, f"{health} did not answer")
+        assert http_get(health, {"X-Amzn-Trace-Id": TRACE}).status == 200
+        assert http_get(f"http://127.0.0.1:{port}/home/nothing-here").status == 404
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from bookingapp_home import create_app
-from tests.unit.conftest import app_config, free_port
+from tests.stubs import StubHandler, serving
+from tests.support import free_port
+from tests.unit.conftest import app_config
 
 JSON = {"Accept": "application/json"}
 
@@ -20,39 +20,23 @@ def neighbour_server():
     """Pretend to be movie (ready, 7 hits) and bus (answers only after 3 s)."""
     asked: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StubHandler):
         def do_GET(self):
             asked.append(self.path)
             if self.path.startswith("/bus/"):
                 time.sleep(3)
-            body = json.dumps({"status": "ready", "hits": 7, "instance": "m-1"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(200, json.dumps({"status": "ready", "hits": 7, "instance": "m-1"}).encode())
 
-        def log_message(self, *args):
-            pass
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-
-        def handle_error(self, request, client_address):
-            pass  # the slow answer finds its client gone: that is the point of the test
-
-    server = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_port, asked
-    server.shutdown()
-    server.server_close()
+    # The slow answer finds its client gone: that is the point (serving() stays quiet on it).
+    with serving(Handler) as url:
+        yield url, asked
 
 
 def test_home_shows_a_ready_neighbour_and_degrades_a_slow_one(
     redis_server, redis_client, neighbour_server
 ):
     """Movie answers and is shown up; bus is too slow and is reported, within the deadline."""
-    template = f"http://127.0.0.1:{neighbour_server[0]}/{{name}}/ready"
+    template = f"{neighbour_server[0]}/{{name}}/ready"
     app = create_app(
         app_config(redis_server.port, NEIGHBOUR_URL_TEMPLATE=template, NEIGHBOUR_TIMEOUT=0.5)
     )
@@ -89,9 +73,9 @@ def test_neighbours_are_asked_through_their_discovery_names(redis_server):
     }
 
 
-def home_asking(neighbour_port: int, redis_port: int, max_age: float):
+def home_asking(neighbour_url: str, redis_port: int, max_age: float):
     """Return a client of home whose neighbours are the stub server."""
-    template = f"http://127.0.0.1:{neighbour_port}/{{name}}/ready"
+    template = f"{neighbour_url}/{{name}}/ready"
     config = app_config(
         redis_port,
         NEIGHBOUR_URL_TEMPLATE=template,
@@ -105,8 +89,8 @@ def test_neighbour_states_are_reused_for_a_while_not_asked_per_request(
     redis_server, redis_client, neighbour_server
 ):
     """Within NEIGHBOUR_MAX_AGE the page reuses what it learnt: no HTTP calls per view."""
-    port, asked = neighbour_server
-    client = home_asking(port, redis_server.port, max_age=60)
+    url, asked = neighbour_server
+    client = home_asking(url, redis_server.port, max_age=60)
     for _ in range(5):
         assert client.get("/home", headers=JSON).status_code == 200
     assert asked.count("/movie/ready") == 1
@@ -114,8 +98,8 @@ def test_neighbour_states_are_reused_for_a_while_not_asked_per_request(
 
 def test_stale_neighbour_states_are_asked_again(redis_server, redis_client, neighbour_server):
     """Once older than NEIGHBOUR_MAX_AGE, the next view asks the neighbours again."""
-    port, asked = neighbour_server
-    client = home_asking(port, redis_server.port, max_age=0.2)
+    url, asked = neighbour_server
+    client = home_asking(url, redis_server.port, max_age=0.2)
     client.get("/home")
     time.sleep(0.3)
     client.get("/home")

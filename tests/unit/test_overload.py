@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-from tests.unit.conftest import free_port
+from tests.stubs import silent_server
+from tests.support import free_port, http_status, wait_until
 
 THREADS = 4
 CLIENTS = 4 * THREADS
@@ -24,7 +22,12 @@ SECONDS = 6
 @pytest.fixture
 def home_on_a_hung_redis() -> Iterator[int]:
     """The home app under gunicorn (1 worker x 4 threads), its Redis accepting, never answering."""
-    silent = socket.create_server(("127.0.0.1", 0), backlog=512)
+    with silent_server(backlog=512) as redis_port:
+        yield from serve_home(redis_port)
+
+
+def serve_home(redis_port: int) -> Iterator[int]:
+    """Run home under gunicorn (1 worker x 4 threads) against that Redis; yield its port."""
     port = free_port()
     env = {
         **os.environ,
@@ -33,7 +36,7 @@ def home_on_a_hung_redis() -> Iterator[int]:
         "GUNICORN_WORKERS": "1",
         "GUNICORN_THREADS": str(THREADS),
         "REDIS_HOST": "127.0.0.1",
-        "REDIS_PORT": str(silent.getsockname()[1]),
+        "REDIS_PORT": str(redis_port),
         "NEIGHBOUR_URL_TEMPLATE": f"http://127.0.0.1:{free_port()}/{{name}}/ready",
     }
     command = [sys.executable, "-m", "gunicorn", "-c", "python:bookingapp_common.gunicorn_conf"]
@@ -41,27 +44,17 @@ def home_on_a_hung_redis() -> Iterator[int]:
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + 20
-        while status(port, "/home/health")[0] != 200:
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.1)
+        wait_until(lambda: status(port, "/home/health")[0] == 200, 20, "gunicorn did not start")
         yield port
     finally:
         server.terminate()
         server.wait(timeout=30)
-        silent.close()
 
 
 def status(port: int, path: str) -> tuple[int, float]:
     """GET a path; return the status (0 when unreachable) and the seconds it took."""
     started = time.monotonic()
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
-            code = response.status
-    except urllib.error.HTTPError as error:
-        code = error.code
-    except OSError:
-        code = 0
+    code = http_status(f"http://127.0.0.1:{port}{path}", timeout=10)
     return code, time.monotonic() - started
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,8 @@ import redis
 
 from bookingapp_common.config import DEFAULTS, ConfigError, from_environment
 from bookingapp_common.counter import make_client
-from tests.unit.conftest import PASSWORD, free_port
+from tests.support import free_port, wait_until
+from tests.unit.conftest import PASSWORD, pings
 
 
 def test_redis_tls_is_off_unless_the_environment_says_true() -> None:
@@ -62,13 +62,14 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, P
         [binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", *tls, *plain],
         stdout=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            redis.Redis(port=port, ssl=True, ssl_ca_certs=str(cert), password=PASSWORD).ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
+    probe = redis.Redis(port=port, ssl=True, ssl_ca_certs=str(cert), password=PASSWORD)
+
+    def answering() -> bool:
+        """Say whether the TLS server answers PING, failing at once if it exited."""
+        assert process.poll() is None, "redis-server with TLS exited at start"
+        return pings(probe)
+
+    wait_until(answering, 10, "redis-server with TLS did not answer", 0.05)
     yield port, cert
     process.terminate()
     process.wait(timeout=10)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
 from bookingapp_common.startup import EXIT_CONFIG, server_settings
-from tests.unit.conftest import free_port
+from tests.support import free_port, http_status, wait_until
 
 
 def gunicorn(**environment: str) -> subprocess.Popen:
@@ -69,16 +67,15 @@ def test_good_settings_start_gunicorn_and_it_serves():
     port = free_port()
     process = gunicorn(PORT=str(port), GUNICORN_THREADS="2")
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/home/health", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert process.poll() is None, process.communicate()[1]
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+
+        def serving() -> bool:
+            """Say whether health answers 200, failing at once if gunicorn exited."""
+            if http_status(f"http://127.0.0.1:{port}/home/health", timeout=2) == 200:
+                return True
+            assert process.poll() is None, process.communicate()[1]
+            return False
+
+        wait_until(serving, 20, "gunicorn did not serve /home/health")
     finally:
         process.terminate()
         process.communicate(timeout=30)

@@ -1,10 +1,12 @@
 """A neighbour that answers readiness slowly, so home's page requests stay in flight.
 
-Run inside a container by the fault suite (tests/faults/compose.faults.yaml); standard
-library only, so the plain Python base image serves it.
+Run inside a container by the fault suite (tests/faults/compose.faults.yaml, port 8000) and
+the image suite (tests/docker/test_image.py, PORT=5000); standard library only, so the
+plain Python base image serves it.
 """
 
 import json
+import os
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -26,4 +28,5 @@ class SlowReadiness(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    ThreadingHTTPServer(("", 8000), SlowReadiness).serve_forever()
+    port = int(os.environ.get("PORT", "8000"))
+    ThreadingHTTPServer(("", port), SlowReadiness).serve_forever()
