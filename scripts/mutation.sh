@@ -55,6 +55,12 @@ stage() {
 }
 
 case ${1:-} in params | all) [ $# -eq 1 ] || usage ;; common) ;; *) usage ;; esac
+for module in "${@:2}"; do
+    if [ ! -f "$root/common/src/bookingapp_common/$module.py" ]; then
+        echo "mutation.sh: no module common/src/bookingapp_common/$module.py" >&2
+        exit 2
+    fi
+done
 mapfile -t globs < <(globs_for "$@")
 stage
 cd "$stage"
