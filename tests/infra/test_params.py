@@ -286,6 +286,26 @@ BROKEN = {
         set_key("redis", "elasticache.node_type", "t4g.micro"),
         "elasticache.node_type 't4g.micro' is not cache.*",
     ),
+    "DNS TTL 0": (set_key("home", "dns_ttl", 0), "dns_ttl 0 must be between 1 and 300"),
+    "DNS TTL 301": (set_key("home", "dns_ttl", 301), "dns_ttl 301 must be between 1 and 300"),
+    "six ElastiCache replicas": (
+        set_key("redis", "elasticache.replicas", 6),
+        "elasticache.replicas 6 must be 1..5",
+    ),
+    "two backing services on ElastiCache": (
+        lambda files: (
+            files["redis"]["elasticache"].update(enabled=True),
+            files.update(cache={**files["redis"], "name": "cache", "discovery_name": "cache"}),
+            files["cache"].pop("data_path"),
+        ),
+        "only one backing service can run on ElastiCache, got ['cache', 'redis']",
+    ),
+    "comma in a health check": (
+        set_key("home", "health_check_command", ["CMD-SHELL", "a,b"]),
+        "home.toml: health_check_command items must not contain commas",
+    ),
+    "root by name": (set_key("home", "user", "root:root"), "non-root user, got 'root:root'"),
+    "no uid": (set_key("home", "user", ":10001"), "non-root user, got ':10001'"),
 }
 
 # Values at the edges of each range: they load. With BROKEN, this pins both ends.
@@ -314,6 +334,23 @@ ACCEPTED = {
     "blue/green app with approval": lambda files: files["home"].update(
         deployment={"strategy": "blue_green", "bake_time_minutes": 0, "approval": True}
     ),
+    "DNS TTL 1": set_key("home", "dns_ttl", 1),
+    "DNS TTL 300": set_key("home", "dns_ttl", 300),
+    "min capacity 1": set_key("bus", "autoscaling.min_capacity", 1),
+    "five ElastiCache replicas": set_key("redis", "elasticache.replicas", 5),
+    "redis on ElastiCache": set_key("redis", "elasticache.enabled", True),
+    "as many variables as the template has slots": set_key(
+        "home", "environment", {f"V{i}": "x" for i in range(4)}
+    ),
+    "bake time of a day": lambda files: files["home"].update(
+        deployment={"strategy": "blue_green", "bake_time_minutes": 1440}
+    ),
+    "blue/green at priority 2": lambda files: (
+        files["home"].update(deployment={"strategy": "blue_green"}),
+        files["home"]["alb"].update(priority=2),
+    ),
+    # Only blue/green takes the number below its priority for a test rule.
+    "rolling apps at adjacent priorities": set_key("movie", "alb.priority", 11),
 }
 
 
@@ -384,3 +421,122 @@ def test_the_cli_reports_bad_parameters_in_one_line_with_exit_code_2(
 def test_alb_path_patterns_match_like_the_alb(path: str, matches: bool) -> None:
     assert alb_path_matches("/home*", path) is matches
     assert alb_path_matches("/h?me/*", "/hxme/a") is True
+
+
+# One case per check: the refusal opens with the file, then the key, as the module promises.
+FILE_AND_KEY = {
+    "user": (set_key("home", "user", "10001"), "home.toml: user must be numeric"),
+    "discovery name": (set_key("bus", "discovery_name", "Bus"), "bus.toml: discovery_name"),
+    "alb rule": (set_key("movie", "alb.priority", 0), "movie.toml: alb.priority 0"),
+    "autoscaling": (set_key("home", "autoscaling.cpu_target", 0), "home.toml: autoscaling"),
+    "registry secret": (
+        set_key("home", "repository_credentials", "a b"),
+        "home.toml: repository_credentials",
+    ),
+    "elasticache": (set_key("redis", "elasticache.replicas", 0), "redis.toml: elasticache"),
+    "a table given as text": (
+        set_key("home", "alb", "x"),
+        "home.toml: alb must be a table, got str 'x'",
+    ),
+    "a number given as text": (
+        set_key("home", "cpu", "512"),
+        "home.toml: cpu must be an integer, got str '512'",
+    ),
+    "a table value of the wrong type": (
+        set_key("home", "alb.priority", "10"),
+        "home.toml: alb.priority must be an integer, got str '10'",
+    ),
+    "a list item of the wrong type": (
+        set_key("home", "health_check_command", ["CMD", 1]),
+        "home.toml: health_check_command[] must be a string, got int 1",
+    ),
+    "a variable that is not text": (
+        set_key("home", "environment.PORT", 5000),
+        "home.toml: environment.PORT must be a string, got int 5000",
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "opening"), FILE_AND_KEY.values(), ids=FILE_AND_KEY.keys())
+def test_a_refusal_opens_with_the_file_and_the_key_it_is_about(
+    tmp_path: Path, change: Callable[[dict[str, Raw]], None], opening: str
+) -> None:
+    files = committed()
+    change(files)
+    with pytest.raises(ParamsError) as caught:
+        load_all(write(tmp_path, files))
+    assert str(caught.value).startswith(opening)
+
+
+def test_an_unknown_key_is_refused_with_the_keys_that_are_known(tmp_path: Path) -> None:
+    files = committed()
+    files["home"]["replicas"] = 3
+    with pytest.raises(ParamsError) as caught:
+        load_all(write(tmp_path, files))
+    assert "(known: name, kind, image, container_port, cpu, memory," in str(caught.value)
+
+
+def test_an_unknown_table_key_is_refused_with_the_table_keys_that_are_known(
+    tmp_path: Path,
+) -> None:
+    files = committed()
+    files["home"]["alb"]["host"] = "x"
+    with pytest.raises(ParamsError) as caught:
+        load_all(write(tmp_path, files))
+    assert str(caught.value).endswith("unknown key alb.host (known: path_pattern, priority)")
+
+
+def test_a_size_fargate_lacks_is_refused_with_the_sizes_it_offers(tmp_path: Path) -> None:
+    """The message is the user's guide to a valid size, so its figures must be right."""
+    files = committed()
+    files["home"]["cpu"] = 300
+    with pytest.raises(ParamsError) as caught:
+        load_all(write(tmp_path, files))
+    assert str(caught.value).endswith(
+        "cpu 300 is not a Fargate size (one of 256, 512, 1024, 2048, 4096, 8192, 16384)"
+    )
+    files["home"].update(cpu=512, memory=512)
+    with pytest.raises(ParamsError) as caught:
+        load_all(write(tmp_path, files))
+    assert str(caught.value).endswith(
+        "memory 512 MiB is not valid with cpu 512 on Fargate (1024..4096 in steps of 1024)"
+    )
+
+
+def test_blue_green_refusals_say_how_to_fix_them(tmp_path: Path) -> None:
+    files = committed()
+    files["home"]["deployment"] = {"approval": True}
+    with pytest.raises(ParamsError) as caught:
+        load_all(write(tmp_path, files))
+    assert str(caught.value).endswith(
+        "deployment.approval pauses a blue/green deployment after test traffic; "
+        "set deployment.strategy = 'blue_green' or drop approval"
+    )
+    files["home"]["deployment"] = {"strategy": "blue_green"}
+    files["home"]["alb"]["priority"] = 1
+    with pytest.raises(ParamsError) as caught:
+        load_all(write(tmp_path, files))
+    assert str(caught.value).endswith(
+        "alb.priority must be at least 2 with blue_green: the test rule "
+        "takes the number just below it"
+    )
+
+
+def test_a_duplicate_priority_is_found_after_a_service_without_a_rule(tmp_path: Path) -> None:
+    """A backing service (no ALB rule) that sorts first must not end the duplicate search."""
+    files = committed()
+    cache = files.pop("redis")
+    files["cache"] = {**cache, "name": "cache"}
+    files["movie"]["alb"]["priority"] = 10
+    with pytest.raises(ParamsError, match=r"alb.priority 10 is already used by home.toml"):
+        load_all(write(tmp_path, files))
+
+
+def test_a_parameter_file_that_cannot_be_read_is_named_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "home.toml").mkdir()
+    with pytest.raises(ParamsError) as caught:
+        load_all(tmp_path)
+    # The reason is the OS's own words ("Is a directory" on Linux), so only its presence.
+    opening = f"{tmp_path / 'home.toml'}: cannot read: "
+    assert str(caught.value).startswith(opening)
+    assert len(str(caught.value)) > len(opening)
