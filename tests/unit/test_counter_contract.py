@@ -13,10 +13,12 @@ import pytest
 import redis
 
 from bookingapp_common import counter as counter_module
+from bookingapp_common import gunicorn_conf
 from bookingapp_common.config import DEFAULTS
 from bookingapp_common.counter import (
     BUDGET_SECONDS,
     COUNT_SCRIPT,
+    WARM_SECONDS,
     CounterUnavailable,
     Hit,
     HitCounter,
@@ -227,3 +229,42 @@ def test_a_stale_copy_of_an_earlier_batch_is_never_applied(redis_client):
         send(5, 2)
     assert redis_client.get("c:hits") == "5"
     assert redis_client.hget("c:by-instance", "i-1") == "5"
+
+
+def test_warming_up_connects_before_the_first_visit(redis_server, redis_client):
+    """warm() opens the connection and learns Redis's clock: the first hit is one round trip."""
+    counter = counter_for(redis_server.port)
+    assert counter.warm() is True
+    before = redis_client.info("stats")["total_connections_received"]
+    counter.hit()
+    assert redis_client.info("stats")["total_connections_received"] == before  # no new connect
+    assert redis_client.get("bookingapp:svc:hits") == "1"
+
+
+def test_warming_up_against_a_silent_redis_gives_up_in_time_and_opens_no_breaker(silent_port):
+    """A silent Redis at start costs the worker at most WARM_SECONDS, and visits still ask."""
+    counter = counter_for(silent_port)
+    started = time.monotonic()
+    assert counter.warm() is False
+    assert time.monotonic() - started < WARM_SECONDS + 0.5
+    started = time.monotonic()
+    with pytest.raises(CounterUnavailable):
+        counter.hit()  # asked Redis itself (waited), not told at once by an open breaker
+    assert time.monotonic() - started > 0.3
+
+
+def test_gunicorn_warms_each_worker_up_before_it_serves(monkeypatch):
+    """The config's post_worker_init hook warms the counter of the worker's app."""
+    calls: list[object] = []
+
+    class Log:
+        def warning(self, *args: object) -> None:
+            calls.append(args)
+
+    class Worker:
+        wsgi = create_app(app_config(1))
+        log = Log()
+
+    monkeypatch.setattr(counter_module.HitCounter, "warm", lambda self: calls.append(self) or True)
+    gunicorn_conf.post_worker_init(Worker())
+    assert calls == [Worker.wsgi.extensions[counter_module.EXTENSION]]

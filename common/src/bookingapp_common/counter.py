@@ -46,6 +46,8 @@ EXTENSION = "bookingapp.counter"
 BUDGET_SECONDS = 1.0
 # While Redis is known down, one request this often is let through to see if it is back.
 PROBE_INTERVAL_SECONDS = 0.5
+# A worker waits this long at most for Redis before taking its first request (warm()).
+WARM_SECONDS = 2.0
 # How long Redis remembers a process's last batch: far longer than any retry of it.
 BATCH_MEMORY_MS = 10_000
 
@@ -296,6 +298,25 @@ class HitCounter:
         self._script_loaded = True
         return cast("list[int]", replies)
 
+    def warm(self, seconds: float = WARM_SECONDS) -> bool:
+        """Connect and read Redis's clock before the first visit; say whether Redis answered.
+
+        A new worker's first batch would otherwise pay for DNS, connect, AUTH and TIME inside
+        one visit's budget while the task is still busy starting, and answer 503s in its
+        first second (seen when a restarted replica took its share of load at once). A
+        failure here is not remembered: visits then find out for themselves, as before.
+        """
+        deadline = time.monotonic() + seconds
+        if not self._wire_lock.acquire(timeout=seconds):
+            return False
+        try:
+            self._offset(self._call_on_wire, deadline)
+        except redis.RedisError:
+            return False
+        finally:
+            self._wire_lock.release()
+        return True
+
     def _offset(self, call: Call, deadline: float) -> float:
         """Return Redis's clock minus ours, asked (TIME) at first and after each failure."""
         if self._clock_offset is None:
@@ -404,6 +425,12 @@ def init_app(app: Flask, service: str, instance: str) -> None:
         attempt_timeout=app.config["REDIS_SOCKET_TIMEOUT"],
         group_commit=app.config["COUNTER_GROUP_COMMIT"],
     )
+
+
+def warm_up(app: Flask) -> bool:
+    """Open the app's counter connection before its worker serves; False if Redis did not answer."""
+    counter = app.extensions.get(EXTENSION)
+    return counter.warm() if isinstance(counter, HitCounter) else False
 
 
 def get_counter() -> HitCounter:

@@ -47,3 +47,11 @@ logconfig_dict = logs.gunicorn_logconfig(loglevel)
 def when_ready(server: Any) -> None:  # gunicorn ships no types: its Arbiter
     """Arm the drain on SIGTERM once the master is up."""
     drain.install(server, _settings.drain_seconds)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Connect to Redis before this worker takes its first request (counter.warm says why)."""
+    from bookingapp_common.counter import warm_up
+
+    if not warm_up(worker.wsgi):
+        worker.log.warning("Redis did not answer at worker start; visits will ask it themselves")
