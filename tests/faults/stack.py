@@ -204,7 +204,18 @@ def request_once(
     if response.status == 200:
         data = json.loads(body)
         answer.hits, answer.instance_hits = data["hits"], data["instance_hits"]
+    else:
+        # What the service said (its JSON "error"), so a failed assertion shows why.
+        answer.problem = _said(body)
     return answer
+
+
+def _said(body: bytes) -> str:
+    """Return the "error" of a JSON error answer, else the start of the body as text."""
+    try:
+        return str(json.loads(body)["error"])
+    except (ValueError, KeyError, TypeError):
+        return body[:200].decode("utf-8", "replace")
 
 
 def raw_request(address: str, data: bytes, timeout: float = 10) -> bytes:
