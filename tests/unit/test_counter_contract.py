@@ -19,6 +19,7 @@ from bookingapp_common.counter import (
     BUDGET_SECONDS,
     COUNT_SCRIPT,
     WARM_SECONDS,
+    Breaker,
     CounterUnavailable,
     Hit,
     HitCounter,
@@ -153,6 +154,32 @@ def test_once_redis_is_known_down_hits_and_probes_fail_at_once(silent_port):
         with pytest.raises(CounterUnavailable, match=r"is not answering .* asked again every"):
             call()
         assert time.monotonic() - started < 0.05
+
+
+def test_the_breaker_fails_fast_while_an_outage_is_fresh_and_forgets_it_after_a_quiet_spell():
+    """Known down: one probe per interval, the rest refused; unasked for an interval: closed."""
+    now = [100.0]
+    breaker = Breaker(probe_interval=0.5, probe_budget=1.4, clock=lambda: now[0])
+    breaker.admit()  # closed
+    breaker.failed("Redis is not answering")
+    with pytest.raises(
+        CounterUnavailable, match=r"not answering; Redis is asked again every 0.5 s"
+    ):
+        breaker.admit()
+    now[0] += 0.5
+    breaker.admit()  # the probe
+    with pytest.raises(CounterUnavailable):
+        breaker.admit()  # others, while the probe is out
+    breaker.failed("Redis is not answering")  # the probe failed: the knowledge is fresh again
+    now[0] += 0.99  # a probe was due after 0.5 s; nobody came for almost another interval
+    breaker.admit()  # the probe
+    with pytest.raises(CounterUnavailable):
+        breaker.admit()
+    breaker.failed("Redis is not answering")
+    now[0] += 1.0  # due after 0.5 s, and nobody came for a whole interval more: old news
+    breaker.admit()
+    breaker.admit()  # everyone goes to Redis again
+    breaker.admit()
 
 
 def test_a_flushed_script_cache_is_reloaded_without_losing_a_hit(redis_server, redis_client):

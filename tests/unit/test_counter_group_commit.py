@@ -150,6 +150,53 @@ def test_the_counter_counts_again_once_redis_is_back(redis_server, redis_client)
     assert hit.instance_hits == int(redis_client.hget("bookingapp:svc:hits-by-instance", "i-1"))
 
 
+class HeldWhenAsked(HitCounter):
+    """A counter whose round trips, while `hold` is set, wait until `go` is set."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.hold = threading.Event()
+        self.in_flight = threading.Event()
+        self.go = threading.Event()
+
+    def _commit(self, batch) -> None:
+        if self.hold.is_set():
+            self.in_flight.set()
+            self.go.wait(timeout=10)
+        super()._commit(batch)
+
+
+def test_a_burst_after_a_quiet_spell_since_an_outage_is_counted_in_full(redis_server, redis_client):
+    """A worker idle since Redis came back does not refuse the burst that wakes it.
+
+    Seen through the fault suite: a worker whose last round trip had failed kept "Redis is
+    down" until its next visit; the first burst then sent one probe and refused the rest.
+    """
+    counter = counter_for(redis_server.port, counter_class=HeldWhenAsked)
+    redis_server.stop()
+    try:
+        with pytest.raises(CounterUnavailable):
+            counter.hit()
+    finally:
+        redis_server.start()
+    time.sleep(2 * PROBE_INTERVAL_SECONDS + 0.2)  # idle: no visit, so nobody probed
+    counter.hold.set()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        first = pool.submit(counter.hit)
+        assert counter.in_flight.wait(timeout=5)
+        # The rest of the burst arrives while the first round trip is in flight.
+        rest = [pool.submit(counter.hit) for _ in range(5)]
+        wait_until(
+            lambda: any(f.done() for f in rest) or (counter._open and counter._open.size == 5),
+            5,
+            "the burst neither joined a batch nor was answered",
+        )
+        counter.go.set()
+        hits = sorted(f.result(timeout=10).hits for f in [first, *rest])
+    assert hits == [1, 2, 3, 4, 5, 6]
+    assert redis_client.get("bookingapp:svc:hits") == "6"
+
+
 def test_a_wrong_type_service_key_moves_neither_count(redis_server, redis_client):
     """The two updates happen together or not at all: a refused INCRBY leaves HINCRBY undone."""
     counter = counter_for(redis_server.port)

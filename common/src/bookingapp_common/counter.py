@@ -13,7 +13,8 @@ value it returns and hands them out in arrival order. A lone request is sent at 
 
 When Redis is known to be down (a round trip failed for want of an answer), hits and
 readiness probes fail at once instead of each waiting out its own timeouts; one request at
-a time is let through to find out whether Redis is back (Breaker).
+a time is let through to find out whether Redis is back (Breaker). What nobody has asked
+about for a while is forgotten: a worker idle since an outage takes its next burst whole.
 
 What a visit sees: 200 means its hit is counted exactly once. 503 means it was not
 counted: Redis was not asked (known down), refused (an error reply changes nothing), or got
@@ -104,11 +105,21 @@ class Hit:
 
 
 class Breaker:
-    """Fail fast while Redis is known down; let one request at a time find out if it is back."""
+    """Fail fast while Redis is known down; let one request at a time find out if it is back.
 
-    def __init__(self, probe_interval: float, probe_budget: float) -> None:
+    "Known" means recently: under steady traffic a probe goes out every probe_interval and
+    keeps the knowledge fresh; after a quiet spell the breaker forgets and closes.
+    """
+
+    def __init__(
+        self,
+        probe_interval: float,
+        probe_budget: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.probe_interval = probe_interval
         self.probe_budget = probe_budget  # how long a probe may take before another is let in
+        self._clock = clock
         self._lock = threading.Lock()
         self._reason: str | None = None  # why Redis is taken to be down; None: closed
         self._next_probe = 0.0
@@ -121,7 +132,13 @@ class Breaker:
             reason = self._reason
             if reason is None:
                 return
-            now = time.monotonic()
+            now = self._clock()
+            if now >= self._next_probe + self.probe_interval:
+                # A probe was due a whole interval ago and nobody came (a worker idle since an
+                # outage): what we knew is old. Forget it, so this burst asks Redis (in one
+                # batch) instead of one probe asking while the rest are refused.
+                self._reason = None
+                return
             if now >= self._next_probe:
                 # This caller is the probe; the others keep failing fast until it reports.
                 self._next_probe = now + self.probe_budget + self.probe_interval
@@ -136,7 +153,7 @@ class Breaker:
         """Redis did not answer: fail fast for a while, then let one probe through."""
         with self._lock:
             self._reason = reason
-            self._next_probe = time.monotonic() + self.probe_interval
+            self._next_probe = self._clock() + self.probe_interval
 
 
 class _Batch:
