@@ -234,7 +234,7 @@ def test_the_overall_deadline_holds_when_no_socket_timeout_can(
 ):
     """A fetch stuck where sockets have no timeout (a DNS lookup) still ends the page's wait."""
 
-    def stuck_lookup(url: str, deadline: float) -> bytes:
+    def stuck_lookup(url: str, deadline: float, request_id: str | None = None) -> bytes:
         time.sleep(3)  # getaddrinfo honours no socket timeout
         raise OSError("name lookup failed")
 

@@ -21,6 +21,7 @@ from flask import Flask
 
 from bookingapp_common import logs
 from bookingapp_home import create_app
+from tests.stubs import StubHandler, serving
 from tests.support import free_port, http_get, http_status, wait_until
 from tests.unit.conftest import app_config
 
@@ -124,6 +125,35 @@ def test_a_trace_id_that_is_not_a_plain_token_is_replaced(broken_app: Flask, sen
     assert returned != sent
     assert len(returned) == 32
     assert int(returned, 16) >= 0
+
+
+@pytest.fixture
+def neighbour_headers() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A neighbour stub that records the headers of every request it gets."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(StubHandler):
+        def do_GET(self):
+            seen.append(dict(self.headers.items()))
+            self.answer(200, json.dumps({"status": "ready", "hits": 1, "instance": "n"}).encode())
+
+    with serving(Handler) as url:
+        yield f"{url}/{{name}}/ready", seen
+
+
+@pytest.mark.parametrize("trace", [TRACE, None], ids=["albs-trace-id", "new-id"])
+def test_home_asks_its_neighbours_with_the_visits_request_id(
+    redis_server, neighbour_headers, trace
+) -> None:
+    """One id follows a visit into movie's and bus's logs: home sends it as the trace header."""
+    template, seen = neighbour_headers
+    app = create_app(app_config(redis_server.port, NEIGHBOUR_URL_TEMPLATE=template))
+    response = app.test_client().get("/home", headers={logs.TRACE_HEADER: trace} if trace else {})
+    assert response.status_code == 200
+    request_id = response.headers[logs.REQUEST_ID_HEADER]
+    if trace:
+        assert request_id == trace
+    assert [headers.get(logs.TRACE_HEADER) for headers in seen] == [request_id] * 2  # movie, bus
 
 
 def test_lines_outside_a_request_have_no_request_id(written: JsonLines) -> None:

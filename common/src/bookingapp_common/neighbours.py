@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
+from bookingapp_common.logs import TRACE_HEADER
+
 EXTENSION = "bookingapp.neighbours"
 # A readiness document is ~100 bytes with headers ~300: anything past this is not one,
 # and must not cost a worker memory (a Fargate task has 1 GB for two workers).
@@ -83,8 +85,11 @@ class Neighbours:
         self._fetched_at = 0.0
         self._refreshing = False
 
-    def snapshot(self) -> Snapshot:
-        """Return the neighbours' states, at most max_age old; one request refreshes them."""
+    def snapshot(self, request_id: str | None = None) -> Snapshot:
+        """Return the neighbours' states, at most max_age old; one request refreshes them.
+
+        A refresh carries the refreshing request's id, so the neighbours log it too.
+        """
         with self._lock:
             current = self._snapshot
             fresh = time.monotonic() - self._fetched_at < self.max_age
@@ -94,7 +99,7 @@ class Neighbours:
                 return current
             self._refreshing = True
         try:
-            states = tuple(state.as_dict() for state in self.fetch())
+            states = tuple(state.as_dict() for state in self.fetch(request_id))
         finally:
             with self._lock:
                 self._refreshing = False
@@ -105,11 +110,11 @@ class Neighbours:
             self._snapshot, self._fetched_at = Snapshot(version, states), time.monotonic()
             return self._snapshot
 
-    def fetch(self) -> list[NeighbourState]:
+    def fetch(self, request_id: str | None = None) -> list[NeighbourState]:
         """Ask every neighbour now; a slow or dead one degrades only its own entry."""
         deadline = time.monotonic() + self.timeout
         futures = {
-            name: self.pool.submit(self._ask, name, url, deadline)
+            name: self.pool.submit(self._ask, name, url, deadline, request_id)
             for name, url in self.urls.items()
         }
         # wait() bounds what a socket deadline cannot: a DNS lookup, a busy pool.
@@ -127,10 +132,12 @@ class Neighbours:
         """Say a neighbour did not answer within the deadline."""
         return NeighbourState(name, up=False, problem=f"no answer within {self.timeout:g} s")
 
-    def _ask(self, name: str, url: str, deadline: float) -> NeighbourState:
+    def _ask(
+        self, name: str, url: str, deadline: float, request_id: str | None = None
+    ) -> NeighbourState:
         """Fetch one neighbour's readiness document, all of it before `deadline`."""
         try:
-            raw = _get(url, deadline)
+            raw = _get(url, deadline, request_id)
         except TimeoutError:
             return self._late(name)
         except _AnswerTooLarge:
@@ -141,13 +148,17 @@ class Neighbours:
         return _read_answer(name, raw)
 
 
-def _get(url: str, deadline: float) -> bytes:
+def _get(url: str, deadline: float, request_id: str | None = None) -> bytes:
     """Send GET and return the raw answer, read until the server closes, the cap or deadline."""
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # The neighbour takes the id from the header the ALB would set (logs.request_id), so
+    # one id follows a visit into the neighbours' logs. It was checked when it came in
+    # (printable ASCII, no spaces): it cannot break the request line.
+    trace = f"{TRACE_HEADER}: {request_id}\r\n" if request_id else ""
     request = (
         f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: application/json\r\n"
-        "Connection: close\r\n\r\n"
+        f"{trace}Connection: close\r\n\r\n"
     ).encode()
     address = (parts.hostname, parts.port or 80)
     with socket.create_connection(address, timeout=_left(deadline)) as sock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from bookingapp_common import drain
@@ -23,7 +23,7 @@ def page() -> ResponseReturnValue:
         # send it, and it is not a visit, so it counts nothing and asks nobody.
         return Response(mimetype="application/json" if wants_json() else "text/html")
     hit = get_counter().hit()
-    neighbours = get_neighbours().snapshot()
+    neighbours = get_neighbours().snapshot(g.get("request_id"))
     if wants_json():
         return get_pages().json(hit.hits, hit.instance_hits, neighbours)
     return get_pages().html(hit.hits, hit.instance_hits, neighbours)
