@@ -16,7 +16,7 @@ import pytest
 
 from bookingapp_infra.local import autoscale, compose
 from bookingapp_infra.local.autoscale import ComposeStack, Scaler, releasing
-from bookingapp_infra.local.compose import Replica
+from bookingapp_infra.local.compose import RELEASE, Replica, settings_for_new
 from bookingapp_infra.local.errors import UsageError
 from bookingapp_infra.local.policy import Policy, Timings
 
@@ -186,6 +186,30 @@ def test_releasing_means_more_than_one_image_among_the_replicas():
     assert not releasing([])
 
 
+def test_a_release_of_the_very_same_image_is_a_release_too():
+    """The release label tells old from new where the image cannot (a re-release, a rollback)."""
+    old = replica("movie", 0, labels={RELEASE: "movie-1"})
+    new = replica("movie", 1, labels={RELEASE: "movie-2"})
+    assert releasing([old, new])
+    assert not releasing([new, replica("movie", 2, labels={RELEASE: "movie-2"})])
+    # Replicas from plain `docker compose up` have no label: one release among themselves.
+    assert not releasing([replica("movie", 0), replica("movie", 1, labels={RELEASE: ""})])
+
+
+def test_new_replicas_belong_to_the_release_of_the_ones_they_join():
+    """The scaler's new replicas take the running image and release; a release names its own."""
+    running = replica("movie", 0, labels={RELEASE: "movie-7"})
+    assert settings_for_new(running) == {"image": running.image, "labels": {RELEASE: "movie-7"}}
+    assert settings_for_new(replica("movie", 0)) == {
+        "image": "bookingapp/bookingapp-movie:v7",
+        "labels": {RELEASE: ""},
+    }
+    assert settings_for_new(running, "bookingapp/bookingapp-movie:v8", "movie-8") == {
+        "image": "bookingapp/bookingapp-movie:v8",
+        "labels": {RELEASE: "movie-8"},
+    }
+
+
 def test_a_new_tag_of_the_same_build_is_a_release_too():
     old, new = replica("movie", 0), replica("movie", 1)
     new = dataclasses.replace(new, image="bookingapp/bookingapp-movie:v8")
@@ -262,7 +286,9 @@ def test_a_stack_that_is_not_up_is_refused_with_how_to_start_it(monkeypatch):
         ComposeStack("nothing-here").replicas()
 
 
-def test_scaling_runs_compose_with_the_projects_files_and_pins_the_running_image(monkeypatch):
+def test_scaling_runs_compose_with_the_projects_files_and_pins_the_running_image_and_release(
+    monkeypatch,
+):
     started = {}
 
     class Recorder:
@@ -277,6 +303,7 @@ def test_scaling_runs_compose_with_the_projects_files_and_pins_the_running_image
         compose.PROJECT: "demo",
         compose.CONFIG_FILES: "/src/compose.yaml",
         compose.WORKING_DIR: "/src",
+        RELEASE: "movie-41",
     }
     job = ComposeStack("demo").scale([replica("movie", 1, labels=labels)], "movie", 3)
     command = started["command"]
@@ -289,7 +316,9 @@ def test_scaling_runs_compose_with_the_projects_files_and_pins_the_running_image
         "--scale", "movie=3", "movie",
     ]  # fmt: skip
     assert json.loads(started["overlay"]) == {
-        "services": {"movie": {"image": "bookingapp/bookingapp-movie:v7"}}
+        "services": {
+            "movie": {"image": "bookingapp/bookingapp-movie:v7", "labels": {RELEASE: "movie-41"}}
+        }
     }
     assert started["kwargs"]["start_new_session"] is True
     job.close()

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bookingapp_infra.local import compose
 from bookingapp_infra.local.cli import main
 from bookingapp_infra.local.compose import image_id
 from tests.compose.edge import Edge, Traffic, assert_nothing_lost, edge_stack
@@ -126,6 +127,7 @@ def test_a_release_under_load_fails_no_request_and_leaves_only_new_instances(
 ):
     """8 clients through the listener during the release: all 200, every hit counted once."""
     old = {r.hostname for r in edge.replicas("home")}
+    old_releases = {r.labels.get(compose.RELEASE, "") for r in edge.replicas("home")}
     before = edge.hits("home")
     with Traffic(edge.port, "/home") as traffic:
         traffic.wait_for(STEADY)
@@ -140,6 +142,10 @@ def test_a_release_under_load_fails_no_request_and_leaves_only_new_instances(
     assert len(new) == 2
     assert {r.image_id for r in new} == {image_id(new_image)}
     assert not old & {r.hostname for r in new}
+    # One new release label on the new replicas: what tells the autoscaler a release runs.
+    [release] = {r.labels.get(compose.RELEASE, "") for r in new}
+    assert release.startswith("home-")
+    assert release not in old_releases
     assert {a.instance for a in traffic.since(done)} == {r.hostname for r in new}
     # Each step is named as it happens, in ECS's order: start, healthy, in the pool, drain.
     steps = [line.split(" ", 1)[1].split(" ", 2)[:2] for line in out if line.startswith("[")]

@@ -73,8 +73,10 @@ class Job:
         self.scratch = tempfile.TemporaryDirectory(prefix="bookingapp-autoscale-")
         overlay = Path(self.scratch.name) / "image.json"  # JSON is YAML: compose reads it
         # New replicas run the image the running ones run (as ECS starts tasks from the
-        # service's task definition), whatever TAG this shell has or the tag points to now.
-        overlay.write_text(json.dumps({"services": {service: {"image": replica.image}}}))
+        # service's task definition), whatever TAG this shell has or the tag points to now,
+        # and belong to their release (see releasing()).
+        settings = compose.settings_for_new(replica)
+        overlay.write_text(json.dumps({"services": {service: settings}}))
         files = [f for f in replica.labels.get(compose.CONFIG_FILES, "").split(",") if f]
         command = ["docker", "compose", "-p", replica.labels[compose.PROJECT]]
         command += ["--project-directory", replica.labels.get(compose.WORKING_DIR, ".")]
@@ -172,13 +174,14 @@ class ComposeStack:
 
 
 def releasing(replicas: list[Replica]) -> bool:
-    """Say whether a service is mid-release: its replicas run more than one image.
+    """Say whether a service is mid-release: its replicas belong to more than one release.
 
-    A release (`bookingapp-local release`) starts replicas of the new image beside the old
-    ones and then stops the old: until it is done, two images run. Told apart by id (a
-    rebuilt tag) or by reference (a new tag of the same build).
+    A release (`bookingapp-local release`) starts replicas beside the old ones, labelled
+    with a new release id, and then stops the old: until it is done, two releases run, even
+    of the very same image. Replicas started some other way (a `docker compose up` with a
+    new TAG) are told apart by image id (a rebuilt tag) or reference (a new tag).
     """
-    return len({(r.image, r.image_id) for r in replicas}) > 1
+    return len({(r.image, r.image_id, r.labels.get(compose.RELEASE, "")) for r in replicas}) > 1
 
 
 # --- the scaler -------------------------------------------------------------------------------

@@ -202,8 +202,10 @@ class Controller:
         r = self.release
         blue_ids = {x.id for x in r.blue}
         # Replicas of the same compose service (files, network, alias, labels); --no-recreate
-        # leaves blue as it is. Run again after a crash, it only adds what is missing.
-        compose.scale(self.project, r.service, 2 * len(r.blue), image=r.image)
+        # leaves blue as it is. Run again after a crash, it only adds what is missing. The
+        # release label, named after blue, tells the autoscaler a release is under way.
+        release = f"{r.service}-green-of-{min(blue_ids)[:12]}"
+        compose.scale(self.project, r.service, 2 * len(r.blue), image=r.image, release=release)
         green = tuple(x for x in self.replicas() if x.id not in blue_ids)
         self.save(replace(r, green=green))
         self.say(f"started {len(green)} green replicas from {r.image}: {names_of(green)}")

@@ -29,6 +29,9 @@ NUMBER = "com.docker.compose.container-number"
 WORKING_DIR = "com.docker.compose.project.working_dir"
 CONFIG_FILES = "com.docker.compose.project.config_files"
 OVERLAY_PREFIX = "bookingapp-local-"  # scale()'s temporary image overlay
+# Which release started a replica (ECS: the deployment a task belongs to). Replicas of one
+# service with different values mean a release is under way, even of the very same image.
+RELEASE = "bookingapp.release"
 
 
 @dataclass(frozen=True)
@@ -161,15 +164,22 @@ def published(replica: Replica, port: int) -> str:
     return f"{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{bindings[0]['HostPort']}"  # noqa: S104 - compared, not bound
 
 
-def scale(project: str, service: str, count: int, image: str | None = None) -> list[Replica]:
+def scale(
+    project: str,
+    service: str,
+    count: int,
+    image: str | None = None,
+    release: str | None = None,
+) -> list[Replica]:
     """Run `count` replicas of the service, adding new ones only; return the ones it added.
 
-    Existing replicas are left as they are (`--no-recreate`); new ones run `image`, or the
-    image the existing ones run. Compose itself starts them with the project's own files.
+    Existing replicas are left as they are (`--no-recreate`); new ones run `image` and
+    belong to `release`, or run the image and belong to the release the existing ones do.
+    Compose itself starts them with the project's own files.
     """
     current = require_up(project, service)
     before = {r.id for r in current}
-    override = {"services": {service: {"image": image or current[0].image}}}
+    override = {"services": {service: settings_for_new(current[0], image, release)}}
     with tempfile.TemporaryDirectory(prefix=OVERLAY_PREFIX) as scratch:
         extra = Path(scratch) / "image.json"  # JSON is YAML: compose reads it as an overlay
         extra.write_text(json.dumps(override))
@@ -179,6 +189,16 @@ def scale(project: str, service: str, count: int, image: str | None = None) -> l
             "--scale", f"{service}={count}", service,
         )  # fmt: skip
     return [r for r in replicas(project, service) if r.id not in before]
+
+
+def settings_for_new(
+    like: Replica, image: str | None = None, release: str | None = None
+) -> dict[str, Any]:
+    """Return the compose settings for new replicas: `like`'s image and release unless given."""
+    return {
+        "image": image or like.image,
+        "labels": {RELEASE: like.labels.get(RELEASE, "") if release is None else release},
+    }
 
 
 def compose(replica: Replica, overlay: Path | None, *args: str, timeout: float = 300) -> str:

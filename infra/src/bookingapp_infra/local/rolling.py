@@ -92,13 +92,16 @@ def release(
         f"minimum_healthy_percent {deployment.minimum_healthy_percent})"
     )
     new: list[Replica] = []
+    release_id = f"{service}-{time.time_ns()}"  # labels the new replicas (compose.RELEASE)
     steps = plan(bounds)
     for number, step in enumerate(steps, 1):
         where = f"[{number}/{len(steps)}]"
         if step.start:
             try:
                 total = len(old) + len(new) + step.start
-                new += _start(project, service, image, total, where, api, say, timeout)
+                new += _start(
+                    project, service, (image, release_id), total, where, api, say, timeout
+                )
             except LocalError as error:  # as ECS's circuit breaker: the old ones keep serving
                 raise LocalError(
                     f"{error}; the old replicas still serve, the new ones are left running "
@@ -127,7 +130,7 @@ def _deployment(service: str, services_dir: Path | None) -> DeploymentParams:
 def _start(
     project: str,
     service: str,
-    image: str,
+    release: tuple[str, str],  # (image, release id)
     total: int,
     where: str,
     api: str,
@@ -135,8 +138,9 @@ def _start(
     timeout: float,
 ) -> list[Replica]:
     """Start new replicas up to `total`, and wait until each is healthy and UP in the pool."""
+    image, release_id = release
     say(f"{where} starting replicas of {service} from {image} ({total} running in all)")
-    started = compose.scale(project, service, total, image=image)
+    started = compose.scale(project, service, total, image=image, release=release_id)
     say(f"{where} waiting until {_names(started)} are healthy")
     healthy = compose.wait_healthy(project, [r.id for r in started], timeout=timeout)
     say(f"{where} waiting until {_names(healthy)} are UP in Traefik's pool")
