@@ -287,6 +287,38 @@ def test_rollback_sends_everything_back_to_blue_and_removes_green(bluegreen):
     assert list(bluegreen.rules_dir.glob("*.yml")) == []
 
 
+def test_a_green_replica_that_dies_while_baking_rolls_the_release_back(bluegreen):
+    """The unhealthy-hosts alarm, locally: green loses a replica, everything goes back to blue.
+
+    Production is on green when the replica is killed, so the requests it had in flight
+    fail (as on AWS); what is checked is that the release rolls back by itself and that
+    blue then serves every request.
+    """
+    blue = bluegreen.instances()
+    production, _ = bluegreen.load()
+    release = bluegreen.release("--bake-time-minutes", "2")
+    try:
+        with production:
+            release.wait_for_line("baking")
+            green = green_of(bluegreen, blue)
+            victim = next(r for r in bluegreen.edge.replicas(SERVICE) if r.hostname in green)
+            subprocess.run(["docker", "kill", victim.id], check=True, capture_output=True)
+            assert release.finish() == 1, release.seen
+            done = time.monotonic()
+            production.wait_for(30, since=done)
+    finally:
+        release.kill()
+
+    output = "\n".join(release.seen)
+    assert f"alarm: green replica {victim.name} is not running" in output
+    assert "ROLLBACK_SUCCESSFUL" in output
+    after = production.since(done)
+    assert {a.status for a in after} == {200}
+    assert_only(between(production, done, time.monotonic()), blue)
+    assert bluegreen.instances() == blue
+    assert list(bluegreen.rules_dir.glob("*.yml")) == []
+
+
 def test_rollback_takes_over_when_the_release_process_is_gone(bluegreen):
     """Ctrl-C or a closed terminal: `rollback` finishes the job itself; nothing is lost."""
     blue = bluegreen.instances()

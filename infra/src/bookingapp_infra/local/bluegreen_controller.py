@@ -301,16 +301,35 @@ class Controller:
         self.hold(seconds)
 
     def hold(self, seconds: float, until_approved: bool = False) -> bool:
-        """Wait, taking requests; return True when a rollback (or approval) cut it short."""
+        """Wait, taking requests and watching green; True when a rollback or approval ends it."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             self.take_request()
+            if self.release.status == st.IN_PROGRESS and (reason := self.alarm()):
+                self.save(st.rollback(self.release, reason))
             if self.release.status == st.ROLLBACK_IN_PROGRESS:
                 return True
             if until_approved and not self.release.paused:
                 return True
             time.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
         return False
+
+    def alarm(self) -> str | None:
+        """Say why green fails the release's unhealthy-hosts alarm, or None while it passes.
+
+        On AWS a CloudWatch alarm on the green target group's UnHealthyHostCount rolls the
+        deployment back (service.yaml); here Docker's health verdict on each green replica
+        stands in for the target health check. The 5xx alarm has no local twin (README).
+        """
+        green = self.release.green
+        found = {c["Id"]: c["State"] for c in compose.inspect([x.id for x in green])}
+        for replica in green:
+            state = found.get(replica.id, {})
+            if not state.get("Running"):
+                return f"alarm: green replica {replica.name} is not running"
+            if (state.get("Health") or {}).get("Status") == "unhealthy":
+                return f"alarm: green replica {replica.name} is unhealthy"
+        return None
 
     def clean_up(self) -> None:
         """Drain and remove blue, then give routing back to the Docker router (green only)."""
