@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -156,10 +157,14 @@ def test_once_redis_is_known_down_hits_and_probes_fail_at_once(silent_port):
         assert time.monotonic() - started < 0.05
 
 
-def test_the_breaker_fails_fast_while_an_outage_is_fresh_and_forgets_it_after_a_quiet_spell():
+def test_the_breaker_fails_fast_while_an_outage_is_fresh_and_forgets_it_after_a_quiet_spell(
+    monkeypatch,
+):
     """Known down: one probe per interval, the rest refused; unasked for an interval: closed."""
     now = [100.0]
-    breaker = Breaker(probe_interval=0.5, probe_budget=1.4, clock=lambda: now[0])
+    # Only the counter module's own reference to `time` is replaced: a clock the test moves.
+    monkeypatch.setattr(counter_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    breaker = Breaker(probe_interval=0.5, probe_budget=1.4)
     breaker.admit()  # closed
     breaker.failed("Redis is not answering")
     with pytest.raises(

@@ -111,15 +111,9 @@ class Breaker:
     keeps the knowledge fresh; after a quiet spell the breaker forgets and closes.
     """
 
-    def __init__(
-        self,
-        probe_interval: float,
-        probe_budget: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, probe_interval: float, probe_budget: float) -> None:
         self.probe_interval = probe_interval
         self.probe_budget = probe_budget  # how long a probe may take before another is let in
-        self._clock = clock
         self._lock = threading.Lock()
         self._reason: str | None = None  # why Redis is taken to be down; None: closed
         self._next_probe = 0.0
@@ -132,7 +126,7 @@ class Breaker:
             reason = self._reason
             if reason is None:
                 return
-            now = self._clock()
+            now = time.monotonic()
             if now >= self._next_probe + self.probe_interval:
                 # A probe was due a whole interval ago and nobody came (a worker idle since an
                 # outage): what we knew is old. Forget it, so this burst asks Redis (in one
@@ -153,7 +147,7 @@ class Breaker:
         """Redis did not answer: fail fast for a while, then let one probe through."""
         with self._lock:
             self._reason = reason
-            self._next_probe = self._clock() + self.probe_interval
+            self._next_probe = time.monotonic() + self.probe_interval
 
 
 class _Batch:
