@@ -51,6 +51,18 @@ class FaultStack(Stack):
         )  # fmt: skip
         return result.stdout.strip()
 
+    def log_lines(self, service: str, text: str) -> list[str]:
+        """Return the lines of the service's replicas' logs that contain `text`."""
+        lines = []
+        for container in self.containers(service):
+            result = subprocess.run(
+                ["docker", "logs", container["Id"]],
+                capture_output=True, text=True, timeout=30, check=False,
+            )  # fmt: skip
+            output = result.stdout + result.stderr
+            lines += [line for line in output.splitlines() if text in line]
+        return lines
+
     def counter(self, service: str) -> int:
         """Return the service's hit count as stored in Redis."""
         return int(self.redis_cli("GET", f"bookingapp:{service}:hits") or 0)

@@ -19,6 +19,7 @@ from bookingapp_common.config import DEFAULTS
 from bookingapp_common.counter import (
     BUDGET_SECONDS,
     COUNT_SCRIPT,
+    PROBE_WAIT_SECONDS,
     WARM_SECONDS,
     Breaker,
     CounterUnavailable,
@@ -185,6 +186,66 @@ def test_the_breaker_fails_fast_while_an_outage_is_fresh_and_forgets_it_after_a_
     breaker.admit()
     breaker.admit()  # everyone goes to Redis again
     breaker.admit()
+
+
+def test_requests_during_a_probe_wait_briefly_for_its_answer(monkeypatch):
+    """Redis back: those behind the probe go on with it; still down: they hear so at once."""
+    now = [100.0]
+    monkeypatch.setattr(counter_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    breaker = Breaker(probe_interval=0.5, probe_budget=1.4)
+
+    def follow_a_probe(report) -> list[str]:
+        """Let a probe out, have 3 callers arrive behind it, `report` its answer; say theirs."""
+        now[0] += 0.5
+        breaker.admit()  # the probe
+        outcomes: list[str] = []
+
+        def follow() -> None:
+            try:
+                breaker.admit()
+                outcomes.append("admitted")
+            except CounterUnavailable as error:
+                outcomes.append(str(error))
+
+        followers = [threading.Thread(target=follow) for _ in range(3)]
+        for follower in followers:
+            follower.start()
+        time.sleep(0.05)  # they are waiting on the probe (at most PROBE_WAIT_SECONDS)
+        report()
+        for follower in followers:
+            follower.join(timeout=5)
+        return outcomes
+
+    breaker.failed("down")
+    assert follow_a_probe(breaker.succeeded) == ["admitted"] * 3
+    breaker.failed("down")
+    refused = ["still down; Redis is asked again every 0.5 s"] * 3
+    assert follow_a_probe(lambda: breaker.failed("still down")) == refused
+    # A probe that does not report: the others wait PROBE_WAIT_SECONDS, then fail fast.
+    now[0] += 0.5
+    breaker.admit()
+    started = time.monotonic()
+    with pytest.raises(CounterUnavailable, match="still down"):
+        breaker.admit()
+    assert PROBE_WAIT_SECONDS * 0.9 <= time.monotonic() - started < PROBE_WAIT_SECONDS + 1
+
+
+def test_the_breaker_says_once_when_it_opens_and_once_when_it_closes(caplog):
+    """Operators see the transitions in the log, not a line per refused request."""
+    breaker = Breaker(probe_interval=0.5, probe_budget=1.4)
+    with caplog.at_level("INFO", logger="bookingapp.counter"):
+        breaker.failed("the hit counter at h:1 is not answering (TimeoutError)")
+        breaker.failed("the hit counter at h:1 is not answering (TimeoutError)")
+        breaker.succeeded()
+        breaker.succeeded()
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            "Redis is taken as down: the hit counter at h:1 is not answering (TimeoutError); "
+            "failing fast, asking again every 0.5 s",
+        ),
+        ("INFO", "Redis is asked again by every request (Redis answered)"),
+    ]
 
 
 def test_a_flushed_script_cache_is_reloaded_without_losing_a_hit(redis_server, redis_client):

@@ -26,6 +26,7 @@ counted once, though answered 503.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import threading
@@ -42,11 +43,15 @@ from redis.retry import Retry
 from bookingapp_common._wire import Wire, pack, retry_until
 
 EXTENSION = "bookingapp.counter"
+log = logging.getLogger("bookingapp.counter")
 # A request waits at most this long for Redis in all (plus one attempt already started):
 # the page promises a 503 within 2 s, and a request may first queue for a worker thread.
 BUDGET_SECONDS = 1.0
 # While Redis is known down, one request this often is let through to see if it is back.
 PROBE_INTERVAL_SECONDS = 0.5
+# While a probe is out, other requests wait this long for its answer before failing fast:
+# a Redis that is back answers in milliseconds (a reconnect included).
+PROBE_WAIT_SECONDS = 0.25
 # A worker waits this long at most for Redis before taking its first request (warm()).
 WARM_SECONDS = 2.0
 # How long Redis remembers a process's last batch: far longer than any retry of it.
@@ -108,46 +113,74 @@ class Breaker:
     """Fail fast while Redis is known down; let one request at a time find out if it is back.
 
     "Known" means recently: under steady traffic a probe goes out every probe_interval and
-    keeps the knowledge fresh; after a quiet spell the breaker forgets and closes.
+    keeps the knowledge fresh; after a quiet spell the breaker forgets and closes. While a
+    probe is out, others wait briefly for its answer: a Redis that is back answers in
+    milliseconds, so they go on with it instead of being refused on old news.
     """
 
     def __init__(self, probe_interval: float, probe_budget: float) -> None:
         self.probe_interval = probe_interval
         self.probe_budget = probe_budget  # how long a probe may take before another is let in
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()  # notified when a probe's answer is known
         self._reason: str | None = None  # why Redis is taken to be down; None: closed
+        self._probing = False  # a probe was let through and has not reported yet
         self._next_probe = 0.0
 
     def admit(self) -> None:
         """Return if the caller may ask Redis; raise CounterUnavailable while it is known down."""
         if self._reason is None:
             return  # the common case, without the lock
-        with self._lock:
-            reason = self._reason
-            if reason is None:
+        with self._changed:
+            if self._reason is None:
                 return
             now = time.monotonic()
             if now >= self._next_probe + self.probe_interval:
                 # A probe was due a whole interval ago and nobody came (a worker idle since an
                 # outage): what we knew is old. Forget it, so this burst asks Redis (in one
                 # batch) instead of one probe asking while the rest are refused.
-                self._reason = None
+                self._close("no request for a while")
                 return
             if now >= self._next_probe:
-                # This caller is the probe; the others keep failing fast until it reports.
+                # This caller is the probe; the others fail fast until it reports.
                 self._next_probe = now + self.probe_budget + self.probe_interval
+                self._probing = True
                 return
+            if self._probing:
+                # Bounded, so that while Redis is really down a 503 stays quick.
+                self._changed.wait_for(lambda: not self._probing, timeout=PROBE_WAIT_SECONDS)
+            reason = self._reason
+            if reason is None:
+                return  # the probe found Redis back
         raise CounterUnavailable(f"{reason}; Redis is asked again every {self.probe_interval:g} s")
 
     def succeeded(self) -> None:
         """Redis answered: let everyone through again."""
-        self._reason = None
+        if self._reason is None and not self._probing:
+            return  # the common case, without the lock
+        with self._changed:
+            self._close("Redis answered")
 
     def failed(self, reason: str) -> None:
         """Redis did not answer: fail fast for a while, then let one probe through."""
-        with self._lock:
+        with self._changed:
+            if self._reason is None:
+                log.warning(
+                    "Redis is taken as down: %s; failing fast, asking again every %g s",
+                    reason,
+                    self.probe_interval,
+                )
             self._reason = reason
+            self._probing = False
             self._next_probe = time.monotonic() + self.probe_interval
+            self._changed.notify_all()
+
+    def _close(self, why: str) -> None:
+        """Let everyone through again (the caller holds the lock)."""
+        if self._reason is not None:
+            log.info("Redis is asked again by every request (%s)", why)
+        self._reason = None
+        self._probing = False
+        self._changed.notify_all()
 
 
 class _Batch:
