@@ -26,6 +26,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     failed: int  # non-2xx/3xx answers plus socket errors of every kind
+    failures: str = ""  # wrk's own lines saying which, when any failed
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def parse_wrk(output: str) -> WrkResult:
         p50_ms=latency("50"),
         p99_ms=latency("99"),
         failed=failed,
+        failures="; ".join(m.group(0) for m in (non_2xx, socket) if m and failed),
     )
 
 
@@ -139,7 +141,8 @@ def run_loads(
             load = measure(bench, target, seconds, connections, idle)
             results[target].append(load)
             print(
-                f"  round {round_number + 1}: {target.label}: {load.wrk.rps:.0f} req/s",
+                f"  round {round_number + 1}: {target.label}: {load.wrk.rps:.0f} req/s"
+                + (f" ({load.wrk.failures})" if load.wrk.failed else ""),
                 file=sys.stderr,
             )
     return results

@@ -49,7 +49,16 @@ def test_parse_wrk_counts_non_2xx_answers_and_every_kind_of_socket_error_as_fail
     failures = (
         "  Socket errors: connect 1, read 2, write 3, timeout 4\n  Non-2xx or 3xx responses: 5\n"
     )
-    assert parse_wrk(wrk_output(failures=failures)).failed == 15
+    result = parse_wrk(wrk_output(failures=failures))
+    assert result.failed == 15
+    # Which failures, in wrk's words, for the round's line.
+    assert result.failures == (
+        "Non-2xx or 3xx responses: 5; Socket errors: connect 1, read 2, write 3, timeout 4"
+    )
+
+
+def test_parse_wrk_names_no_failures_when_there_are_none():
+    assert parse_wrk(wrk_output()).failures == ""
 
 
 def test_parse_wrk_does_not_take_the_p90_line_for_p50_or_p99():
