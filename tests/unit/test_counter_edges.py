@@ -1,0 +1,258 @@
+"""The counter's edges without a Redis: the breaker's clock, peek's limits, its messages.
+
+tests/unit/test_counter_*.py prove the counting against a real Redis. These pin, on a fake
+clock and a fake wire, what those can show only slowly or not at all: when the breaker lets
+a probe through, how long a readiness probe waits behind a round trip in flight, and the
+exact sentence each failure becomes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+
+from bookingapp_common import counter
+from bookingapp_common._wire import pack
+from bookingapp_common.counter import Breaker, CounterUnavailable, HitCounter
+
+
+class Clock:
+    """Stands in for the counter module's `time`: a monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        """Return the fake time."""
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    """Give the counter module a fake clock (only its own reference to `time`)."""
+    fake = Clock()
+    monkeypatch.setattr(counter, "time", fake)
+    return fake
+
+
+def refused(breaker: Breaker) -> str | None:
+    """Return the refusal's message if the breaker refuses the caller, else None."""
+    try:
+        breaker.admit()
+    except CounterUnavailable as error:
+        return str(error)
+    return None
+
+
+def test_a_closed_breaker_admits_everyone(clock):
+    """Before any failure, every caller may ask Redis."""
+    breaker = Breaker(probe_interval=0.5, probe_budget=1.4)
+    assert [refused(breaker) for _ in range(3)] == [None, None, None]
+
+
+def test_an_open_breaker_refuses_with_the_reason_and_the_probe_interval(clock):
+    """After a failure callers fail at once, told why and how often Redis is asked again."""
+    breaker = Breaker(probe_interval=0.5, probe_budget=1.4)
+    breaker.failed("the hit counter at h:1 is not answering (TimeoutError)")
+    clock.now += 0.499
+    assert refused(breaker) == (
+        "the hit counter at h:1 is not answering (TimeoutError); Redis is asked again every 0.5 s"
+    )
+
+
+def test_one_probe_is_let_through_once_the_interval_has_passed(clock):
+    """Exactly probe_interval after the failure, one caller goes through; the next does not."""
+    breaker = Breaker(probe_interval=0.5, probe_budget=1.4)
+    breaker.failed("down")
+    clock.now += 0.5
+    assert refused(breaker) is None
+    assert refused(breaker) == "down; Redis is asked again every 0.5 s"
+
+
+def test_the_next_probe_waits_for_the_probes_budget_and_the_interval(clock):
+    """A probe that never reports blocks others for its budget plus one interval, no longer."""
+    breaker = Breaker(probe_interval=0.5, probe_budget=1.4)
+    breaker.failed("down")
+    clock.now += 0.5
+    assert refused(breaker) is None  # the probe, at t0 + 0.5
+    clock.now += 1.4 + 0.5 - 0.001
+    assert refused(breaker) is not None
+    clock.now += 0.001
+    assert refused(breaker) is None  # the next probe
+
+
+def test_a_success_closes_the_breaker(clock):
+    """Redis answered: everyone is let through again at once."""
+    breaker = Breaker(probe_interval=0.5, probe_budget=1.4)
+    breaker.failed("down")
+    breaker.succeeded()
+    assert [refused(breaker) for _ in range(2)] == [None, None]
+
+
+def test_a_failure_during_a_probe_restarts_the_interval(clock):
+    """The probe failing again means another full interval of failing fast."""
+    breaker = Breaker(probe_interval=0.5, probe_budget=1.4)
+    breaker.failed("down")
+    clock.now += 0.5
+    assert refused(breaker) is None
+    breaker.failed("still down")
+    clock.now += 0.499
+    assert refused(breaker) == "still down; Redis is asked again every 0.5 s"
+    clock.now += 0.001
+    assert refused(breaker) is None
+
+
+class FakeWire:
+    """Stands in for the counter's wire: records each call, answers from a script."""
+
+    def __init__(self, *replies: Any) -> None:
+        self.replies = list(replies)
+        self.calls: list[tuple[list[bytes], float, bool]] = []
+
+    def call(self, packed: list[bytes], deadline: float, *, idempotent: bool) -> Any:
+        """Record the call; return the next reply or raise it."""
+        self.calls.append((packed, deadline, idempotent))
+        reply = self.replies.pop(0)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+
+class BusyLock:
+    """A wire lock some other round trip holds for longer than anyone waits."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float] = []
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Record how long the caller was willing to wait; it never gets the lock."""
+        self.timeouts.append(timeout)
+        return False
+
+    def release(self) -> None:
+        """Never reached: the lock was not taken."""
+        raise AssertionError("released a lock that was not taken")
+
+
+def home_counter(wire: FakeWire | None = None) -> HitCounter:
+    """Return home's counter for a Redis at redis.test:6390, on a fake wire."""
+    hits = HitCounter(redis.Redis(host="redis.test", port=6390), "home", "i-1")
+    if wire is not None:
+        hits._wire = wire  # type: ignore[assignment]
+    return hits
+
+
+def test_peek_reads_the_count_with_one_retried_get_within_the_budget(clock):
+    """A readiness probe sends GET of the service's key, resendable, by now + 1 s."""
+    wire = FakeWire(b"41")
+    assert home_counter(wire).peek() == 41
+    assert wire.calls == [(pack("GET", "bookingapp:home:hits"), clock.now + 1.0, True)]
+
+
+def test_peek_of_a_counter_never_written_is_zero(clock):
+    """No key yet (nobody visited): the count is 0."""
+    assert home_counter(FakeWire(None)).peek() == 0
+
+
+def test_peek_waits_half_the_budget_behind_a_round_trip_then_says_busy(clock):
+    """Behind a round trip that does not end, a probe gives up after 0.5 s, saying why."""
+    wire = FakeWire(b"1")
+    hits = home_counter(wire)
+    hits._wire_lock = BusyLock()  # type: ignore[assignment]
+    with pytest.raises(CounterUnavailable) as busy:
+        hits.peek()
+    assert str(busy.value) == "the hit counter at redis.test:6390 is busy; try again"
+    assert hits._wire_lock.timeouts == [0.5]
+    assert wire.calls == []
+
+
+def test_peek_turns_a_lost_connection_into_a_clear_answer_and_opens_the_breaker(clock):
+    """Redis not answering: the probe says so, and the next caller fails at once."""
+    hits = home_counter(FakeWire(redis.ConnectionError("refused"), b"2"))
+    with pytest.raises(CounterUnavailable) as down:
+        hits.peek()
+    reason = "the hit counter at redis.test:6390 is not answering (ConnectionError)"
+    assert str(down.value) == reason
+    assert isinstance(down.value.__cause__, redis.ConnectionError)
+    assert refused(hits.breaker) == f"{reason}; Redis is asked again every 0.5 s"
+    # The wire is free again: the probe let through later reads the count.
+    clock.now += 0.5
+    assert hits.peek() == 2
+    assert refused(hits.breaker) is None
+
+
+def test_peek_while_redis_is_known_down_does_not_ask_it(clock):
+    """The breaker is asked first: a known-down Redis costs a probe nothing."""
+    wire = FakeWire(b"1")
+    hits = home_counter(wire)
+    hits.breaker.failed("down")
+    with pytest.raises(CounterUnavailable, match=r"^down; Redis is asked again every 0\.5 s$"):
+        hits.peek()
+    assert wire.calls == []
+
+
+def test_an_error_reply_closes_the_breaker(clock):
+    """Redis answered, with an error: it is up, so nobody is made to fail fast."""
+    hits = home_counter(FakeWire(redis.ResponseError("WRONGTYPE not a string")))
+    hits.breaker.failed("earlier")
+    clock.now += 0.5
+    with pytest.raises(CounterUnavailable) as failed:
+        hits.peek()
+    assert str(failed.value) == (
+        "the hit counter at redis.test:6390 answered with an error: WRONGTYPE not a string"
+    )
+    assert refused(hits.breaker) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (b"twelve", "'twelve'"),
+        (b"x" * 50, repr("x" * 40)),
+        (b"\xff\xfe1", repr("\ufffd\ufffd1")),
+    ],
+    ids=["word", "long", "not-utf8"],
+)
+def test_a_stored_value_that_is_not_a_count_is_a_clear_answer(raw, shown):
+    """Not a number under the key: a sentence with where, what (40 bytes at most) and which key."""
+    with pytest.raises(CounterUnavailable) as refused_value:
+        home_counter()._as_count(raw)
+    assert str(refused_value.value) == (
+        f"the hit counter at redis.test:6390 holds {shown} under bookingapp:home:hits, not a count"
+    )
+    assert refused_value.value.__cause__ is None
+    assert refused_value.value.__suppress_context__
+
+
+@pytest.mark.parametrize(("raw", "count"), [(None, 0), (b"0", 0), (b"12", 12), (b"-3", -3)])
+def test_a_stored_count_is_read_as_an_integer(raw, count):
+    """The stored number as it is; no key is 0."""
+    assert home_counter()._as_count(raw) == count
+
+
+@pytest.mark.parametrize(
+    ("error", "sentence"),
+    [
+        (
+            redis.AuthenticationError("WRONGPASS"),
+            "refused our credentials (check REDIS_PASSWORD)",
+        ),
+        (
+            redis.ResponseError("LATE the batch arrived after its sender gave up; not counted"),
+            "answered too late (not counted)",
+        ),
+        (
+            redis.ResponseError("STALE a later batch was applied"),
+            "answered with an error: STALE a later batch was applied",
+        ),
+        (redis.ResponseError("E" * 250), "answered with an error: " + "E" * 200),
+        (redis.TimeoutError("Timeout reading"), "is not answering (TimeoutError)"),
+        (redis.ConnectionError("refused"), "is not answering (ConnectionError)"),
+    ],
+    ids=["credentials", "late", "error-reply", "long-reply", "timeout", "connection"],
+)
+def test_each_redis_failure_becomes_a_sentence_naming_where(error, sentence):
+    """Each failure says where the counter is and what to make of it (a reply cut at 200)."""
+    assert home_counter()._explain(error) == f"the hit counter at redis.test:6390 {sentence}"
