@@ -11,8 +11,9 @@ import urllib.error
 from typing import ClassVar
 
 import pytest
+from flask import Flask
 
-from bookingapp_common import healthcheck, startup
+from bookingapp_common import gunicorn_conf, healthcheck, startup
 from bookingapp_common.config import ConfigError
 from bookingapp_common.startup import EXIT_CONFIG, ServerSettings, server_settings
 from tests.stubs import StubHandler, serving
@@ -214,3 +215,38 @@ def test_the_health_check_turns_a_socket_error_into_a_failure(monkeypatch, capsy
     assert capsys.readouterr().err == (
         "http://127.0.0.1:5001/bus/health: [Errno 104] Connection reset by peer\n"
     )
+
+
+class Log:
+    """Stands in for a gunicorn logger: records warnings."""
+
+    def __init__(self) -> None:
+        self.warnings: list[tuple[object, ...]] = []
+
+    def warning(self, *args: object) -> None:
+        """Record the warning."""
+        self.warnings.append(args)
+
+
+def test_the_master_arms_the_drain_for_the_configured_time(monkeypatch):
+    """When gunicorn's master is ready, the drain is installed on it with the drain setting."""
+    installed: list[tuple[object, float]] = []
+    monkeypatch.setattr(
+        gunicorn_conf.drain, "install", lambda server, seconds: installed.append((server, seconds))
+    )
+    server = object()
+    gunicorn_conf.when_ready(server)
+    assert installed == [(server, gunicorn_conf._settings.drain_seconds)]
+
+
+def test_a_worker_whose_redis_does_not_answer_says_so_and_serves_anyway():
+    """No counter to warm (or no answer): one warning, and the worker starts all the same."""
+
+    class Worker:
+        wsgi = Flask("no counter")
+        log = Log()
+
+    gunicorn_conf.post_worker_init(Worker())
+    assert Worker.log.warnings == [
+        ("Redis did not answer at worker start; visits will ask it themselves",)
+    ]
