@@ -63,15 +63,17 @@ def test_gunicorns_error_log_takes_its_level_in_any_case(loggers, capsys):
     assert logging.getLogger("gunicorn.error").level == logging.WARNING
 
 
-def test_gunicorns_access_log_writes_nothing(loggers, capsys):
-    """The app writes the access line itself; gunicorn's own goes nowhere."""
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING])
+def test_gunicorns_access_log_writes_nothing(loggers, capsys, level):
+    """The app writes the access line itself; gunicorn's own goes nowhere, at any level."""
     logging.config.dictConfig(logs.gunicorn_logconfig("info"))
-    logging.getLogger("gunicorn.access").info("GET /home 200")
+    logging.getLogger("gunicorn.access").log(level, "GET /home 200")
     assert capsys.readouterr() == ("", "")
 
 
 def test_the_apps_loggers_write_info_lines_once(loggers, capsys):
     """The `bookingapp` tree logs from INFO as JSON lines, each once (no propagation)."""
+    logging.getLogger(logs.ROOT_LOGGER).setLevel(logging.NOTSET)  # the configuration sets it
     logging.config.dictConfig(logs.gunicorn_logconfig("warning"))
     logging.getLogger("bookingapp.access").info("request")
     logging.getLogger("bookingapp.access").debug("detail")
@@ -81,6 +83,7 @@ def test_the_apps_loggers_write_info_lines_once(loggers, capsys):
 
 def test_libraries_only_warn_and_in_json_too(loggers, capsys):
     """Any other logger reaches the root: warnings as JSON lines, nothing below."""
+    logging.getLogger().setLevel(logging.DEBUG)  # the configuration sets it
     logging.config.dictConfig(logs.gunicorn_logconfig("info"))
     logging.getLogger("urllib3.test").info("connection pool")
     logging.getLogger("urllib3.test").warning("retrying")
@@ -110,6 +113,15 @@ def test_gunicorns_lines_carry_the_request_id_inside_a_request(loggers, capsys, 
     assert response.status_code == 200
     inside = [w for w in lines(capsys.readouterr().out) if w["message"] == "inside"]
     assert [w["request_id"] for w in inside] == ["Root=1-ab"]
+
+
+def test_a_stack_asked_for_is_one_field_of_the_line(loggers, capsys):
+    """stack_info=True puts the stack in the line's "stack" field, not in lines of its own."""
+    logging.config.dictConfig(logs.gunicorn_logconfig("info"))
+    logging.getLogger("bookingapp.test").warning("where am I", stack_info=True)
+    (line,) = lines(capsys.readouterr().out)
+    assert line["stack"].startswith("Stack (most recent call last):")
+    assert "stack_info" not in line
 
 
 def test_configure_adds_one_json_handler_on_stdout_at_info(loggers):
