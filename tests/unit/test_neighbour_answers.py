@@ -18,6 +18,7 @@ from bookingapp_common.neighbours import (
     MAX_INSTANCE_CHARS,
     Neighbours,
     NeighbourState,
+    Snapshot,
     _read_answer,
 )
 
@@ -278,3 +279,82 @@ def test_a_fetched_answer_is_read_into_a_state(monkeypatch):
         assert client.fetch() == [NeighbourState("bus", up=True, hits=2, instance="b")]
     finally:
         client.pool.shutdown()
+
+
+class Counted(Neighbours):
+    """A neighbour client whose fetch is counted and answers from the test, not the network."""
+
+    def __init__(self, max_age: float) -> None:
+        super().__init__({}, timeout=0.5, max_age=max_age)
+        self.fetches = 0
+        self.during_fetch: list[Any] = []
+        self.answer: list[NeighbourState] = [NeighbourState("bus", up=True, hits=1, instance="b")]
+
+    def fetch(self) -> list[NeighbourState]:
+        """Count the fetch; run what the test asked to run meanwhile."""
+        self.fetches += 1
+        for action in self.during_fetch:
+            action()
+        return self.answer
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    """Give the neighbours module a clock the test moves."""
+    fake = FakeClock(100.0)
+    monkeypatch.setattr(neighbours, "time", fake)
+    return fake
+
+
+def test_each_refresh_gets_the_next_version_from_1(clock):
+    """The first snapshot is version 1; every refresh after max_age adds one."""
+    client = Counted(max_age=2.0)
+    assert client.snapshot().version == 1
+    clock.now += 2.0
+    assert client.snapshot().version == 2
+    clock.now += 2.0
+    assert client.snapshot() == Snapshot(
+        3, ({"name": "bus", "up": True, "hits": 1, "instance": "b"},)
+    )
+    assert client.fetches == 3
+
+
+def test_a_snapshot_is_reused_until_exactly_max_age(clock):
+    """Younger than max_age: the same snapshot, no fetch; max_age old: fetched again."""
+    client = Counted(max_age=2.0)
+    first = client.snapshot()
+    clock.now += 1.999
+    assert client.snapshot() is first
+    clock.now += 0.001
+    assert client.snapshot() is not first
+    assert client.fetches == 2
+
+
+def test_while_one_request_refreshes_the_others_get_the_last_snapshot(clock):
+    """A request arriving during a refresh is answered at once with what is known."""
+    client = Counted(max_age=2.0)
+    first = client.snapshot()
+    clock.now += 5.0
+    seen: list[Snapshot] = []
+    client.during_fetch.append(lambda: seen.append(client.snapshot()))
+    second = client.snapshot()
+    assert seen == [first]
+    assert second.version == 2
+    assert client.fetches == 2
+
+
+def test_a_refresh_that_fails_lets_the_next_request_refresh(clock):
+    """A bug in a fetch does not leave the client believing a refresh is under way."""
+    client = Counted(max_age=2.0)
+    client.snapshot()
+    clock.now += 5.0
+
+    def boom() -> None:
+        raise RuntimeError("fetch bug")
+
+    client.during_fetch.append(boom)
+    with pytest.raises(RuntimeError):
+        client.snapshot()
+    client.during_fetch.clear()
+    assert client.snapshot().version == 2
+    assert client.fetches == 3
