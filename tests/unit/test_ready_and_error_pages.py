@@ -133,3 +133,12 @@ def test_head_asking_for_json_is_told_json_and_asks_nobody(client, redis_client)
     assert answer.mimetype == "application/json"
     assert answer.get_data() == b""
     assert redis_client.get("bookingapp:home:hits") is None
+
+
+def test_the_html_page_shows_this_instances_own_count(client, redis_client):
+    """The HTML page shows the instance's count beside the service's, each its own number."""
+    redis_client.set("bookingapp:home:hits", 10)
+    client.get("/home")
+    html = client.get("/home").get_data(as_text=True)
+    assert "<dt>Hits on home</dt><dd>12</dd>" in html
+    assert "<dt>Served by this instance</dt><dd>2</dd>" in html
