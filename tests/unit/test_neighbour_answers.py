@@ -8,6 +8,7 @@ size cap) so every message and bound is pinned where a page test would only see 
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -358,3 +359,23 @@ def test_a_refresh_that_fails_lets_the_next_request_refresh(clock):
     client.during_fetch.clear()
     assert client.snapshot().version == 2
     assert client.fetches == 3
+
+
+@pytest.mark.parametrize(("count", "threads"), [(0, 4), (1, 4), (2, 8)])
+def test_the_pool_has_four_threads_per_neighbour(count, threads):
+    """Four fetches per neighbour may be in flight (each ends by its deadline), at least four."""
+    client = Neighbours({f"n{i}": "http://x/" for i in range(count)}, timeout=0.5, max_age=2.0)
+    try:
+        assert client.pool._max_workers == threads
+    finally:
+        client.pool.shutdown()
+
+
+def test_the_pools_threads_are_named_for_thread_dumps():
+    """A thread dump shows which threads are neighbour fetches: their names start with nb_."""
+    client = Neighbours({"bus": "http://x/"}, timeout=0.5, max_age=2.0)
+    try:
+        name = client.pool.submit(lambda: threading.current_thread().name).result(timeout=5)
+    finally:
+        client.pool.shutdown()
+    assert name.startswith("nb_")
