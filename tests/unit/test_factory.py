@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 
-from flask import request
+from flask import request, url_for
 
 from bookingapp_common import factory, identity
 from bookingapp_common.views import INSTANCE, SPEC
@@ -100,3 +100,15 @@ def test_neighbours_are_asked_at_the_template_with_each_name(redis_server):
         "movie": f"http://127.0.0.1:{port}/movie/r",
         "bus": f"http://127.0.0.1:{port}/bus/r",
     }
+
+
+def test_each_route_has_a_stable_endpoint_name_for_url_for(redis_server):
+    """url_for("<service>.page" / "page_slash" / "health" / "ready") builds each route's path."""
+    app = create_app(app_config(redis_server.port))
+    with app.test_request_context():
+        assert [url_for(f"home.{name}") for name in ("page", "page_slash", "health", "ready")] == [
+            "/home",
+            "/home/",
+            "/home/health",
+            "/home/ready",
+        ]
