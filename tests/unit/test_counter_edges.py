@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import redis
+from flask import Flask
 
 from bookingapp_common import counter
 from bookingapp_common._wire import pack
@@ -256,3 +257,28 @@ def test_a_stored_count_is_read_as_an_integer(raw, count):
 def test_each_redis_failure_becomes_a_sentence_naming_where(error, sentence):
     """Each failure says where the counter is and what to make of it (a reply cut at 200)."""
     assert home_counter()._explain(error) == f"the hit counter at redis.test:6390 {sentence}"
+
+
+@pytest.mark.parametrize("group_commit", [True, False])
+def test_the_apps_counter_takes_its_settings_from_the_config(group_commit):
+    """init_app gives the counter the service, instance, attempt timeout and group commit."""
+    app = Flask("counter-settings")
+    app.config.update(
+        REDIS_HOST="redis.test",
+        REDIS_PORT=6390,
+        REDIS_DB=0,
+        REDIS_PASSWORD=None,
+        REDIS_TLS=False,
+        REDIS_SOCKET_TIMEOUT=0.3,
+        REDIS_RETRIES=2,
+        COUNTER_GROUP_COMMIT=group_commit,
+    )
+    counter.init_app(app, "movie", "i-7")
+    hits = app.extensions[counter.EXTENSION]
+    assert (hits.key, hits.instance, hits.where) == (
+        "bookingapp:movie:hits",
+        "i-7",
+        "redis.test:6390",
+    )
+    assert hits.group_commit is group_commit
+    assert hits._attempt_timeout == 0.3
