@@ -17,6 +17,7 @@ from flask import Flask
 from bookingapp_common import counter
 from bookingapp_common._wire import pack
 from bookingapp_common.counter import Breaker, CounterUnavailable, HitCounter
+from tests.support import free_port
 
 
 class Clock:
@@ -282,3 +283,16 @@ def test_the_apps_counter_takes_its_settings_from_the_config(group_commit):
     )
     assert hits.group_commit is group_commit
     assert hits._attempt_timeout == 0.3
+
+
+def test_without_group_commit_a_dead_redis_is_the_same_clear_answer():
+    """One script call per hit (group commit off): Redis refusing gives the usual sentence."""
+    port = free_port()
+    hits = HitCounter(redis.Redis(host="127.0.0.1", port=port), "home", "i-1", group_commit=False)
+    reason = f"the hit counter at 127.0.0.1:{port} is not answering (ConnectionError)"
+    with pytest.raises(CounterUnavailable) as down:
+        hits.hit()
+    assert str(down.value) == reason
+    assert isinstance(down.value.__cause__, redis.ConnectionError)
+    # Known down now: the next hit fails at once with the same reason, Redis not asked.
+    assert refused(hits.breaker) == f"{reason}; Redis is asked again every 0.5 s"
