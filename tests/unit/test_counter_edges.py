@@ -296,3 +296,33 @@ def test_without_group_commit_a_dead_redis_is_the_same_clear_answer():
     assert isinstance(down.value.__cause__, redis.ConnectionError)
     # Known down now: the next hit fails at once with the same reason, Redis not asked.
     assert refused(hits.breaker) == f"{reason}; Redis is asked again every 0.5 s"
+
+
+def test_a_batch_hands_out_its_numbers_in_arrival_order():
+    """A batch of three answered 10 / 4 owns 8, 9, 10 (instance 2, 3, 4), first come first."""
+    batch = counter._Batch()
+    batch.size, batch.hits, batch.instance_hits = 3, 10, 4
+    assert [batch.result(p) for p in range(3)] == [
+        counter.Hit(hits=8, instance_hits=2),
+        counter.Hit(hits=9, instance_hits=3),
+        counter.Hit(hits=10, instance_hits=4),
+    ]
+
+
+def test_a_batch_that_redis_could_not_count_gives_each_member_the_reason():
+    """Every member of a failed batch gets the sentence, with the Redis error as its cause."""
+    batch = counter._Batch()
+    batch.size, batch.problem, batch.cause = 2, "not answering", redis.TimeoutError("slow")
+    for position in range(2):
+        with pytest.raises(CounterUnavailable, match=r"^not answering$") as failed:
+            batch.result(position)
+        assert failed.value.__cause__ is batch.cause
+
+
+def test_a_batch_whose_sender_hit_a_bug_says_so_to_its_members():
+    """No counts and no Redis problem: the sender raised something else; members are told."""
+    batch = counter._Batch()
+    batch.size = 2
+    with pytest.raises(RuntimeError) as failed:
+        batch.result(1)
+    assert str(failed.value) == "the round trip that carried this hit failed unexpectedly"
