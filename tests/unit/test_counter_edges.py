@@ -326,3 +326,29 @@ def test_a_batch_whose_sender_hit_a_bug_says_so_to_its_members():
     with pytest.raises(RuntimeError) as failed:
         batch.result(1)
     assert str(failed.value) == "the round trip that carried this hit failed unexpectedly"
+
+
+def test_the_redis_client_gives_up_fast_and_keeps_its_connections_checked():
+    """Address, database and password from the config; short timeouts, keepalive, 15 s checks."""
+    client = counter.make_client(
+        {
+            "REDIS_HOST": "redis.test",
+            "REDIS_PORT": 6390,
+            "REDIS_DB": 3,
+            "REDIS_PASSWORD": "pw",
+            "REDIS_TLS": False,
+            "REDIS_SOCKET_TIMEOUT": 0.3,
+            "REDIS_RETRIES": 2,
+        }
+    )
+    kwargs = client.connection_pool.connection_kwargs
+    assert {k: kwargs[k] for k in ("host", "port", "db", "password")} == {
+        "host": "redis.test",
+        "port": 6390,
+        "db": 3,
+        "password": "pw",
+    }
+    assert (kwargs["socket_connect_timeout"], kwargs["socket_timeout"]) == (0.3, 0.3)
+    assert kwargs["socket_keepalive"] is True
+    assert kwargs["health_check_interval"] == 15
+    assert kwargs["retry"].get_retries() == 2
