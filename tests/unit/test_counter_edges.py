@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
+from redis.backoff import ExponentialBackoff
 
 from bookingapp_common import counter
 from bookingapp_common._wire import pack
@@ -352,3 +353,7 @@ def test_the_redis_client_gives_up_fast_and_keeps_its_connections_checked():
     assert kwargs["socket_keepalive"] is True
     assert kwargs["health_check_interval"] == 15
     assert kwargs["retry"].get_retries() == 2
+    # Retries back off from 50 ms, never past 200 ms: both fit in a request's 2 s promise.
+    backoff = kwargs["retry"]._backoff
+    assert isinstance(backoff, ExponentialBackoff)
+    assert (backoff._base, backoff._cap) == (0.05, 0.2)
