@@ -33,7 +33,14 @@ globs_for() {
             if [ $# -eq 0 ]; then
                 echo "bookingapp_common.*"
             else
-                for module in "$@"; do echo "bookingapp_common.$module.*"; done
+                for module in "$@"; do
+                    # The package's own __init__.py: mutmut names its mutants after the package.
+                    if [ "$module" = __init__ ]; then
+                        echo "bookingapp_common.x_*"
+                    else
+                        echo "bookingapp_common.$module.*"
+                    fi
+                done
             fi
             ;;
         all) printf '%s\n' "bookingapp_infra.params.*" "bookingapp_common.*" ;;

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import subprocess
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -189,3 +191,14 @@ def assert_nothing_lost(traffic: Traffic, hits_before: int, hits_after: int) -> 
     numbers = sorted(a.hits for a in traffic.answers)
     assert hits_after - hits_before == len(traffic.answers)
     assert numbers == list(range(hits_before + 1, hits_after + 1))
+
+
+def relabelled_image(edge: Edge, namespace: str, label: str) -> str:
+    """Build an image that differs from home's running one by one label; return its tag."""
+    tag = f"{namespace}/home:{uuid.uuid4().hex[:8]}"
+    recipe = f"FROM {edge.replicas('home')[0].image}\nLABEL {label}={tag}\n"
+    subprocess.run(
+        ["docker", "build", "-q", "-t", tag, "-"],
+        input=recipe, text=True, capture_output=True, check=True, timeout=120,
+    )  # fmt: skip
+    return tag

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import subprocess
 import time
-import uuid
 from collections.abc import Callable
 
 from bookingapp_infra.local.compose import docker, inspect
-from tests.compose.edge import Edge, Traffic, edge_stack
+from tests.compose.edge import Edge, Traffic, edge_stack, relabelled_image
 
 STEADY = 100
 NAMESPACE = "bookingapp-events"
@@ -51,13 +50,7 @@ def scale_out_and_in(edge: Edge) -> None:
 
 def new_image(edge: Edge) -> str:
     """Build an image that differs from the running one by a label; return its tag."""
-    tag = f"{NAMESPACE}/home:{uuid.uuid4().hex[:8]}"
-    recipe = f"FROM {edge.replicas('home')[0].image}\nLABEL bookingapp.events={tag}\n"
-    subprocess.run(
-        ["docker", "build", "-q", "-t", tag, "-"],
-        input=recipe, text=True, capture_output=True, check=True, timeout=120,
-    )  # fmt: skip
-    return tag
+    return relabelled_image(edge, NAMESPACE, "bookingapp.events")
 
 
 def compose_up_new_image(edge: Edge, image: str) -> None:

@@ -18,7 +18,7 @@ import pytest
 from bookingapp_infra.local import compose
 from bookingapp_infra.local.cli import main
 from bookingapp_infra.local.compose import image_id
-from tests.compose.edge import Edge, Traffic, assert_nothing_lost, edge_stack
+from tests.compose.edge import Edge, Traffic, assert_nothing_lost, edge_stack, relabelled_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik]
 
@@ -35,13 +35,7 @@ def edge() -> Iterator[Edge]:
 @pytest.fixture(scope="module")
 def new_image(edge) -> Iterator[str]:
     """An image that differs from the running one (one more label), removed afterwards."""
-    current = edge.replicas("home")[0].image
-    tag = f"bookingapp-local-test/home:{uuid.uuid4().hex[:8]}"
-    recipe = f"FROM {current}\nLABEL bookingapp.release-test={tag}\n"
-    subprocess.run(
-        ["docker", "build", "-q", "-t", tag, "-"],
-        input=recipe, text=True, capture_output=True, check=True, timeout=120,
-    )  # fmt: skip
+    tag = relabelled_image(edge, "bookingapp-local-test", "bookingapp.release-test")
     try:
         yield tag
     finally:

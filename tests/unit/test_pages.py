@@ -6,9 +6,14 @@ import json
 
 import pytest
 
+from bookingapp_common import pages
 from bookingapp_common.errors import _prefers_json
+from bookingapp_common.identity import Instance
 from bookingapp_common.neighbours import Snapshot
 from bookingapp_common.pages import get_pages
+from bookingapp_common.views import SPEC
+from bookingapp_home import create_app
+from tests.unit.conftest import app_config
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
 
@@ -101,3 +106,25 @@ def test_json_page_is_valid_json_with_its_own_counts(app):
     assert second["neighbours"] == list(states)
     assert second["service"] == "home"
     assert second["instance"] == "test-instance"
+
+
+def test_json_page_is_compact_and_names_the_zone(redis_server):
+    """The JSON page is the compact encoding of service, instance, zone and neighbours."""
+    app = create_app(app_config(redis_server.port))
+    app.extensions[pages.EXTENSION] = pages.PageRenderer(
+        app, app.extensions[SPEC], Instance(id="task-1", zone="eu-west-1b")
+    )
+    states = ({"name": "bus", "up": True, "hits": 1, "instance": "b"},)
+    with app.app_context():
+        body = get_pages().json(5, 2, Snapshot(1, states)).get_data(as_text=True)
+    document = json.loads(body)
+    assert document == {
+        "hits": 5,
+        "instance_hits": 2,
+        "service": "home",
+        "instance": "task-1",
+        "zone": "eu-west-1b",
+        "neighbours": list(states),
+    }
+    # One line without a byte to spare: every page view sends it.
+    assert body == json.dumps(document, separators=(",", ":"))
