@@ -232,7 +232,7 @@ def test_get_refuses_an_answer_one_byte_over_the_cap(connect):
 def asker(monkeypatch, error: BaseException) -> NeighbourState:
     """Ask one neighbour whose fetch fails with `error`; return its state."""
 
-    def fail(url: str, deadline: float) -> bytes:
+    def fail(url: str, deadline: float, request_id: str | None = None) -> bytes:
         raise error
 
     monkeypatch.setattr(neighbours, "_get", fail)
@@ -274,7 +274,9 @@ def test_an_unreachable_neighbour_without_a_reason_is_named_by_the_error(monkeyp
 
 def test_a_fetched_answer_is_read_into_a_state(monkeypatch):
     """What the fetch returned is read as the neighbour's answer."""
-    monkeypatch.setattr(neighbours, "_get", lambda url, deadline: ready(hits=2, instance="b"))
+    monkeypatch.setattr(
+        neighbours, "_get", lambda url, deadline, request_id=None: ready(hits=2, instance="b")
+    )
     client = Neighbours({"bus": "http://bus.internal/bus/ready"}, 0.5, 2.0)
     try:
         assert client.fetch() == [NeighbourState("bus", up=True, hits=2, instance="b")]
@@ -291,7 +293,7 @@ class Counted(Neighbours):
         self.during_fetch: list[Any] = []
         self.answer: list[NeighbourState] = [NeighbourState("bus", up=True, hits=1, instance="b")]
 
-    def fetch(self) -> list[NeighbourState]:
+    def fetch(self, request_id: str | None = None) -> list[NeighbourState]:
         """Count the fetch; run what the test asked to run meanwhile."""
         self.fetches += 1
         for action in self.during_fetch:
