@@ -125,6 +125,43 @@ def test_hits_queued_behind_a_failing_round_trip_fail_with_it(silent_port):
     assert len({id(error) for error in errors}) == 6  # each request raises its own
 
 
+class CountedCommits(HitCounter):
+    """A counter that counts its round trips (script calls attempted, one per batch)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.commits = 0
+        self.in_flight = threading.Event()
+
+    def _commit(self, batch) -> None:
+        self.commits += 1
+        self.in_flight.set()
+        super()._commit(batch)
+
+
+def test_a_batch_queued_behind_a_failed_round_trip_fails_with_it_without_asking_again(
+    silent_port,
+):
+    """Redis just failed the round trip ahead: the batch behind it is answered, not sent.
+
+    Sending it would make its visits wait out a second set of timeouts for the same dead
+    Redis (docs/pitfalls.md #7).
+    """
+    counter = counter_for(silent_port, counter_class=CountedCommits)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        first = pool.submit(counter.hit)
+        assert counter.in_flight.wait(timeout=5)
+        behind = [pool.submit(counter.hit) for _ in range(5)]
+        wait_until(
+            lambda: counter._open is not None and counter._open.size == 5,
+            5,
+            "the five hits did not queue behind the first round trip",
+        )
+        errors = [f.exception(timeout=10) for f in [first, *behind]]
+    assert all(isinstance(error, CounterUnavailable) for error in errors)
+    assert counter.commits == 1
+
+
 def test_the_counter_counts_again_once_redis_is_back(redis_server, redis_client):
     """A failed round trip does not fail later ones: within a probe interval hits count again."""
     counter = counter_for(redis_server.port)
