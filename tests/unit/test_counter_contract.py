@@ -257,6 +257,65 @@ def test_a_flushed_script_cache_is_reloaded_without_losing_a_hit(redis_server, r
     assert redis_client.get("bookingapp:svc:hits") == "2"
 
 
+def script_calls(client: redis.Redis) -> dict[str, int]:
+    """Return how many EVALSHA and EVAL calls Redis has executed so far."""
+    stats = client.info("commandstats")
+    return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval")}
+
+
+@pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "per-hit"])
+def test_the_script_is_sent_whole_once_then_named_by_its_sha(
+    redis_server, redis_client, group_commit
+):
+    """EVALSHA first; one EVAL after NOSCRIPT (a flushed or new Redis), EVALSHA again after."""
+    redis_client.script_flush()
+    counter = counter_for(redis_server.port, group_commit=group_commit)
+    before = script_calls(redis_client)
+    for _ in range(3):
+        counter.hit()
+    after = script_calls(redis_client)
+    # The first EVALSHA meets NOSCRIPT (still a call), then EVAL loads it; then EVALSHA only.
+    assert (after["evalsha"] - before["evalsha"], after["eval"] - before["eval"]) == (3, 1)
+    counter.hit()
+    assert script_calls(redis_client) == {**after, "evalsha": after["evalsha"] + 1}
+
+
+def test_a_process_keeps_one_batch_record_per_instance_that_expires(redis_server, redis_client):
+    """Group commit: one record per process, rewritten by each batch, gone after BATCH_MEMORY_MS."""
+    counter = counter_for(redis_server.port)
+    for _ in range(3):
+        counter.hit()
+    [record] = redis_client.keys("bookingapp:svc:hits:batches:*")
+    assert record.startswith("bookingapp:svc:hits:batches:i-1:")
+    assert redis_client.get(record).split() == ["3", "3", "3"]  # batch id, hits, mine
+    assert 0 < redis_client.pttl(record) <= counter_module.BATCH_MEMORY_MS
+    # Another process (another token) of the same instance keeps its own record.
+    counter_for(redis_server.port).hit()
+    assert len(redis_client.keys("bookingapp:svc:hits:batches:i-1:*")) == 2
+
+
+def test_without_group_commit_each_hit_has_its_own_record(redis_server, redis_client):
+    """Concurrent hits of one process never share a record: each is named by its number."""
+    counter = counter_for(redis_server.port, group_commit=False)
+    for _ in range(3):
+        counter.hit()
+    records = sorted(redis_client.keys("bookingapp:svc:hits:batches:i-1:*"))
+    assert [record.rsplit(":", 1)[1] for record in records] == ["1", "2", "3"]
+    assert len({record.rsplit(":", 2)[1] for record in records}) == 1  # one process token
+
+
+def test_a_forked_worker_names_its_batches_afresh(redis_server, redis_client, monkeypatch):
+    """After a fork (another pid) the process token changes: no batch name is shared."""
+    counter = counter_for(redis_server.port)
+    counter.hit()
+    [parent] = redis_client.keys("bookingapp:svc:hits:batches:i-1:*")
+    monkeypatch.setattr(counter_module.os, "getpid", lambda: -1)
+    counter.hit()
+    records = set(redis_client.keys("bookingapp:svc:hits:batches:i-1:*"))
+    assert parent in records
+    assert len(records) == 2
+
+
 def test_ready_is_503_with_a_clear_reason_when_the_count_is_not_a_number(
     redis_server, redis_client
 ):
