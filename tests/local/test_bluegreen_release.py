@@ -319,6 +319,46 @@ def test_a_green_replica_that_dies_while_baking_rolls_the_release_back(bluegreen
     assert list(bluegreen.rules_dir.glob("*.yml")) == []
 
 
+def test_a_green_that_answers_5xx_is_rolled_back_by_the_error_alarm(bluegreen):
+    """Green passes its health check but cannot reach Redis, so its pages are 503s: rollback.
+
+    The case the 5xx alarm exists for on AWS: a revision healthy by its health check that
+    fails its users. The requests green answered before the rollback are 503s (not counted,
+    as promised); afterwards blue serves every request.
+    """
+    repository = bluegreen.image.rsplit(":", 1)[0]
+    broken = f"{repository}:no-redis-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["docker", "build", "-q", "-t", broken, "-"],
+        input=f"FROM {bluegreen.image}\nENV REDIS_PORT=6390\n",  # nothing listens there
+        text=True, check=True, capture_output=True,
+    )  # fmt: skip
+    blue = bluegreen.instances()
+    production, _ = bluegreen.load()
+    release = Release(
+        SERVICE, "--image", broken, "--strategy", "blue_green", "--timeout", STEP_WAIT,
+        "--project", bluegreen.project, "--bake-time-minutes", "2",
+    )  # fmt: skip
+    try:
+        with production:
+            assert release.finish() == 1, release.seen
+            done = time.monotonic()
+            production.wait_for(30, since=done)
+    finally:
+        release.kill()
+        subprocess.run(["docker", "rmi", broken], check=False, capture_output=True)
+
+    output = "\n".join(release.seen)
+    assert "alarm: green answered" in output
+    assert "5xx within 60 s" in output
+    assert "ROLLBACK_SUCCESSFUL" in output
+    assert {a.status for a in production.answers} <= {200, 503}  # never a 500 or a drop
+    assert {a.status for a in production.since(done)} == {200}
+    assert_only(between(production, done, time.monotonic()), blue)
+    assert bluegreen.instances() == blue
+    assert list(bluegreen.rules_dir.glob("*.yml")) == []
+
+
 def test_rollback_takes_over_when_the_release_process_is_gone(bluegreen):
     """Ctrl-C or a closed terminal: `rollback` finishes the job itself; nothing is lost."""
     blue = bluegreen.instances()

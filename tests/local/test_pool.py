@@ -111,3 +111,38 @@ def test_a_port_published_on_every_interface_is_reached_on_loopback():
     assert compose.published(local, 8080) == "127.0.0.1:9"
     with pytest.raises(UsageError, match="does not publish port 8080"):
         compose.published(everywhere, 8080)
+
+
+METRICS = """\
+# HELP traefik_service_requests_total How many HTTP requests processed on a service.
+# TYPE traefik_service_requests_total counter
+traefik_service_requests_total{code="200",method="GET",protocol="http",service="movie-green@file"} 812
+traefik_service_requests_total{code="503",method="GET",protocol="http",service="movie-green@file"} 7
+traefik_service_requests_total{method="GET",code="502",service="movie-green@file",protocol="http"} 2
+traefik_service_requests_total{code="500",method="GET",protocol="http",service="movie-blue@file"} 40
+traefik_service_requests_total{code="404",method="GET",protocol="http",service="movie-green@file"} 3
+traefik_service_request_duration_seconds_count{code="503",service="movie-green@file"} 9
+"""
+
+
+def test_server_errors_are_the_5xx_counts_of_that_service_only():
+    """5xx of any code and label order; not 2xx/4xx, not another service, not other metrics."""
+    assert traefik.count_server_errors(METRICS, "movie-green@file") == 9
+    assert traefik.count_server_errors(METRICS, "movie-blue@file") == 40
+    assert traefik.count_server_errors(METRICS, "home-green@file") == 0
+
+
+def test_server_errors_are_read_from_the_metrics_endpoint_or_none_when_it_is_off():
+    """A Traefik started without --metrics.prometheus answers 404 there: nothing to read."""
+
+    class Handler(StubHandler):
+        def do_GET(self) -> None:
+            """Serve METRICS on /metrics only when the path says so."""
+            if self.path == "/on/metrics":
+                self.answer(200, METRICS.encode())
+            else:
+                self.answer(404, b"404 page not found")
+
+    with serving(Handler) as url:
+        assert traefik.server_errors(f"{url}/on", "movie-green") == 9
+        assert traefik.server_errors(f"{url}/off", "movie-green") is None

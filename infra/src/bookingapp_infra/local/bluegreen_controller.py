@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +25,9 @@ PROG = "bookingapp-local"
 STATE_DIR = ".bluegreen"  # inside the rules directory; Traefik reads only .yml/.toml files
 WAIT = 180.0  # seconds for one step: replicas healthy, Traefik applying a rule change
 POLL = 0.5
+# The 5xx rollback alarm of service.yaml: more than 5 server errors from green in a minute.
+ERROR_LIMIT = 5
+ERROR_WINDOW = 60.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class Controller:
         self.api = traefik.api_url(project)
         self.labels: tk.ServiceLabels | None = None
         self.approval_timeout = 3600.0
+        self.errors: deque[tuple[float, int]] = deque()  # (when, green's 5xx so far), a window
         self.began = time.monotonic()
 
     def say(self, message: str = "") -> None:
@@ -329,6 +334,26 @@ class Controller:
                 return f"alarm: green replica {replica.name} is not running"
             if (state.get("Health") or {}).get("Status") == "unhealthy":
                 return f"alarm: green replica {replica.name} is unhealthy"
+        return self.error_alarm() if green else None
+
+    def error_alarm(self) -> str | None:
+        """Say whether green answered more than ERROR_LIMIT 5xx within ERROR_WINDOW seconds.
+
+        The twin of the HTTPCode_Target_5XX_Count alarm on the green target group
+        (service.yaml: more than 5 a minute), read from Traefik's counter for `S-green`,
+        test traffic included as on AWS. It fires as soon as one window holds too many,
+        where CloudWatch waits for 2 of 3 one-minute datapoints.
+        """
+        count = traefik.server_errors(self.api, rules.names(self.release.service)["green"])
+        if count is None:
+            return None  # a stack without Traefik's metrics: nothing to read (README)
+        now = time.monotonic()
+        self.errors.append((now, count))
+        while self.errors[0][0] < now - ERROR_WINDOW:
+            self.errors.popleft()
+        errors = count - self.errors[0][1]
+        if errors > ERROR_LIMIT:
+            return f"alarm: green answered {errors} 5xx within {ERROR_WINDOW:.0f} s"
         return None
 
     def clean_up(self) -> None:

@@ -8,6 +8,7 @@ It is reached on the port the project publishes for the dashboard (127.0.0.1 onl
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -98,3 +99,39 @@ def wait_up(api: str, replicas: Iterable[Replica], timeout: float = 60) -> None:
             names = ", ".join(r.name for r in waiting)
             raise LocalError(f"not UP in Traefik's pool within {timeout:.0f} s: {names}")
         time.sleep(0.25)
+
+
+# One Prometheus sample of Traefik's per-service request counter, labels in any order.
+_REQUESTS = re.compile(
+    r"^traefik_service_requests_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.MULTILINE
+)
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def server_errors(api: str, service: str, provider: str = "file") -> int | None:
+    """Return how many 5xx answers a Traefik service has passed on so far (its lifetime).
+
+    The local HTTPCode_Target_5XX_Count: Traefik's Prometheus counter on the API port.
+    None when the metrics are off (a stack started from an older compose.yaml).
+    """
+    name = f"{service}@{provider}"
+    try:
+        with urllib.request.urlopen(f"{api}/metrics", timeout=5) as answer:  # noqa: S310 - the project's own API on loopback
+            text = answer.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise LocalError(f"Traefik's metrics answered {error.code}") from None
+    except (urllib.error.URLError, OSError) as error:
+        raise LocalError(f"Traefik's API at {api} does not answer: {error}") from None
+    return count_server_errors(text, name)
+
+
+def count_server_errors(metrics: str, name: str) -> int:
+    """Sum the 5xx request counters of one Traefik service in Prometheus text."""
+    total = 0.0
+    for sample in _REQUESTS.finditer(metrics):
+        labels = dict(_LABEL.findall(sample["labels"]))
+        if labels.get("service") == name and labels.get("code", "").startswith("5"):
+            total += float(sample["value"])
+    return int(total)
