@@ -405,6 +405,28 @@ def test_warming_up_against_a_silent_redis_gives_up_in_time_and_opens_no_breaker
     assert time.monotonic() - started > 0.3
 
 
+def test_warming_up_keeps_trying_while_redis_is_still_starting(redis_server, redis_client):
+    """A Redis that starts a moment after the worker is still met within WARM_SECONDS."""
+    counter = counter_for(redis_server.port)
+    redis_server.stop()
+    starting = threading.Timer(0.3, redis_server.start)
+    starting.start()
+    try:
+        assert counter.warm() is True
+    finally:
+        starting.join()
+    counter.hit()
+    assert redis_client.get("bookingapp:svc:hits") == "1"
+
+
+def test_warming_up_while_the_counter_is_busy_says_it_did_not(redis_server):
+    """If the counter's connection stays taken for the whole warm-up, warm() reports False."""
+    counter = counter_for(redis_server.port)
+    with counter._wire_lock:  # a round trip in flight on the one connection
+        assert counter.warm(seconds=0.2) is False
+    assert counter.warm() is True
+
+
 def test_gunicorn_warms_each_worker_up_before_it_serves(monkeypatch):
     """The config's post_worker_init hook warms the counter of the worker's app."""
     calls: list[object] = []
