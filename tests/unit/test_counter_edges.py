@@ -357,3 +357,9 @@ def test_the_redis_client_gives_up_fast_and_keeps_its_connections_checked():
     backoff = kwargs["retry"]._backoff
     assert isinstance(backoff, ExponentialBackoff)
     assert (backoff._base, backoff._cap) == (0.05, 0.2)
+
+
+def test_a_probe_may_take_a_whole_visits_budget_and_one_attempt_before_another_is_let_in():
+    """The breaker's probe budget: a probe started late in its budget may still be reading."""
+    hits = home_counter()
+    assert hits.breaker.probe_budget == counter.BUDGET_SECONDS + 0.4  # the attempt timeout
