@@ -235,7 +235,7 @@ def test_the_breaker_says_once_when_it_opens_and_once_when_it_closes(caplog):
     breaker = Breaker(probe_interval=0.5, probe_budget=1.4)
     with caplog.at_level("INFO", logger="bookingapp.counter"):
         breaker.failed("the hit counter at h:1 is not answering (TimeoutError)")
-        breaker.failed("the hit counter at h:1 is not answering (TimeoutError)")
+        breaker.failed("the hit counter at h:1 is not answering (ConnectionError)")
         breaker.succeeded()
         breaker.succeeded()
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
