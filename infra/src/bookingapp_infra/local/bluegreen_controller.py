@@ -320,11 +320,11 @@ class Controller:
         return False
 
     def alarm(self) -> str | None:
-        """Say why green fails the release's unhealthy-hosts alarm, or None while it passes.
+        """Say why green fails one of the release's rollback alarms, or None while it passes.
 
         On AWS a CloudWatch alarm on the green target group's UnHealthyHostCount rolls the
         deployment back (service.yaml); here Docker's health verdict on each green replica
-        stands in for the target health check. The 5xx alarm has no local twin (README).
+        stands in for the target health check. Then the 5xx alarm (error_alarm).
         """
         green = self.release.green
         found = {c["Id"]: c["State"] for c in compose.inspect([x.id for x in green])}
@@ -346,7 +346,7 @@ class Controller:
         """
         count = traefik.server_errors(self.api, rules.names(self.release.service)["green"])
         if count is None:
-            return None  # a stack without Traefik's metrics: nothing to read (README)
+            return None  # a stack without Traefik's metrics: nothing to read (docs/bluegreen.md)
         now = time.monotonic()
         self.errors.append((now, count))
         while self.errors[0][0] < now - ERROR_WINDOW:
