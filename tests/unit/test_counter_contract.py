@@ -128,13 +128,9 @@ def test_a_write_whose_answer_was_lost_is_not_counted_twice(
     assert counter.hit() == Hit(hits=3, instance_hits=3)
 
 
-def test_a_visit_answered_503_while_redis_is_paused_is_not_counted_later(
-    redis_server, redis_client
-):
-    """Writes that reach Redis after their sender gave up are refused: a 503 is not a count."""
-    counter = counter_for(redis_server.port)
-    counter.hit()  # connected, script loaded
-    os.kill(redis_server.process.pid, signal.SIGSTOP)  # a paused Redis: connections hang
+def fail_while_paused(counter: HitCounter, redis_server) -> None:
+    """Pause Redis (connections hang), see a hit fail, wait out its sender, resume Redis."""
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
     try:
         with pytest.raises(CounterUnavailable):
             counter.hit()
@@ -142,6 +138,15 @@ def test_a_visit_answered_503_while_redis_is_paused_is_not_counted_later(
         time.sleep(BUDGET_SECONDS + 0.6)
     finally:
         os.kill(redis_server.process.pid, signal.SIGCONT)
+
+
+def test_a_visit_answered_503_while_redis_is_paused_is_not_counted_later(
+    redis_server, redis_client
+):
+    """Writes that reach Redis after their sender gave up are refused: a 503 is not a count."""
+    counter = counter_for(redis_server.port)
+    counter.hit()  # connected, script loaded
+    fail_while_paused(counter, redis_server)
     assert redis_client.get("bookingapp:svc:hits") == "1"  # the queued writes ran, refused
     assert redis_client.hget("bookingapp:svc:hits-by-instance", "i-1") == "1"
 
@@ -356,13 +361,7 @@ def test_a_skewed_host_clock_neither_refuses_nor_admits_late_writes(
     monkeypatch.setattr(counter_module.time, "time", lambda: real_time() + skew)
     counter = counter_for(redis_server.port)
     assert [counter.hit().hits for _ in range(3)] == [1, 2, 3]
-    os.kill(redis_server.process.pid, signal.SIGSTOP)
-    try:
-        with pytest.raises(CounterUnavailable):
-            counter.hit()
-        time.sleep(BUDGET_SECONDS + 0.6)
-    finally:
-        os.kill(redis_server.process.pid, signal.SIGCONT)
+    fail_while_paused(counter, redis_server)
     assert redis_client.get("bookingapp:svc:hits") == "3"
 
 

@@ -162,16 +162,21 @@ def test_a_batch_queued_behind_a_failed_round_trip_fails_with_it_without_asking_
     assert counter.commits == 1
 
 
-def test_the_counter_counts_again_once_redis_is_back(redis_server, redis_client):
-    """A failed round trip does not fail later ones: within a probe interval hits count again."""
-    counter = counter_for(redis_server.port)
-    counter.hit()
+def fail_while_stopped(counter: HitCounter, redis_server) -> None:
+    """Stop Redis (connections refused), see a hit fail, start Redis again."""
     redis_server.stop()
     try:
         with pytest.raises(CounterUnavailable):
             counter.hit()
     finally:
         redis_server.start()
+
+
+def test_the_counter_counts_again_once_redis_is_back(redis_server, redis_client):
+    """A failed round trip does not fail later ones: within a probe interval hits count again."""
+    counter = counter_for(redis_server.port)
+    counter.hit()
+    fail_while_stopped(counter, redis_server)
 
     def counts() -> Hit | None:
         try:
@@ -210,12 +215,7 @@ def test_a_burst_after_a_quiet_spell_since_an_outage_is_counted_in_full(redis_se
     down" until its next visit; the first burst then sent one probe and refused the rest.
     """
     counter = counter_for(redis_server.port, counter_class=HeldWhenAsked)
-    redis_server.stop()
-    try:
-        with pytest.raises(CounterUnavailable):
-            counter.hit()
-    finally:
-        redis_server.start()
+    fail_while_stopped(counter, redis_server)
     time.sleep(2 * PROBE_INTERVAL_SECONDS + 0.2)  # idle: no visit, so nobody probed
     counter.hold.set()
     with ThreadPoolExecutor(max_workers=6) as pool:
