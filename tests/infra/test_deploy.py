@@ -18,7 +18,7 @@ import pytest
 from botocore.stub import Stubber
 
 from bookingapp_infra import deploy
-from bookingapp_infra.aws import InfraError
+from bookingapp_infra.errors import InfraError
 from bookingapp_infra.params import ServiceParams
 from bookingapp_infra.stacks import Stack, plan, service_stack
 

@@ -22,7 +22,7 @@ import pytest
 from botocore.stub import Stubber
 
 from bookingapp_infra import aws, cli, release
-from bookingapp_infra.aws import InfraError, InputError
+from bookingapp_infra.errors import InfraError, InputError
 
 CLUSTER = "bookingapp-test"
 FAMILY = "bookingapp-platform-movie"

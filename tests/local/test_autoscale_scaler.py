@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from bookingapp_infra.errors import InputError
 from bookingapp_infra.local import autoscale, compose
 from bookingapp_infra.local.autoscale import ComposeStack, Scaler, releasing
 from bookingapp_infra.local.compose import RELEASE, Replica, settings_for_new
-from bookingapp_infra.local.errors import UsageError
 from bookingapp_infra.local.policy import Policy, Timings
 
 TIMINGS = Timings(
@@ -282,7 +282,7 @@ def test_a_replica_without_a_cpu_limit_is_measured_against_every_cpu(monkeypatch
 
 def test_a_stack_that_is_not_up_is_refused_with_how_to_start_it(monkeypatch):
     monkeypatch.setattr(compose, "replicas", lambda project, service=None: [])
-    with pytest.raises(UsageError, match=r"project 'nothing-here' is not up: start the stack"):
+    with pytest.raises(InputError, match=r"project 'nothing-here' is not up: start the stack"):
         ComposeStack("nothing-here").replicas()
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bookingapp_infra.errors import InputError
 from bookingapp_infra.local import cli
 from bookingapp_infra.local.bluegreen import Deployment, deployment_settings
 from bookingapp_infra.local.bluegreen_controller import alive
-from bookingapp_infra.local.errors import UsageError
 
 APP = """
 name = "movie"
@@ -64,17 +64,17 @@ def test_the_three_keys_are_read_with_the_aws_names(tmp_path):
     ],
 )
 def test_values_aws_would_refuse_are_refused_here(tmp_path, deployment, message):
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(InputError, match=message):
         deployment_settings("movie", services_dir(tmp_path, deployment))
 
 
 def test_a_backing_service_stays_rolling(tmp_path):
-    with pytest.raises(UsageError, match="stays on rolling releases"):
+    with pytest.raises(InputError, match="stays on rolling releases"):
         deployment_settings("movie", services_dir(tmp_path, kind="backing"))
 
 
 def test_an_unknown_service_is_named_with_the_known_ones(tmp_path):
-    with pytest.raises(UsageError, match=r"unknown service 'film' \(known: movie\)"):
+    with pytest.raises(InputError, match=r"unknown service 'film' \(known: movie\)"):
         deployment_settings("film", services_dir(tmp_path))
 
 

@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from bookingapp_infra.errors import InputError
 from bookingapp_infra.local.bluegreen_rules import (
     FULL,
     HealthCheck,
@@ -23,7 +24,6 @@ from bookingapp_infra.local.bluegreen_rules import (
 )
 from bookingapp_infra.local.bluegreen_traefik import read_labels, target
 from bookingapp_infra.local.compose import Replica
-from bookingapp_infra.local.errors import UsageError
 
 LISTENER = Listener(rule="PathPrefix(`/movie`)", priority=980, entrypoints=("web",))
 HEALTH = HealthCheck(path="/movie/health", interval="1s", timeout="1s")
@@ -148,7 +148,7 @@ def test_the_docker_labels_give_the_listener_and_the_health_check() -> None:
 
 
 def test_a_replica_without_a_traefik_router_is_refused() -> None:
-    with pytest.raises(UsageError, match="not behind the ALB"):
+    with pytest.raises(InputError, match="not behind the ALB"):
         read_labels(replica({"traefik.enable": "false"}))
 
 

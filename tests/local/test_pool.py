@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.local import compose, traefik
 from bookingapp_infra.local.compose import Replica
-from bookingapp_infra.local.errors import LocalError, UsageError
 from tests.stubs import StubHandler, serving
 
 SERVICES = {
@@ -74,8 +74,8 @@ def test_a_service_traefik_does_not_know_yet_has_an_empty_pool(api):
 
 
 def test_an_api_error_is_a_one_line_local_error(api):
-    """A 500 from the API becomes a LocalError naming the service."""
-    with pytest.raises(LocalError, match=r"answered 500 for broken@docker"):
+    """A 500 from the API becomes a InfraError naming the service."""
+    with pytest.raises(InfraError, match=r"answered 500 for broken@docker"):
         traefik.pool(api, "broken")
 
 
@@ -91,13 +91,13 @@ def test_a_replica_is_up_only_when_its_own_address_is_up(api):
 def test_the_traefik_service_comes_from_the_replicas_labels():
     """`traefik.http.services.<name>.` names the pool; no such label is refused."""
     assert traefik.lb_service(replica("10.0.0.2")) == "home"
-    with pytest.raises(UsageError, match="not behind Traefik"):
+    with pytest.raises(InputError, match="not behind Traefik"):
         traefik.lb_service(replica("10.0.0.2", labels={}))
 
 
 def test_wait_up_fails_naming_the_replicas_still_not_up(api):
     """A replica that stays DOWN fails the wait with its name, within the time given."""
-    with pytest.raises(LocalError, match="not UP in Traefik's pool within 0 s: p-home-1"):
+    with pytest.raises(InfraError, match="not UP in Traefik's pool within 0 s: p-home-1"):
         traefik.wait_up(api, [replica("10.0.0.3")], timeout=0.3)
     traefik.wait_up(api, [replica("10.0.0.2")], timeout=5)  # UP: returns
 
@@ -109,7 +109,7 @@ def test_a_port_published_on_every_interface_is_reached_on_loopback():
     local = replica("10.0.0.2", ports={"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "9"}]})
     assert compose.published(everywhere, 80) == "127.0.0.1:8000"
     assert compose.published(local, 8080) == "127.0.0.1:9"
-    with pytest.raises(UsageError, match="does not publish port 8080"):
+    with pytest.raises(InputError, match="does not publish port 8080"):
         compose.published(everywhere, 8080)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bookingapp_infra.local.errors import UsageError
+from bookingapp_infra.errors import InputError
 from bookingapp_infra.local.rolling import Bounds, Step, plan
 from bookingapp_infra.params import DeploymentParams
 
@@ -37,7 +37,7 @@ def test_every_plan_ends_all_new_and_never_breaks_its_bounds():
             for maximum in range(100, 201, 25):
                 try:
                     b = bounds(desired, minimum, maximum)
-                except UsageError:
+                except InputError:
                     continue
                 old, new = desired, 0
                 for step in plan(b):
@@ -50,5 +50,5 @@ def test_every_plan_ends_all_new_and_never_breaks_its_bounds():
 
 def test_bounds_that_leave_no_room_are_refused_with_the_reason():
     """100 % / 100 %: nothing may stop and nothing may start; say which setting to change."""
-    with pytest.raises(UsageError, match=r"widen \[deployment\]"):
+    with pytest.raises(InputError, match=r"widen \[deployment\]"):
         bounds(2, 100, 100)

@@ -9,23 +9,12 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from localstack_client.session import Session as LocalSession
 
+from bookingapp_infra.errors import InfraError
+
 # Either of these in the environment sends every call to an emulator (LocalStack, or
 # moto's server on port 4566). AWS_ENDPOINT_URL wins when both are set.
 EMULATOR_VARIABLES = ("AWS_ENDPOINT_URL", "LOCALSTACK_HOST")
 NO_REGION = "no AWS region: set AWS_REGION (or a region in your AWS profile)"
-
-
-class InfraError(Exception):
-    """A failure the CLI reports as one line: what went wrong and what to do next."""
-
-    # The CLI's exit code for this kind of error: AWS (or the emulator) refused or failed.
-    exit_code = 1
-
-
-class InputError(InfraError):
-    """The user asked for something that cannot be right: arguments or parameter files."""
-
-    exit_code = 2
 
 
 class ClientFactory(Protocol):

@@ -2,8 +2,8 @@
 
 Exit codes: 0 done, 1 AWS or the emulator refused or failed (a failed or rolled-back
 release included), 2 bad input (arguments, parameter files, unknown service). Every
-error is one line on stderr. Each error class carries its own exit code (aws.InfraError,
-aws.InputError), so main() catches the family once.
+error is one line on stderr. Each error class carries its own exit code (errors.InfraError,
+errors.InputError), so main() catches the family once.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bookingapp_infra import aws, deploy, release, stacks
+from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.params import ParamsError, ServiceParams, load_all
 
 PROG = "bookingapp-infra"
@@ -35,10 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.run(args)
-    except aws.InfraError as err:
+    except InfraError as err:
         return fail(str(err), err.exit_code)
     except (BotoCoreError, ClientError) as err:
-        return fail(aws.describe(err), aws.InfraError.exit_code)
+        return fail(aws.describe(err), InfraError.exit_code)
     except BrokenPipeError:  # output piped into `head` and cut short: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
         return 0
@@ -303,7 +304,7 @@ def service_summary(ecs: Any, cluster: str, name: str) -> str:
     """Return one service's counts, rollout state and image, or why they are unknown."""
     try:
         svc = release.describe_service(ecs, cluster, name)
-    except aws.InfraError:
+    except InfraError:
         return NO_SERVICE
     image = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"][
         "containerDefinitions"
@@ -335,10 +336,10 @@ def cmd_destroy(args: argparse.Namespace) -> None:
     plan = stacks.plan(load(args), args.prefix)
     names = [s.name for s in plan]
     if args.stack is not None and args.stack not in names:
-        raise aws.InputError(f"unknown stack {args.stack!r} (known: {', '.join(names)})")
+        raise InputError(f"unknown stack {args.stack!r} (known: {', '.join(names)})")
     if not args.yes:
         what = f"stack {args.stack}" if args.stack else "every bookingapp stack and its data"
-        raise aws.InputError(f"destroy deletes {what}; add --yes")
+        raise InputError(f"destroy deletes {what}; add --yes")
     cfn = aws.make_session().client("cloudformation")
     if args.stack is not None:
         deploy.destroy_stack(cfn, args.stack, args.timeout, print)
@@ -354,14 +355,14 @@ def load(args: argparse.Namespace) -> dict[str, ServiceParams]:
     try:
         return load_all(args.services_dir)
     except ParamsError as err:
-        raise aws.InputError(str(err)) from err
+        raise InputError(str(err)) from err
 
 
 def known_service(args: argparse.Namespace) -> ServiceParams:
     """Return the parameters of the service named on the command line, or refuse it."""
     services = load(args)
     if args.service not in services:
-        raise aws.InputError(f"unknown service {args.service!r} (known: {', '.join(services)})")
+        raise InputError(f"unknown service {args.service!r} (known: {', '.join(services)})")
     return services[args.service]
 
 
@@ -375,7 +376,7 @@ def platform_output(session: aws.ClientFactory, prefix: str, key: str) -> str:
     name = stacks.platform_name(prefix)
     outputs = deploy.stack_outputs(session.client("cloudformation"), name)
     if key not in outputs:
-        raise aws.InfraError(f"stack {name} has no output {key}: redeploy the platform")
+        raise InfraError(f"stack {name} has no output {key}: redeploy the platform")
     return outputs[key]
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
-from bookingapp_infra.aws import InfraError, error_code
+from bookingapp_infra.aws import error_code
+from bookingapp_infra.errors import InfraError
 from bookingapp_infra.stacks import Stack
 
 POLL_SECONDS = 10

@@ -15,6 +15,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, get_type_hints
 
+from bookingapp_infra.errors import InputError
+
 INFRA_DIR = Path(__file__).resolve().parents[2]
 SERVICES_DIR = INFRA_DIR / "services"
 NAMESPACE = "internal-bookingapp.com"
@@ -44,8 +46,8 @@ _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secr
 _SECRET_NAME = re.compile(r"^[\w/+=.@-]{1,512}$")
 
 
-class ParamsError(ValueError):
-    """A parameter file is missing, malformed or inconsistent with the others."""
+class ParamsError(InputError, ValueError):
+    """A parameter file is missing, malformed or inconsistent with the others (exit 2)."""
 
 
 Need = Literal["required", "optional", "forbidden"]

@@ -18,7 +18,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bookingapp_infra.aws import InfraError, InputError, error_code
+from bookingapp_infra.aws import error_code
+from bookingapp_infra.errors import InfraError, InputError
 
 # The fields RegisterTaskDefinition accepts; DescribeTaskDefinition returns these plus
 # read-only ones (revision, status, registeredAt, ...) that registering would reject.

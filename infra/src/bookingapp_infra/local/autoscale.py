@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.local import compose, traefik
 from bookingapp_infra.local.compose import Replica
-from bookingapp_infra.local.errors import LocalError, UsageError
 from bookingapp_infra.local.policy import (
     Decision,
     History,
@@ -119,7 +119,7 @@ class ComposeStack:
         """Return the project's running replicas by compose service; refuse if none run."""
         found = compose.replicas(self.project)
         if not found:
-            raise UsageError(
+            raise InputError(
                 f"project {self.project!r} is not up: start the stack first "
                 f"(docker compose -p {self.project} up -d), or name it with --project"
             )
@@ -343,14 +343,14 @@ def policies(services_dir: Path, overrides: TimingOverrides) -> list[Policy]:
     try:
         services = load_all(services_dir)
     except ParamsError as error:
-        raise UsageError(str(error)) from None
+        raise InputError(str(error)) from None
     apps = [p for p in services.values() if p.is_app]
     if not apps:
-        raise UsageError(f"{services_dir}: no app services to scale")
+        raise InputError(f"{services_dir}: no app services to scale")
     try:
         return [Policy.from_params(p, **overrides) for p in apps]
     except ValueError as error:
-        raise UsageError(str(error)) from None
+        raise InputError(str(error)) from None
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -427,7 +427,7 @@ def autoscale(args: argparse.Namespace, say: Callable[[str], None] | None = None
     overrides = cast(TimingOverrides, given)  # argparse's types: float, int per option
     loaded = policies(args.services_dir, overrides)
     if args.sample_interval <= 0:
-        raise UsageError("--sample-interval must be more than 0 seconds")
+        raise InputError("--sample-interval must be more than 0 seconds")
     scaler = Scaler(ComposeStack(args.project), loaded, args.sample_interval, say=say)
     for policy in loaded:
         say(_describe_policy(policy))
@@ -469,7 +469,7 @@ def _finish_after_interrupt(scaler: Scaler, say: Callable[[str], None]) -> None:
         say("interrupted: finishing the scaling in flight (Ctrl-C again to leave it running)")
         try:
             scaler.finish()
-        except LocalError as error:
+        except InfraError as error:
             say(f"could not follow it to the end: {error}")
     say("stopped")
 

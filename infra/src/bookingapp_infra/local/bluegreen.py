@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
+from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.local import bluegreen_rules as rules
 from bookingapp_infra.local import bluegreen_state as st
 from bookingapp_infra.local import bluegreen_traefik as tk
@@ -44,7 +45,6 @@ from bookingapp_infra.local.bluegreen_controller import (
     names_of,
     write_atomically,
 )
-from bookingapp_infra.local.errors import LocalError, UsageError
 from bookingapp_infra.params import SERVICES_DIR
 
 # What a verb's parser sets as its `handler` default: it acts on the parsed arguments.
@@ -75,11 +75,11 @@ def deployment_settings(service: str, services_dir: Path = SERVICES_DIR) -> Depl
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         known = ", ".join(sorted(p.stem for p in services_dir.glob("*.toml")))
-        raise UsageError(f"unknown service {service!r} (known: {known})") from None
+        raise InputError(f"unknown service {service!r} (known: {known})") from None
     except tomllib.TOMLDecodeError as err:
-        raise UsageError(f"{path.name}: not valid TOML: {err}") from err
+        raise InputError(f"{path.name}: not valid TOML: {err}") from err
     if raw.get("kind") != "app":
-        raise UsageError(
+        raise InputError(
             f"{service} is not an app behind the ALB: it stays on rolling releases "
             "(two Redis tasks would split the counter)"
         )
@@ -95,23 +95,23 @@ def deployment_settings(service: str, services_dir: Path = SERVICES_DIR) -> Depl
 def check_deployment(where: str, d: Deployment, whole_minutes: bool = True) -> Deployment:
     """Refuse values the AWS side would refuse too (the command line may ask for less)."""
     if d.strategy not in STRATEGIES:
-        raise UsageError(
+        raise InputError(
             f"{where}: deployment.strategy must be one of {STRATEGIES}, got {d.strategy!r}"
         )
     number = int if whole_minutes else int | float  # ECS takes whole minutes
     if isinstance(d.bake_time_minutes, bool) or not isinstance(d.bake_time_minutes, number):
-        raise UsageError(f"{where}: deployment.bake_time_minutes must be a number of minutes")
+        raise InputError(f"{where}: deployment.bake_time_minutes must be a number of minutes")
     if not 0 <= d.bake_time_minutes <= 1440:  # ECS BakeTimeInMinutes: 0..1440
-        raise UsageError(f"{where}: deployment.bake_time_minutes must be 0..1440")
+        raise InputError(f"{where}: deployment.bake_time_minutes must be 0..1440")
     if not isinstance(d.approval, bool):
-        raise UsageError(f"{where}: deployment.approval must be true or false")
+        raise InputError(f"{where}: deployment.approval must be true or false")
     return d
 
 
 # -- the commands -----------------------------------------------------------------------
 
 
-class Interrupted(LocalError):
+class Interrupted(InfraError):
     """Ctrl-C while a release runs: it stays where it is, and says how to go on."""
 
     exit_code = 130
@@ -205,14 +205,14 @@ def dispatch_release(args: argparse.Namespace, rolling: Handler) -> None:
         f"--{name.replace('_', '-')}" for name in BLUE_GREEN_ONLY if getattr(args, name) is not None
     ]
     if given:
-        raise UsageError(
+        raise InputError(
             f"{', '.join(given)}: only for blue_green releases ({args.service} is {strategy})"
         )
     if rolling is None:
-        raise UsageError(f"{args.service} uses the rolling strategy; pass --strategy blue_green")
+        raise InputError(f"{args.service} uses the rolling strategy; pass --strategy blue_green")
     try:
         rules_dir = tk.rules_dir(args.project)
-    except UsageError:
+    except InputError:
         rules_dir = None  # no stack or no rules directory: the rolling release says what's wrong
     if rules_dir is not None:
         refuse_if_busy(Paths.under(rules_dir, args.service), args.service)
@@ -223,7 +223,7 @@ def strategy_of(service: str) -> str:
     """Return deployment.strategy from the service's toml ("rolling" when it says nothing)."""
     try:
         return deployment_settings(service).strategy
-    except UsageError:
+    except InputError:
         return "rolling"  # unknown or backing services: the rolling release says why
 
 
@@ -234,7 +234,7 @@ def dispatch_status(args: argparse.Namespace, whole: Handler) -> None:
     elif whole is not None:
         whole(args)
     else:
-        raise UsageError("name a service: status SERVICE")
+        raise InputError("name a service: status SERVICE")
 
 
 def cmd_release(args: argparse.Namespace) -> None:
@@ -245,7 +245,7 @@ def cmd_release(args: argparse.Namespace) -> None:
     refuse_if_busy(controller.paths, args.service)
     unhealthy = [r.name for r in blue if r.health not in ("healthy", None)]
     if unhealthy:
-        raise UsageError(
+        raise InputError(
             f"{args.service} has replicas that are not healthy: {', '.join(unhealthy)}"
         )
     compose.image_id(args.image)  # refuses when the image is not on this machine
@@ -266,7 +266,7 @@ def plan(args: argparse.Namespace) -> st.Release:
     try:
         steps = st.check_steps(tuple(int(s) for s in steps_text.split(",")))
     except ValueError as err:
-        raise UsageError(f"--traffic-steps {steps_text!r}: {err}") from None
+        raise InputError(f"--traffic-steps {steps_text!r}: {err}") from None
     if args.bake_time_minutes is not None:
         settings = check_deployment(
             "--bake-time-minutes",
@@ -293,7 +293,7 @@ def refuse_if_busy(paths: Paths, service: str) -> None:
             if alive(current.controller_pid)
             else "its controller is gone"
         )
-        raise UsageError(
+        raise InputError(
             f"a release of {service} is already in progress ({current.status} {current.stage}, "
             f"{owner}): see `{PROG} status {service}`, or `{PROG} rollback {service}`"
         )
@@ -305,7 +305,7 @@ def run_controller(controller: Controller, approval_timeout: float = APPROVAL_TI
     try:
         try:
             final = controller.drive()
-        except LocalError as err:
+        except InfraError as err:
             r = controller.release
             print(f"{r.service}: {r.stage}: failed: {err}", flush=True)
             try:
@@ -321,14 +321,14 @@ def run_controller(controller: Controller, approval_timeout: float = APPROVAL_TI
             f"`{PROG} approve {r.service}` continues a paused one"
         ) from None
     if final.status != st.SUCCESSFUL:
-        raise LocalError(f"{final.service}: {final.status} ({final.reason})")
+        raise InfraError(f"{final.service}: {final.status} ({final.reason})")
 
 
 def active_release(args: argparse.Namespace) -> tuple[Controller, st.Release]:
     """Find the service's release in progress, or refuse."""
     current = load(Paths.under(tk.rules_dir(args.project), args.service))
     if current is None or not current.active:
-        raise UsageError(f"no release of {args.service} is in progress in {args.project!r}")
+        raise InputError(f"no release of {args.service} is in progress in {args.project!r}")
     return Controller(args.project, current, wait=args.timeout), current
 
 
@@ -338,7 +338,7 @@ def cmd_approve(args: argparse.Namespace) -> None:
     try:
         st.approve(current)
     except st.TransitionError as err:
-        raise UsageError(str(err)) from None
+        raise InputError(str(err)) from None
     if alive(current.controller_pid):
         ask(controller, "approve")
         tk.wait_for(
@@ -360,7 +360,7 @@ def cmd_rollback(args: argparse.Namespace) -> None:
     try:
         st.rollback(current, "asked for")
     except st.TransitionError as err:
-        raise UsageError(str(err)) from None
+        raise InputError(str(err)) from None
     if alive(current.controller_pid):
         ask(controller, "rollback")
         tk.wait_for(
@@ -372,7 +372,7 @@ def cmd_rollback(args: argparse.Namespace) -> None:
         controller.drive()
     final = reload(controller)
     if final.status != st.ROLLBACK_SUCCESSFUL:
-        raise LocalError(f"{args.service}: {final.status}")
+        raise InfraError(f"{args.service}: {final.status}")
     print(f"{args.service}: {final.status}: all traffic on blue ({names_of(final.blue)})")
 
 
@@ -385,7 +385,7 @@ def reload(controller: Controller) -> st.Release:
     """Read the release's state again from disk."""
     current = load(controller.paths)
     if current is None:
-        raise LocalError("the release's state file disappeared")
+        raise InfraError("the release's state file disappeared")
     return current
 
 

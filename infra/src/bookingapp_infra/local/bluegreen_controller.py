@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bookingapp_infra.errors import InfraError
 from bookingapp_infra.local import bluegreen_rules as rules
 from bookingapp_infra.local import bluegreen_state as st
 from bookingapp_infra.local import bluegreen_traefik as tk
 from bookingapp_infra.local import compose, traefik
-from bookingapp_infra.local.errors import LocalError
 
 PROG = "bookingapp-local"
 STATE_DIR = ".bluegreen"  # inside the rules directory; Traefik reads only .yml/.toml files
@@ -380,7 +380,7 @@ class Controller:
             self.say(f"stopping green: {names_of(green)}")
             self.stop(green)
             self.remove_rules(r.blue)
-        except LocalError:
+        except InfraError:
             self.save(st.finish_rollback(self.release, ok=False))
             raise
         self.save(st.finish_rollback(self.release))

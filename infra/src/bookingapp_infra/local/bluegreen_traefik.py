@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.local import compose, traefik
 from bookingapp_infra.local.bluegreen_rules import HealthCheck, Listener
 from bookingapp_infra.local.bluegreen_state import Replica
-from bookingapp_infra.local.errors import LocalError, UsageError
 
 RULES_MOUNT = "/etc/traefik/dynamic"  # where compose.yaml mounts the rules directory in Traefik
 
@@ -32,14 +32,14 @@ def rules_dir(project: str) -> Path:
     """Return the directory on this machine that the project's Traefik reads rules from."""
     found = compose.replicas(project, traefik.TRAEFIK_SERVICE)
     if not found:
-        raise UsageError(
+        raise InputError(
             f"the stack is not up: project {project!r} has no running traefik "
             f"(docker compose -p {project} up -d), or name it with --project"
         )
     mounts = compose.inspect([found[0].id])[0].get("Mounts", [])
     sources = [m["Source"] for m in mounts if m.get("Destination") == RULES_MOUNT]
     if not sources:
-        raise UsageError(
+        raise InputError(
             f"traefik in {project!r} reads no rules directory at {RULES_MOUNT}: "
             "restart the stack from a compose.yaml with the file provider"
         )
@@ -47,7 +47,7 @@ def rules_dir(project: str) -> Path:
     for candidate in (sources[0], sources[0].removeprefix("/host_mnt")):
         if Path(candidate).is_dir():
             return Path(candidate)
-    raise UsageError(
+    raise InputError(
         f"traefik's rules directory {sources[0]} is not a directory on this machine: "
         "run bookingapp-local where the stack was started"
     )
@@ -62,9 +62,9 @@ def get(api: str, path: str) -> dict[str, Any] | None:
     except urllib.error.HTTPError as error:
         if error.code == 404:
             return None
-        raise LocalError(f"Traefik's API answered {error.code} for {path}") from None
+        raise InfraError(f"Traefik's API answered {error.code} for {path}") from None
     except (urllib.error.URLError, OSError) as error:
-        raise LocalError(f"Traefik's API at {api} does not answer: {error}") from None
+        raise InfraError(f"Traefik's API at {api} does not answer: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def read_labels(replica: compose.Replica) -> ServiceLabels:
     pattern = re.compile(r"traefik\.http\.routers\.([^.]+)\.rule")
     routers = sorted({m.group(1) for key in labels if (m := pattern.fullmatch(key))})
     if labels.get("traefik.enable") != "true" or not routers:
-        raise UsageError(f"{replica.service} has no Traefik router: it is not behind the ALB")
+        raise InputError(f"{replica.service} has no Traefik router: it is not behind the ALB")
     router = f"traefik.http.routers.{routers[0]}"
     lb = f"traefik.http.services.{traefik.lb_service(replica)}.loadbalancer.healthcheck"
     rule = labels[f"{router}.rule"]
@@ -103,7 +103,7 @@ def target(replica: compose.Replica) -> Replica:
     """Describe a replica as the release records it: id, name, and its URL for Traefik."""
     urls = sorted(traefik.server_urls(replica))
     if not urls:
-        raise LocalError(f"{replica.name} has no network address")
+        raise InfraError(f"{replica.name} has no network address")
     return Replica(id=replica.id, name=replica.name, url=urls[0])
 
 
@@ -112,5 +112,5 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, poll: float =
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise LocalError(f"{what} did not happen within {timeout:.0f} s")
+            raise InfraError(f"{what} did not happen within {timeout:.0f} s")
         time.sleep(poll)

@@ -10,8 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from bookingapp_infra.errors import InfraError
 from bookingapp_infra.local import autoscale, bluegreen, rolling, status
-from bookingapp_infra.local.errors import LocalError
 
 PROG = "bookingapp-local"
 # Each verb module has add_parser(subparsers), which sets `handler`; add new verbs here.
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.handler(args)
-    except LocalError as error:
+    except InfraError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:

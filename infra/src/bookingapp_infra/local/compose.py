@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from bookingapp_infra.local.errors import LocalError, UsageError
+from bookingapp_infra.errors import InfraError, InputError
 
 DEFAULT_PROJECT = "bookingapp"  # compose.yaml's `name:`
 PROJECT = "com.docker.compose.project"
@@ -83,17 +83,17 @@ def run(args: Sequence[str], timeout: float = 120) -> subprocess.CompletedProces
             capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
     except FileNotFoundError:
-        raise UsageError("no docker CLI on PATH: install Docker (Desktop) first") from None
+        raise InputError("no docker CLI on PATH: install Docker (Desktop) first") from None
     except subprocess.TimeoutExpired:
-        raise LocalError(f"docker {args[0]} did not finish within {timeout:.0f} s") from None
+        raise InfraError(f"docker {args[0]} did not finish within {timeout:.0f} s") from None
 
 
 def docker(*args: str, timeout: float = 120) -> str:
-    """Run the docker CLI and return its stdout; a refusal becomes a one-line LocalError."""
+    """Run the docker CLI and return its stdout; a refusal becomes a one-line InfraError."""
     result = run(args, timeout)
     if result.returncode != 0:
         lines = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()
-        raise LocalError(f"docker {' '.join(args[:2])} failed: {lines[-1]}")
+        raise InfraError(f"docker {' '.join(args[:2])} failed: {lines[-1]}")
     return result.stdout
 
 
@@ -139,7 +139,7 @@ def require_up(project: str, service: str) -> list[Replica]:
     """Return the service's running replicas, or refuse: the stack must be up first."""
     found = replicas(project, service)
     if not found:
-        raise UsageError(
+        raise InputError(
             f"project {project!r} has no running {service} containers: start the stack first "
             f"(docker compose -p {project} up -d), or name it with --project"
         )
@@ -150,7 +150,7 @@ def image_id(image: str) -> str:
     """Return the image's id, or refuse when no such image is on this machine."""
     result = run(["image", "inspect", "--format", "{{.Id}}", image], timeout=60)
     if result.returncode != 0:
-        raise UsageError(f"image {image!r} is not on this machine: build or pull it first")
+        raise InputError(f"image {image!r} is not on this machine: build or pull it first")
     return result.stdout.strip()
 
 
@@ -158,7 +158,7 @@ def published(replica: Replica, port: int) -> str:
     """Return "host:port" where the container port is published, as reachable from this host."""
     bindings = replica.ports.get(f"{port}/tcp") or []
     if not bindings:
-        raise UsageError(f"{replica.name} does not publish port {port}")
+        raise InputError(f"{replica.name} does not publish port {port}")
     host = bindings[0]["HostIp"]
     # 0.0.0.0 / :: mean every interface; loopback is one of them and works on Docker Desktop.
     return f"{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{bindings[0]['HostPort']}"  # noqa: S104 - compared, not bound
@@ -208,7 +208,7 @@ def compose(replica: Replica, overlay: Path | None, *args: str, timeout: float =
     # A replica started by scale() records its image overlay too, which is gone by now.
     files = [f for f in files if not (OVERLAY_PREFIX in f and not Path(f).exists())]
     if not directory or not files:
-        raise UsageError(f"{replica.name} was not started by docker compose")
+        raise InputError(f"{replica.name} was not started by docker compose")
     options = ["--project-directory", directory, "-p", replica.labels[PROJECT]]
     for file in (*files, *([str(overlay)] if overlay else [])):
         options += ["-f", file]
@@ -233,5 +233,5 @@ def wait_healthy(project: str, ids: Iterable[str], timeout: float = 120) -> list
             return found
         if time.monotonic() > deadline:
             states = {r.name: r.health for r in found}
-            raise LocalError(f"not healthy within {timeout:.0f} s: {states or 'exited'}")
+            raise InfraError(f"not healthy within {timeout:.0f} s: {states or 'exited'}")
         time.sleep(0.5)

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.local import compose, traefik
 from bookingapp_infra.local.compose import Replica
-from bookingapp_infra.local.errors import LocalError, UsageError
 from bookingapp_infra.params import DeploymentParams, ParamsError, load_all
 
 WAIT_SECONDS = 180.0  # per batch: a replica that is not healthy and UP by then fails the release
@@ -41,7 +41,7 @@ class Bounds:
         most = math.floor(desired * deployment.maximum_percent / 100)
         fewest = math.ceil(desired * deployment.minimum_healthy_percent / 100)
         if most <= fewest:
-            raise UsageError(
+            raise InputError(
                 f"maximum_percent {deployment.maximum_percent} and minimum_healthy_percent "
                 f"{deployment.minimum_healthy_percent} leave no room to replace any of "
                 f"{desired} replicas: widen [deployment] in the service's toml"
@@ -64,7 +64,7 @@ def plan(bounds: Bounds) -> list[Step]:
         start = min(bounds.most - old - new, bounds.desired - new)
         stop = min(old, old + new + start - bounds.fewest)
         if start <= 0 and stop <= 0:  # cannot happen once Bounds.of accepted the bounds
-            raise UsageError(f"no rolling order fits {bounds}")
+            raise InputError(f"no rolling order fits {bounds}")
         steps.append(Step(max(start, 0), max(stop, 0)))
         old, new = old - max(stop, 0), new + max(start, 0)
     return steps
@@ -102,8 +102,8 @@ def release(
                 new += _start(
                     project, service, (image, release_id), total, where, api, say, timeout
                 )
-            except LocalError as error:  # as ECS's circuit breaker: the old ones keep serving
-                raise LocalError(
+            except InfraError as error:  # as ECS's circuit breaker: the old ones keep serving
+                raise InfraError(
                     f"{error}; the old replicas still serve, the new ones are left running "
                     "for you to look at (bookingapp-local status, docker logs)"
                 ) from None
@@ -119,11 +119,11 @@ def _deployment(service: str, services_dir: Path | None) -> DeploymentParams:
     try:
         params = load_all(services_dir)
     except ParamsError as error:
-        raise UsageError(str(error)) from None
+        raise InputError(str(error)) from None
     if service not in params:
-        raise UsageError(f"unknown service {service!r}: one of {', '.join(sorted(params))}")
+        raise InputError(f"unknown service {service!r}: one of {', '.join(sorted(params))}")
     if not params[service].is_app:
-        raise UsageError(f"{service} is not behind the load balancer: nothing to roll")
+        raise InputError(f"{service} is not behind the load balancer: nothing to roll")
     return params[service].deployment
 
 

@@ -8,19 +8,19 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.local import compose, traefik
 from bookingapp_infra.local.compose import Replica
-from bookingapp_infra.local.errors import LocalError, UsageError
 
 
 def status(project: str, say: Callable[[str], None] = print) -> None:
     """Print one line per replica: service, name, image, Docker health, Traefik pool status."""
     running = compose.replicas(project)
     if not running:
-        raise UsageError(f"project {project!r} is not up: nothing runs under that name")
+        raise InputError(f"project {project!r} is not up: nothing runs under that name")
     try:
         api = traefik.api_url(project)
-    except LocalError as error:
+    except InfraError as error:
         api = None
         say(f"(no pool status: {error})")
     pools: dict[str, dict[str, str]] = {}

@@ -15,9 +15,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 
+from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.local import compose
 from bookingapp_infra.local.compose import Replica
-from bookingapp_infra.local.errors import LocalError, UsageError
 
 TRAEFIK_SERVICE = "traefik"  # the compose service playing the ALB
 API_PORT = 8080  # the dashboard/API port inside the container (api.insecure)
@@ -28,7 +28,7 @@ def api_url(project: str) -> str:
     """Return the base URL of the project's Traefik API, published on this host."""
     found = compose.replicas(project, TRAEFIK_SERVICE)
     if not found:
-        raise UsageError(f"project {project!r} has no running {TRAEFIK_SERVICE} container")
+        raise InputError(f"project {project!r} has no running {TRAEFIK_SERVICE} container")
     return f"http://{compose.published(found[0], API_PORT)}"
 
 
@@ -38,7 +38,7 @@ def lb_service(replica: Replica) -> str:
         parts = label.split(".")
         if label.startswith("traefik.http.services.") and len(parts) > 3:
             return parts[3]
-    raise UsageError(f"{replica.name} has no traefik.http.services label: it is not behind Traefik")
+    raise InputError(f"{replica.name} has no traefik.http.services label: it is not behind Traefik")
 
 
 def server_port(replica: Replica) -> str:
@@ -57,9 +57,9 @@ def pool(api: str, service: str, provider: str = "docker") -> dict[str, str]:
     except urllib.error.HTTPError as error:
         if error.code == 404:
             return {}
-        raise LocalError(f"Traefik's API answered {error.code} for {name}") from None
+        raise InfraError(f"Traefik's API answered {error.code} for {name}") from None
     except (urllib.error.URLError, OSError) as error:
-        raise LocalError(f"Traefik's API at {api} does not answer: {error}") from None
+        raise InfraError(f"Traefik's API at {api} does not answer: {error}") from None
     servers = [s["url"] for s in data.get("loadBalancer", {}).get("servers", [])]
     status = data.get("serverStatus", {})
     # Without a health check Traefik reports no status: every listed server takes traffic.
@@ -97,7 +97,7 @@ def wait_up(api: str, replicas: Iterable[Replica], timeout: float = 60) -> None:
             return
         if time.monotonic() > deadline:
             names = ", ".join(r.name for r in waiting)
-            raise LocalError(f"not UP in Traefik's pool within {timeout:.0f} s: {names}")
+            raise InfraError(f"not UP in Traefik's pool within {timeout:.0f} s: {names}")
         time.sleep(0.25)
 
 
@@ -121,9 +121,9 @@ def server_errors(api: str, service: str, provider: str = "file") -> int | None:
     except urllib.error.HTTPError as error:
         if error.code == 404:
             return None
-        raise LocalError(f"Traefik's metrics answered {error.code}") from None
+        raise InfraError(f"Traefik's metrics answered {error.code}") from None
     except (urllib.error.URLError, OSError) as error:
-        raise LocalError(f"Traefik's API at {api} does not answer: {error}") from None
+        raise InfraError(f"Traefik's API at {api} does not answer: {error}") from None
     return count_server_errors(text, name)
 
 
