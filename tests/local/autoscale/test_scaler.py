@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from bookingapp_infra.errors import InputError
+from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.local import docker
 from bookingapp_infra.local.autoscale import scaler as scaling
 from bookingapp_infra.local.autoscale.policy import Policy, Timings
@@ -302,6 +302,43 @@ def test_a_failed_scaling_starts_no_cooldown():
     tick(scaler, clock, 2.0)
     assert stack.jobs[0][2].closed
     assert scaler.states["movie"].history.last_scale_out is None
+
+
+def test_once_fails_when_the_scaling_it_decided_failed():
+    """--once is for scripts: a decision that could not be carried out is exit 1, not 0."""
+    stack = FakeStack({"movie": 2}, {"movie": 90.0})
+    scaler, clock, said = scaler_for(stack, MOVIE)
+
+    def fail(seconds: float) -> None:
+        """Advance time; once compose was started, let it fail as compose does."""
+        clock.now += seconds
+        if stack.jobs:
+            stack.jobs[0][2].outcome = "open /tmp/x/overlay.json: no such file or directory"
+
+    scaler.sleep = fail
+    with pytest.raises(InfraError) as failed:
+        scaler.run(once=True)
+    assert str(failed.value) == (
+        "movie: scaling to 4 failed: open /tmp/x/overlay.json: no such file or directory"
+    )
+    assert failed.value.exit_code == 1
+    assert str(failed.value) in said
+
+
+def test_once_fails_when_the_new_replicas_never_reach_the_pool():
+    stack = FakeStack({"movie": 2}, {"movie": 90.0}, pool={"movie": 2})
+    scaler, clock, _ = scaler_for(stack, MOVIE)
+
+    def started(seconds: float) -> None:
+        """Advance time; compose is done at once, but Traefik never has the new replicas UP."""
+        clock.now += seconds
+        if stack.jobs:
+            stack.replica_counts["movie"] = 4
+            stack.jobs[0][2].outcome = ""
+
+    scaler.sleep = started
+    with pytest.raises(InfraError, match=r"^movie: not 4 replicas in the pool after \d+ s$"):
+        scaler.run(once=True)
 
 
 # --- the real stack (docker) ------------------------------------------------------------------

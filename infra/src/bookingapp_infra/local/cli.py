@@ -180,7 +180,8 @@ def add_autoscale(subparsers: Subparsers) -> None:
     add_services_dir(verb)
     verb.add_argument(
         "--once", action="store_true",
-        help="collect the datapoints both alarms need, decide once, carry it out, exit",
+        help="collect the datapoints both alarms need, decide once, carry it out, exit "
+        "(1 when a decided scaling failed)",
     )  # fmt: skip
     verb.add_argument(
         "--sample-interval", type=float, metavar="SECONDS",

@@ -4,10 +4,11 @@
 - scaler.py: samples `docker stats`, asks the policy, carries decisions out with the
   compose command releases use (docker.ScaleJob), and the `autoscale` command itself
 
-Exit codes (bookingapp-local's): 0 when --once has carried out its decisions; 130 when
+Exit codes (bookingapp-local's): 0 when --once has carried out its decisions; 1 when one of
+them failed (compose refused, or the replicas never reached Traefik's pool) or something
+else failed on the way; 2 for bad parameters or options, or a stack that is not up; 130 when
 stopped with Ctrl-C or SIGTERM, the normal end of a run without --once (a scaling activity in
-flight is finished first; a second Ctrl-C leaves at once); 2 for bad parameters or options,
-or a stack that is not up; 1 when something fails on the way.
+flight is finished first; a second Ctrl-C leaves at once).
 """
 
 from bookingapp_infra.local.autoscale.scaler import DEFAULT_SAMPLE_INTERVAL, autoscale

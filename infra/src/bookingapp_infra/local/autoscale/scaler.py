@@ -200,6 +200,7 @@ class Scaler:
             for p in policies
         }
         self.evaluated: dict[str, int] = {}
+        self.failures: list[str] = []  # scaling activities that failed, as they were reported
 
     def sample(self) -> dict[str, list[Replica]]:
         """Read the replicas and their CPU once; add each service's average to its series."""
@@ -255,19 +256,24 @@ class Scaler:
         outcome = activity.job.poll()
         waited = now - activity.started
         if outcome:  # nothing was scaled, so no cooldown: the next period decides afresh
-            self.say(f"{service}: scaling to {desired} failed: {outcome}")
+            self._failed(f"{service}: scaling to {desired} failed: {outcome}")
             activity.job.close()
             state.activity = None
             return
         if outcome == "" and len(mine) == desired == self.stack.in_pool(mine):
             self.say(f"{service}: {desired} replicas, all in Traefik's pool after {waited:.0f} s")
-        elif waited > STEP_TIMEOUT:
-            self.say(f"{service}: not {desired} replicas in the pool after {waited:.0f} s")
+        elif waited >= STEP_TIMEOUT:
+            self._failed(f"{service}: not {desired} replicas in the pool after {waited:.0f} s")
         else:
             return
         activity.job.close()
         state.history = state.history.after(activity.decision, now)
         state.activity = None
+
+    def _failed(self, line: str) -> None:
+        """Report a scaling activity that did not reach its count, and remember it."""
+        self.say(line)
+        self.failures.append(line)
 
     @property
     def busy(self) -> bool:
@@ -275,7 +281,10 @@ class Scaler:
         return any(s.activity is not None for s in self.states.values())
 
     def run(self, once: bool) -> None:
-        """Sample and decide until interrupted, or (once) until every alarm could decide."""
+        """Sample and decide until interrupted, or (once) until every alarm could decide.
+
+        With `once`, a decided scaling that failed (or never reached the pool) fails the run.
+        """
         longest = max(
             s.policy.timings.history * s.policy.timings.period for s in self.states.values()
         )
@@ -288,6 +297,14 @@ class Scaler:
             if once and tick >= ready_at:
                 self.step(replicas, force=True)
                 self.finish()
+                for state in self.states.values():
+                    if state.activity is not None:  # finish() gave up on it
+                        desired = state.activity.decision.desired
+                        self._failed(
+                            f"{state.policy.service}: scaling to {desired} still in flight"
+                        )
+                if self.failures:
+                    raise InfraError("; ".join(self.failures))
                 return
             if not once:
                 self.step(replicas)
