@@ -1,8 +1,8 @@
 """`status`: what runs (each replica's image, health and place in Traefik's pool), and releases.
 
-The local `bookingapp-infra status`. Without a service: one row per running replica, then a
-line for each traffic-shifting release in progress. With a service: its last
-traffic-shifting release (stage, strategy, the colours' replicas, weights).
+The local `bookingapp-infra status`. Without a service: one row per running replica under a
+header, then a line for each traffic-shifting release in progress. With a service: its last
+traffic-shifting release (stage, strategy, the colours' replicas still running, weights).
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from bookingapp_infra.local.strategies import blue_green
 from bookingapp_infra.local.strategies.strategy import Say
 from bookingapp_infra.local.traefik import Traefik
 
+HEADER = ("SERVICE", "REPLICA", "IMAGE", "HEALTH", "POOL")
+
 
 def status(project: str, say: Say) -> None:
-    """Print one row per running replica, then the releases in progress."""
+    """Print one row per running replica under a header, then the releases in progress."""
     running = docker.replicas(project)
     if not running:
         raise InputError(f"project {project!r} is not up: nothing runs under that name")
@@ -31,7 +33,7 @@ def status(project: str, say: Say) -> None:
     rows = [
         (r.service, r.name, r.image, r.health or "-", pool_status(api, r, pools)) for r in running
     ]
-    for line in table(rows):
+    for line in table([HEADER, *rows]):
         say(line)
     if api is not None:
         for line in releases_in_progress(project, sorted({r.service for r in running})):
@@ -83,8 +85,11 @@ def release_status(project: str, service: str, say: Say) -> None:
         f"{service}: {current.strategy} {current.status} {current.stage}{paused}, "
         f"image {current.image}"
     )
+    running = {r.id for r in docker.replicas(project, service)}
     for colour, replicas in (("blue", current.blue), ("green", current.green)):
-        say(f"  {colour + ':':<6} {blue_green.names(replicas)}")
+        live = [r.name for r in replicas if r.id in running]
+        gone = "removed" if replicas else "none"  # stopped by the release: not listed
+        say(f"  {colour + ':':<6} {', '.join(live) or gone}")
     steps = ", ".join(
         f"{s.weight}%" + (f" (held {s.bake_seconds:g} s)" if s.bake_seconds else "")
         for s in current.shifts
