@@ -34,6 +34,7 @@ def replica(
     labels: Mapping[str, str] | None = None,
     address: str | None = None,
     ports: Mapping[str, list[dict[str, str]] | None] | None = None,
+    binds: tuple[tuple[str, str], ...] = (),
     health: str | None = "healthy",
 ) -> Replica:
     """Return a running replica of a service, as docker.replicas() describes one."""
@@ -49,4 +50,5 @@ def replica(
         addresses=(address or f"10.0.0.{number}",),
         labels=dict(labels or {}),
         ports=dict(ports or {}),
+        binds=binds,
     )

@@ -7,6 +7,7 @@ What these cannot prove: that compose accepts the command; the journeys run it f
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -155,8 +156,41 @@ def test_a_failed_scale_names_the_command_not_a_flag():
     assert job.failure("no such image") == "docker compose up --scale movie=3 failed: no such image"
 
 
+def inspected(mounts: list[dict[str, str]]) -> dict:
+    """Return a `docker inspect` document of one movie replica with these mounts."""
+    return {
+        "Id": "c" * 64,
+        "Name": "/p-movie-1",
+        "Image": "sha256:a",
+        "Config": {"Labels": {docker.SERVICE: "movie", docker.NUMBER: "1"}, "Image": "m:1",
+                   "Hostname": "cccc"},
+        "State": {"Running": True, "Health": {"Status": "healthy"}},
+        "NetworkSettings": {"Networks": {"vpc": {"IPAddress": "10.0.0.2"}}, "Ports": {}},
+        "Mounts": mounts,
+    }  # fmt: skip
+
+
+def test_bind_mounted_sources_are_told_from_secrets(monkeypatch):
+    """The development override's source mounts count; compose's file secrets do not."""
+    mounts = [
+        {"Type": "bind", "Source": "/src/compose/dev-redis-password",
+         "Destination": "/run/secrets/redis_password"},
+        {"Type": "bind", "Source": "/src/movie/src", "Destination": "/dev-src/movie/src"},
+        {"Type": "volume", "Source": "/var/lib/docker/volumes/x", "Destination": "/data"},
+    ]  # fmt: skip
+    answers = {"ps": "c" * 64, "inspect": json.dumps([inspected(mounts)])}
+    monkeypatch.setattr(
+        docker,
+        "run",
+        lambda args, timeout=120: subprocess.CompletedProcess(args, 0, answers[args[0]], ""),
+    )
+    [found] = docker.replicas("p", "movie")
+    assert found.source_binds == (("/src/movie/src", "/dev-src/movie/src"),)
+    assert len(found.binds) == 2
+
+
 def test_a_replica_survives_the_round_trip_through_a_state_file():
-    original = replica("movie", labels={RELEASE: "m-1"})
+    original = replica("movie", labels={RELEASE: "m-1"}, binds=(("/a", "/b"),))
     assert docker.Replica.from_json(json.loads(json.dumps(original.to_json()))) == original
 
 

@@ -18,7 +18,10 @@ from bookingapp_infra.local.strategies import release as releases
 from bookingapp_infra.local.strategies.blue_green import BlueGreen
 from bookingapp_infra.local.strategies.rolling import Rolling
 from bookingapp_infra.local.strategies.strategy import Overrides
+from tests.compose.stack import Stack
 from tests.infra.test_params import committed, set_key, write
+from tests.local.fakes import replica
+from tests.support import ROOT
 
 
 def services_dir(tmp_path: Path, **movie_deployment: object) -> Path:
@@ -107,3 +110,51 @@ def test_blue_green_options_are_refused_for_a_rolling_release(capsys, option, va
     assert err == (
         f"bookingapp-local: error: {option}: only for blue_green releases (movie is rolling)\n"
     )
+
+
+def test_replicas_serving_the_development_override_are_not_released(monkeypatch):
+    """compose.override.yaml mounts the sources: say so, and how to run the real topology."""
+    mounted = replica(
+        "movie",
+        binds=(
+            ("/src/compose/dev-redis-password", "/run/secrets/redis_password"),
+            ("/src/movie/src", "/dev-src/movie/src"),
+        ),
+    )
+    with pytest.raises(InputError) as refused:
+        releases.refuse_development_sources([mounted], "demo")
+    assert str(refused.value) == (
+        "movie's replicas run bind-mounted sources (/src/movie/src at /dev-src/movie/src, from "
+        "the development override): whatever image they run, they serve the files on disk, "
+        "so a release would change nothing you could see. Run the production topology: "
+        "docker compose -p demo -f compose.yaml up -d --build"
+    )
+
+
+def test_replicas_with_only_their_secrets_mounted_are_released():
+    """compose.yaml alone bind-mounts the Redis password file: that is no source."""
+    secret = replica("movie", binds=(("/src/pw", "/run/secrets/redis_password"),))
+    releases.refuse_development_sources([secret], "demo")  # no refusal
+
+
+@pytest.mark.docker
+def test_a_stack_started_with_the_development_override_is_not_released(capsys):
+    """`docker compose up` as the quick start says: the override's mounts are recognised."""
+    stack = Stack(overlays=(ROOT / "compose.override.yaml",), prefix="bookingapp-devmounts")
+    try:
+        stack.up("redis", "movie")
+        [running, *_] = [c["Config"]["Image"] for c in stack.containers("movie")]
+        before = [c["Id"] for c in stack.containers("movie")]
+        code, err = run(capsys, "release", "movie", "--image", running, "--project", stack.project)
+        assert code == 2
+        assert err.startswith(
+            "bookingapp-local: error: movie's replicas run bind-mounted sources ("
+        ), err
+        assert err.endswith(
+            f"Run the production topology: docker compose -p {stack.project} -f compose.yaml "
+            "up -d --build\n"
+        )
+        assert "/dev-src/" in err
+        assert [c["Id"] for c in stack.containers("movie")] == before
+    finally:
+        stack.down()

@@ -68,7 +68,8 @@ def add_release(subparsers: Subparsers) -> None:
         "release",
         help="release an image to a service by its [deployment] strategy (no request fails)",
         description="Release an image to a service the way ECS would: rolling, or blue/green, "
-        "as its infra/services/SERVICE.toml [deployment] says (or --strategy).",
+        "as its infra/services/SERVICE.toml [deployment] says (or --strategy). Refuses "
+        "replicas that run the development override's mounted sources.",
     )
     verb.add_argument("service", metavar="SERVICE", help=SERVICE_HELP)
     verb.add_argument(

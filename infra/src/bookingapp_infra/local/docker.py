@@ -39,6 +39,7 @@ RELEASE = "bookingapp.release"
 # its own prefix, still recognised so that replicas it started can be released.
 OVERLAY_PREFIX = "bookingapp-local-"
 _OVERLAY_PREFIXES = (OVERLAY_PREFIX, "bookingapp-autoscale-")
+SECRETS_DIR = "/run/secrets/"  # where compose bind-mounts file secrets
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,17 @@ class Replica:
     addresses: tuple[str, ...]  # its IP on each network (for matching Traefik's servers)
     labels: Mapping[str, str] = field(repr=False)
     ports: Mapping[str, list[dict[str, str]] | None] = field(repr=False)
+    binds: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (host path, mount point)
 
     @property
     def short(self) -> str:
         """Return the 12-character id docker shows."""
         return self.id[:12]
+
+    @property
+    def source_binds(self) -> tuple[tuple[str, str], ...]:
+        """Return the bind mounts other than compose's secrets: host files the replica runs."""
+        return tuple(b for b in self.binds if not b[1].startswith(SECRETS_DIR))
 
     def to_json(self) -> dict[str, Any]:
         """Return the replica as JSON data (a release's state file keeps its colours so)."""
@@ -69,7 +76,8 @@ class Replica:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Replica:
         """Rebuild a replica from to_json()'s data."""
-        return cls(**{**data, "addresses": tuple(data["addresses"])})
+        binds = tuple((source, target) for source, target in data.get("binds", ()))
+        return cls(**{**data, "addresses": tuple(data["addresses"]), "binds": binds})
 
 
 def run(args: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -129,6 +137,7 @@ def _replica(container: dict[str, Any]) -> Replica:
     """Build a Replica from one `docker inspect` document."""
     labels = container["Config"]["Labels"] or {}
     networks = container["NetworkSettings"]["Networks"] or {}
+    mounts = container.get("Mounts") or []
     return Replica(
         id=container["Id"],
         name=container["Name"].lstrip("/"),
@@ -141,6 +150,7 @@ def _replica(container: dict[str, Any]) -> Replica:
         addresses=tuple(n["IPAddress"] for n in networks.values() if n.get("IPAddress")),
         labels=labels,
         ports=container["NetworkSettings"].get("Ports") or {},
+        binds=tuple((m["Source"], m["Destination"]) for m in mounts if m.get("Type") == "bind"),
     )
 
 

@@ -1,9 +1,9 @@
 """`release`: the strategy the service's params name, after the checks every release makes.
 
 The registry maps deployment.strategy (params.STRATEGIES) to its `Strategy`. Before any
-strategy runs: the service is an app, its options fit its strategy, its replicas run, no
-traffic-shifting release of it is in progress, and the image is on this machine. Each
-refusal is one line, exit 2.
+strategy runs: the service is an app, its options fit its strategy, its replicas run, they
+do not serve the development override's mounted sources, no traffic-shifting release of it
+is in progress, and the image is on this machine. Each refusal is one line, exit 2.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bookingapp_infra.errors import InputError
 from bookingapp_infra.local import docker
+from bookingapp_infra.local.docker import Replica
 from bookingapp_infra.local.strategies import blue_green
 from bookingapp_infra.local.strategies.blue_green import BlueGreen
 from bookingapp_infra.local.strategies.rolling import Rolling
@@ -34,7 +35,8 @@ def release(
     """Release `image` by the service's strategy (or --strategy); refuse what can't be right."""
     params = app(service, services_dir)
     strategy = choose(params, overrides)
-    docker.require_up(project, service)
+    running = docker.require_up(project, service)
+    refuse_development_sources(running, project)
     blue_green.refuse_if_busy(project, service)
     docker.image_id(image)  # refuses when the image is not on this machine
     strategy.release(project, image, timeout, say)
@@ -63,3 +65,21 @@ def choose(params: ServiceParams, overrides: Overrides) -> Strategy:
     if not params.is_app:  # refused after configure, which says why a strategy can't be
         raise InputError(f"{params.name} is not behind the load balancer: nothing to roll")
     return strategy
+
+
+def refuse_development_sources(running: list[Replica], project: str) -> None:
+    """Refuse to release replicas that run this checkout's files (compose.override.yaml).
+
+    The development override mounts the sources ahead of the image's and reloads on change:
+    old and new replicas would both serve the files on disk, so the release would show
+    nothing (blue and green alike serve the new code).
+    """
+    mounted = [b for r in running for b in r.source_binds]
+    if mounted:
+        source, target = mounted[0]
+        raise InputError(
+            f"{running[0].service}'s replicas run bind-mounted sources ({source} at {target}, "
+            "from the development override): whatever image they run, they serve the files "
+            "on disk, so a release would change nothing you could see. Run the production "
+            f"topology: docker compose -p {project} -f compose.yaml up -d --build"
+        )
