@@ -1,5 +1,11 @@
 """The rolling release: ECS's arithmetic on [deployment] bounds, and the release on a real stack.
 
+The arithmetic is checked against numbers written down from ECS's own documentation, not
+computed by the code under test: maximumPercent is "rounded down to the nearest integer",
+minimumHealthyPercent "rounded up" (ECS API reference, DeploymentConfiguration), with its
+examples of 4 tasks at 200 % (start 4 new before stopping the 4 old) and at 50 % minimum
+healthy (stop 2 before starting 2), and the products that are not whole numbers.
+
 The release itself runs against the whole compose.yaml under load through the listener: it
 starts replicas from the new image, waits until Traefik's API has them UP, then drains and
 stops the old ones, naming each step; clients see no failure and every hit is counted once;
@@ -32,9 +38,27 @@ def bounds(desired: int, minimum: int, maximum: int) -> Bounds:
     return Bounds.of(desired, DeploymentParams(minimum, maximum))
 
 
+@pytest.mark.parametrize(
+    ("desired", "minimum", "maximum", "most", "fewest"),
+    [
+        (4, 100, 200, 8, 4),  # ECS's example: 4 new start before the 4 old stop
+        (4, 50, 200, 8, 2),  # ECS's example: 2 may stop before 2 new start
+        (3, 100, 150, 4, 3),  # 4.5 running at most: rounded down to 4
+        (3, 50, 200, 6, 2),  # 1.5 healthy at least: rounded up to 2
+        (3, 50, 150, 4, 2),  # both at once
+        (5, 75, 110, 5, 4),  # 5.5 down to 5; 3.75 up to 4
+        (7, 33, 125, 8, 3),  # 8.75 down to 8; 2.31 up to 3
+        (1, 0, 100, 1, 0),  # Redis: stop the one task, then start the new one
+        (2, 100, 200, 4, 2),  # the services' default
+    ],
+)
+def test_bounds_round_as_ecs_documents(desired, minimum, maximum, most, fewest):
+    """Maximum rounds down, minimum healthy rounds up: the literal figures, not a formula."""
+    assert bounds(desired, minimum, maximum) == Bounds(desired, most, fewest)
+
+
 def test_the_default_bounds_start_all_new_replicas_then_stop_all_old():
     """100 % healthy, 200 % max (the services' default): 2 new beside 2 old, then 2 old go."""
-    assert bounds(2, 100, 200) == Bounds(desired=2, most=4, fewest=2)
     assert plan(bounds(2, 100, 200)) == [Step(start=2, stop=2)]
 
 
@@ -48,21 +72,40 @@ def test_a_100_percent_maximum_stops_before_it_starts():
     assert plan(bounds(2, 50, 100)) == [Step(0, 1), Step(1, 1), Step(1, 0)]
 
 
-def test_every_plan_ends_all_new_and_never_breaks_its_bounds():
-    """For any accepted bounds: never more than `most` running, never fewer than `fewest`."""
+def test_three_replicas_at_50_and_150_percent_run_at_most_four_and_keep_two_healthy():
+    """3 replicas, 150 % / 50 %: start 1 (4 run), stop 2 (2 healthy), start 2 (4), stop 1."""
+    assert plan(bounds(3, 50, 150)) == [Step(start=1, stop=2), Step(start=2, stop=1)]
+
+
+def test_ecs_documented_half_healthy_example_stops_two_before_starting_two():
+    """4 replicas, 50 % minimum, 100 % maximum: stop 2, start 2, stop 2, start 2."""
+    assert plan(bounds(4, 50, 100)) == [Step(0, 2), Step(2, 2), Step(2, 0)]
+
+
+def ecs_bounds(desired: int, minimum: int, maximum: int) -> tuple[int, int]:
+    """Return (most, fewest) by ECS's words, in integers: floor of max, ceiling of min."""
+    most = (desired * maximum) // 100
+    fewest = (desired * minimum + 99) // 100
+    return most, fewest
+
+
+def test_every_plan_ends_all_new_and_never_breaks_ecs_bounds():
+    """For any accepted bounds: never more running than ECS allows, never fewer healthy."""
     for desired in range(1, 7):
         for minimum in range(0, 101, 25):
             for maximum in range(100, 201, 25):
+                most, fewest = ecs_bounds(desired, minimum, maximum)
                 try:
                     b = bounds(desired, minimum, maximum)
                 except InputError:
+                    assert most <= fewest, (desired, minimum, maximum)
                     continue
                 old, new = desired, 0
                 for step in plan(b):
-                    assert old + new + step.start <= b.most
+                    assert old + new + step.start <= most
                     new += step.start
                     old -= step.stop
-                    assert old + new >= b.fewest
+                    assert old + new >= fewest
                 assert (old, new) == (0, desired)
 
 

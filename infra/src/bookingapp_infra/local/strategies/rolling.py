@@ -12,7 +12,6 @@ ECS keeps the count the autoscaler chose (docs/pitfalls.md #8).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 from typing import ClassVar
@@ -35,9 +34,9 @@ class Bounds:
 
     @classmethod
     def of(cls, desired: int, deployment: DeploymentParams) -> Bounds:
-        """Apply ECS's arithmetic: max rounds down, min healthy rounds up."""
-        most = math.floor(desired * deployment.maximum_percent / 100)
-        fewest = math.ceil(desired * deployment.minimum_healthy_percent / 100)
+        """Apply ECS's arithmetic: maximum rounds down, minimum healthy rounds up."""
+        most = desired * deployment.maximum_percent // 100
+        fewest = -(-desired * deployment.minimum_healthy_percent // 100)
         if most <= fewest:
             raise InputError(
                 f"maximum_percent {deployment.maximum_percent} and minimum_healthy_percent "
