@@ -72,9 +72,12 @@ class Journey:
         self.images.append(tag)
         return tag
 
-    def release(self, image: str, *options: str) -> subprocess.CompletedProcess:
-        """`release movie --image IMAGE`: movie's own strategy (rolling) unless options say."""
-        return self.run("release", SERVICE, "--image", image, "--timeout", STEP_TIMEOUT, *options)
+    def release(self, count: int) -> str:
+        """`release movie --image NEW` (movie's own strategy: rolling); it runs `count` of NEW."""
+        image = self.image()
+        self.run("release", SERVICE, "--image", image, "--timeout", STEP_TIMEOUT)
+        self.assert_runs(count, image)
+        return image
 
     def autoscale_once(self, minimum: int, maximum: int) -> subprocess.CompletedProcess:
         """`autoscale --once` with movie's bounds set to minimum..maximum in a params copy."""
@@ -138,9 +141,7 @@ def test_autoscaled_replicas_alone_can_be_released(journey):
         subprocess.run(["docker", "stop", *originals], check=True, capture_output=True)
         subprocess.run(["docker", "rm", *originals], check=True, capture_output=True)
         journey.assert_runs(2)
-        image = journey.image()
-        journey.release(image)
-        journey.assert_runs(2, image)
+        journey.release(2)
         traffic.wait_for(50, since=time.monotonic())
     assert_nothing_lost(traffic, before, journey.edge.hits(SERVICE))
 
@@ -155,16 +156,10 @@ def test_release_autoscale_release_blue_green_rollback_autoscale_release(journey
     before = journey.edge.hits(SERVICE)
     with Traffic(journey.edge.port, f"/{SERVICE}", clients=3) as traffic:
         traffic.wait_for(50)
-        first = journey.image()
-        journey.release(first)
-        journey.assert_runs(2, first)
-
+        first = journey.release(2)
         journey.autoscale_once(4, 6)
         journey.assert_runs(4, first)
-
-        second = journey.image()
-        journey.release(second)
-        journey.assert_runs(4, second)
+        second = journey.release(4)
 
         green = journey.image()
         blue = {r.id for r in journey.movie()}
@@ -186,10 +181,7 @@ def test_release_autoscale_release_blue_green_rollback_autoscale_release(journey
 
         journey.autoscale_once(2, 2)
         journey.assert_runs(2, second)
-
-        last = journey.image()
-        journey.release(last)
-        journey.assert_runs(2, last)
+        last = journey.release(2)
         traffic.wait_for(50, since=time.monotonic())
     assert_nothing_lost(traffic, before, journey.edge.hits(SERVICE))
 

@@ -131,10 +131,10 @@ class BlueGreenStack:
         """Run one verb of bookingapp-local on this stack's project and return the result."""
         return local(verb, *args, "--project", project or self.project)
 
-    def release(self, *args: str) -> Background:
+    def release(self, *args: str, image: str | None = None) -> Background:
         """Start a blue/green release of movie to the test image, in the background."""
         return Background(
-            "release", SERVICE, "--image", self.image, "--strategy", "blue_green",
+            "release", SERVICE, "--image", image or self.image, "--strategy", "blue_green",
             "--timeout", STEP_WAIT, "--project", self.project, *args,
         )  # fmt: skip
 
@@ -164,6 +164,16 @@ def bluegreen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueGreenSta
         finally:
             edge.stack.down()  # no container may still use the image
             subprocess.run(["docker", "rmi", image], check=False, capture_output=True)
+
+
+def assert_back_on_blue(
+    bg: BlueGreenStack, production: Traffic, blue: set[str], done: float
+) -> None:
+    """After a rollback: blue alone runs and answers every request since `done`; no rules left."""
+    assert {a.status for a in production.since(done)} == {200}
+    assert_only(between(production, done, time.monotonic()), blue)
+    assert bg.instances() == blue
+    assert list(bg.rules_dir.glob("*.yml")) == []
 
 
 def green_of(bg: BlueGreenStack, blue: set[str]) -> set[str]:
@@ -291,11 +301,7 @@ def test_a_green_replica_that_dies_while_baking_rolls_the_release_back(bluegreen
     output = "\n".join(release.seen)
     assert f"alarm: green replica {victim.name} is not running" in output
     assert "ROLLBACK_SUCCESSFUL" in output
-    after = production.since(done)
-    assert {a.status for a in after} == {200}
-    assert_only(between(production, done, time.monotonic()), blue)
-    assert bluegreen.instances() == blue
-    assert list(bluegreen.rules_dir.glob("*.yml")) == []
+    assert_back_on_blue(bluegreen, production, blue, done)
 
 
 @pytest.mark.docker
@@ -316,10 +322,7 @@ def test_a_green_that_answers_5xx_is_rolled_back_by_the_error_alarm(bluegreen):
     )  # fmt: skip
     blue = bluegreen.instances()
     production, _ = bluegreen.load()
-    release = Background(
-        "release", SERVICE, "--image", broken, "--strategy", "blue_green", "--timeout", STEP_WAIT,
-        "--project", bluegreen.project, "--bake-time-minutes", "2",
-    )  # fmt: skip
+    release = bluegreen.release("--bake-time-minutes", "2", image=broken)
     try:
         with production:
             assert release.finish() == 1, release.seen
@@ -334,10 +337,7 @@ def test_a_green_that_answers_5xx_is_rolled_back_by_the_error_alarm(bluegreen):
     assert "5xx within 60 s" in output
     assert "ROLLBACK_SUCCESSFUL" in output
     assert {a.status for a in production.answers} <= {200, 503}  # never a 500 or a drop
-    assert {a.status for a in production.since(done)} == {200}
-    assert_only(between(production, done, time.monotonic()), blue)
-    assert bluegreen.instances() == blue
-    assert list(bluegreen.rules_dir.glob("*.yml")) == []
+    assert_back_on_blue(bluegreen, production, blue, done)
 
 
 @pytest.mark.docker
