@@ -1,16 +1,21 @@
 """The listener as a user's machine reaches it: Traefik's published ports on 127.0.0.1.
 
 `Edge` sends single requests, `Traffic` keeps clients busy through the listener while a test
-restarts, releases or scales replicas, and `edge_stack` brings the whole compose.yaml up
-and returns only when every replica is UP in Traefik's pool (its API says so), not merely
-when each service answered once. Nothing here talks to a container address.
+restarts, releases or scales replicas, and `edge_stack` brings compose.yaml up (all of it,
+or some services beside traefik) and returns only when every replica is UP in Traefik's
+pool (its API says so), not merely when each service answered once. `local` runs one
+`bookingapp-local` command the way a user types it; `Background` runs one that keeps
+going (a release waiting for approval) and reads its lines as they come. Nothing here
+talks to a container address.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import queue
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -18,9 +23,10 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from bookingapp_infra.local import compose as local_compose
-from bookingapp_infra.local import traefik
+from bookingapp_infra.local import docker
+from bookingapp_infra.local.traefik import Traefik
 from tests.compose.stack import APP_SERVICES, Stack
 from tests.support import JSON, free_port, http_get, wait_until
 
@@ -33,6 +39,7 @@ class Edge:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.api = f"http://127.0.0.1:{api_port}"
+        self.traefik = Traefik(self.api)
 
     def get(self, path: str) -> tuple[int, str, dict | None]:
         """GET a path; return status, raw body and the JSON body when there is one."""
@@ -61,31 +68,41 @@ class Edge:
         assert status == 200, body
         return data["hits"]
 
-    def replicas(self, service: str) -> list[local_compose.Replica]:
+    def replicas(self, service: str) -> list[docker.Replica]:
         """Return the service's running replicas."""
-        return local_compose.replicas(self.stack.project, service)
+        return docker.replicas(self.stack.project, service)
 
-    def wait_in_pool(self, service: str, timeout: float = 90) -> list[local_compose.Replica]:
+    def wait_in_pool(self, service: str, timeout: float = 90) -> list[docker.Replica]:
         """Wait until every running replica of the service is healthy and UP in Traefik's pool."""
-        ids = [r.id for r in self.replicas(service)]
-        ready = local_compose.wait_healthy(self.stack.project, ids, timeout=timeout)
-        traefik.wait_up(self.api, ready, timeout=timeout)
+        ready = docker.wait_healthy([r.id for r in self.replicas(service)], timeout=timeout)
+        self.traefik.wait_up(ready, timeout=timeout)
         return ready
 
     def pool(self, service: str) -> dict[str, str]:
         """Return Traefik's {server URL: status} for the service."""
-        return traefik.pool(self.api, service)
+        return self.traefik.pool(service)
 
 
 @contextmanager
-def edge_stack() -> Iterator[Edge]:
-    """The whole compose.yaml, traefik included, on free host ports, every replica in the pool."""
+def edge_stack(
+    apps: tuple[str, ...] = APP_SERVICES,
+    rules_dir: Path | None = None,
+    prefix: str = "bookingapp-test",
+) -> Iterator[Edge]:
+    """compose.yaml's traefik, redis and these apps on free host ports, every replica in the pool.
+
+    With `rules_dir` Traefik's file provider reads that directory (a blue/green release's
+    rules), so a test's releases never meet another stack's.
+    """
     port, api_port = free_port(), free_port()
-    stack = Stack(env={"HTTP_PORT": str(port), "DASHBOARD_PORT": str(api_port)})
+    env = {"HTTP_PORT": str(port), "DASHBOARD_PORT": str(api_port)}
+    if rules_dir is not None:
+        env["TRAEFIK_DYNAMIC_DIR"] = str(rules_dir)
+    stack = Stack(env=env, prefix=prefix)
     try:
-        stack.up()
+        stack.up(*(() if apps == APP_SERVICES else ("redis", "traefik", *apps)))
         edge = Edge(stack, port, api_port)
-        for service in APP_SERVICES:
+        for service in apps:
             edge.wait_in_pool(service)
         yield edge
     finally:
@@ -193,12 +210,80 @@ def assert_nothing_lost(traffic: Traffic, hits_before: int, hits_after: int) -> 
     assert numbers == list(range(hits_before + 1, hits_after + 1))
 
 
-def relabelled_image(edge: Edge, namespace: str, label: str) -> str:
-    """Build an image that differs from home's running one by one label; return its tag."""
-    tag = f"{namespace}/home:{uuid.uuid4().hex[:8]}"
-    recipe = f"FROM {edge.replicas('home')[0].image}\nLABEL {label}={tag}\n"
+def relabelled_image(edge: Edge, namespace: str, label: str, service: str = "home") -> str:
+    """Build an image that differs from the service's running one by one label; return its tag."""
+    tag = f"{namespace}/{service}:{uuid.uuid4().hex[:8]}"
+    recipe = f"FROM {edge.replicas(service)[0].image}\nLABEL {label}={tag}\n"
     subprocess.run(
         ["docker", "build", "-q", "-t", tag, "-"],
         input=recipe, text=True, capture_output=True, check=True, timeout=120,
     )  # fmt: skip
     return tag
+
+
+LOCAL_CLI = (sys.executable, "-m", "bookingapp_infra.local.cli")
+COMMAND_TIMEOUT = 600.0  # seconds one command may take on a busy 2-core machine
+
+
+def local(*argv: str, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess:
+    """Run one `bookingapp-local` command as a user would, and return what it did."""
+    return subprocess.run(
+        [*LOCAL_CLI, *argv], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+class Background:
+    """A `bookingapp-local` command running in the background, its output read line by line."""
+
+    def __init__(self, *argv: str) -> None:
+        self.process = subprocess.Popen(
+            [*LOCAL_CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self.printed: dict[str, float] = {}  # line -> when it was read (time.monotonic())
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        """Copy the process's output into the queue as it comes."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.printed.setdefault(line.rstrip("\n"), time.monotonic())
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for_line(self, text: str, timeout: float = COMMAND_TIMEOUT) -> None:
+        """Wait until a line containing text is printed (fail on exit or timeout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                if self.process.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.seen.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"no line with {text!r}; output so far:\n" + "\n".join(self.seen))
+
+    def when(self, text: str) -> float:
+        """Return when the first line containing text was printed."""
+        return min(t for line, t in self.printed.items() if text in line)
+
+    def finish(self, timeout: float = COMMAND_TIMEOUT) -> int:
+        """Wait for the process to exit and return its exit code."""
+        code = self.process.wait(timeout=timeout)
+        self.reader.join(timeout=10)
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return code
+
+    def kill(self) -> None:
+        """Stop the process if a test failed while it ran, and close its output pipe."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.reader.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()

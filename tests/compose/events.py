@@ -2,7 +2,7 @@
 
     uv run python -m tests.compose.events            # this checkout's code and compose.yaml
 
-The same events as tests/compose/test_zero_downtime.py and tests/local/test_release.py,
+The same events as tests/compose/test_zero_downtime.py and tests/local/strategies/test_rolling.py,
 counted instead of asserted: 8 clients on GET /home through Traefik's published port
 during each event, then the non-200 answers and the answers in all. Run it from an older
 checkout (with this file and bookingapp_infra/local copied in) for the "before" figures.
@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from bookingapp_infra.local.compose import docker, inspect
+from bookingapp_infra.local.docker import docker, inspect
 from tests.compose.edge import Edge, Traffic, edge_stack, relabelled_image
 
 STEADY = 100
@@ -64,9 +64,18 @@ def compose_up_new_image(edge: Edge, image: str) -> None:
 
 def local_release(edge: Edge, image: str) -> None:
     """`bookingapp-local release home --image IMAGE`."""
-    from bookingapp_infra.local.rolling import release
+    from bookingapp_infra.local.strategies.release import release
+    from bookingapp_infra.local.strategies.strategy import Overrides
+    from bookingapp_infra.local.wait import STEP_TIMEOUT
 
-    release(edge.stack.project, "home", image, say=lambda line: print("   ", line))
+    release(
+        edge.stack.project,
+        "home",
+        image,
+        Overrides(),
+        STEP_TIMEOUT,
+        lambda line: print("   ", line),
+    )
 
 
 def measure(edge: Edge, name: str, event: Callable[[Edge], None]) -> None:

@@ -62,6 +62,10 @@ class Stack:
         nothing is listening to a stack being thrown away.
         """
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "1", check=False)
+        if not self.env.get("TAG"):  # compose.yaml's default tag names the project: untag ours
+            namespace = self.env.get("DOCKERHUB_NAMESPACE", "bookingapp")
+            tags = [f"{namespace}/bookingapp-{s}:{self.project}-latest" for s in APP_SERVICES]
+            subprocess.run(["docker", "image", "rm", *tags], capture_output=True, check=False)
 
     def containers(self, service: str) -> list[dict]:
         """Return `docker inspect` of the service's running containers, by replica number."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 
 import pytest
 
@@ -17,6 +20,25 @@ def test_compose_file_is_valid_on_its_own_and_with_the_override():
     assert alone.returncode == 0, alone.stderr
     merged = compose_config(ROOT / "compose.yaml", ROOT / "compose.override.yaml")
     assert merged.returncode == 0, merged.stderr
+
+
+@pytest.mark.docker  # runs `docker compose config`
+def test_images_built_without_a_tag_are_named_after_their_compose_project():
+    """Another checkout's build (another project) never re-tags this stack's images; TAG wins."""
+
+    def images(project: str, **env: str) -> dict[str, str]:
+        unset = ("TAG", "DOCKERHUB_NAMESPACE", "COMPOSE_PROJECT_NAME")
+        clean = {k: v for k, v in os.environ.items() if k not in unset}
+        rendered = subprocess.run(
+            ["docker", "compose", "-f", str(COMPOSE_FILE), "-p", project, "config", "--format",
+             "json"], capture_output=True, text=True, timeout=60, check=True, env={**clean, **env},
+        )  # fmt: skip
+        return {n: s["image"] for n, s in json.loads(rendered.stdout)["services"].items()}
+
+    for service in APP_SERVICES:
+        assert images("one")[service] == f"bookingapp/bookingapp-{service}:one-latest"
+        assert images("two")[service] == f"bookingapp/bookingapp-{service}:two-latest"
+        assert images("two", TAG="v2")[service] == f"bookingapp/bookingapp-{service}:v2"
 
 
 def test_a_fresh_clone_needs_no_env_file_or_secret_to_generate():

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from bookingapp_infra.local.compose import Replica, docker, inspect
+from bookingapp_infra.local.docker import Replica, docker, inspect
 from tests.compose.edge import Edge, Traffic, assert_nothing_lost, edge_stack
 from tests.support import wait_until
 

@@ -26,8 +26,13 @@ INFRA_SERVICES = ROOT / "infra" / "services"
 
 
 def published_image(service: str) -> str:
-    """Return the image compose builds for a service: the name publish.yml pushes."""
-    return f"${{DOCKERHUB_NAMESPACE:-bookingapp}}/bookingapp-{service}:${{TAG:-latest}}"
+    """Return the image compose builds for a service: the name publish.yml pushes.
+
+    Without TAG the tag names the compose project, so one checkout's build never re-tags
+    the images another project runs (issue 18); publishing always sets TAG.
+    """
+    tag = "${TAG:-${COMPOSE_PROJECT_NAME:-bookingapp}-latest}"
+    return f"${{DOCKERHUB_NAMESPACE:-bookingapp}}/bookingapp-{service}:{tag}"
 
 
 @functools.cache

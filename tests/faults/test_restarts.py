@@ -38,7 +38,7 @@ def test_a_rolling_restart_under_load_fails_no_request(stack):
     ALB does; Traefik drops it when its health check fails), SIGTERM, restart and
     re-registration lose no request, and one replica alone serves everything meanwhile.
     It does not exercise Traefik itself (tests/compose/test_zero_downtime.py does), nor ECS
-    starting the new task before stopping the old one (tests/local/test_release.py does).
+    starting the new task before stopping the old one (tests/local/strategies/test_rolling.py does).
     """
     with Load(stack.addresses("movie"), threads=8) as load:
         wait_until(lambda: len(load.answers) >= 100, 30, "no load")

@@ -316,7 +316,7 @@ def _check_service(where: str, p: ServiceParams) -> None:
     _check_size(where, p)
     _check_container(where, p)
     _check_discovery(where, p)
-    _check_deployment(where, p)
+    check_deployment(where, p)
     if p.alb is not None:
         _check_alb(where, p, p.alb)
     if p.autoscaling is not None:
@@ -391,8 +391,11 @@ def _check_discovery(where: str, p: ServiceParams) -> None:
         raise ParamsError(f"{where}: dns_ttl {p.dns_ttl} must be between 1 and 300 seconds")
 
 
-def _check_deployment(where: str, p: ServiceParams) -> None:
-    """Check the rolling deployment bounds ECS accepts, and the strategy's own settings."""
+def check_deployment(where: str, p: ServiceParams) -> None:
+    """Check the rolling deployment bounds ECS accepts, and the strategy's own settings.
+
+    Public: bookingapp-local holds a release's command-line overrides to the same rules.
+    """
     d = p.deployment
     if not 0 <= d.minimum_healthy_percent <= 100:
         raise ParamsError(f"{where}: deployment.minimum_healthy_percent must be 0..100")
@@ -416,10 +419,7 @@ def _check_strategy(where: str, p: ServiceParams) -> None:
             f"{where}: deployment.strategy 'blue_green' is for apps behind the ALB; "
             f"kind {p.kind!r} stays rolling (two Redis tasks at once would split the counter)"
         )
-    if not 0 <= d.bake_time_minutes <= MAX_BAKE_TIME_MINUTES:
-        raise ParamsError(
-            f"{where}: deployment.bake_time_minutes must be 0..{MAX_BAKE_TIME_MINUTES}"
-        )
+    check_bake_time_minutes(where, d.bake_time_minutes)
     if d.approval and not d.is_blue_green:
         raise ParamsError(
             f"{where}: deployment.approval pauses a blue/green deployment after test "
@@ -429,6 +429,14 @@ def _check_strategy(where: str, p: ServiceParams) -> None:
         raise ParamsError(
             f"{where}: alb.priority must be at least 2 with blue_green: the test rule "
             "takes the number just below it"
+        )
+
+
+def check_bake_time_minutes(where: str, minutes: float) -> None:
+    """Refuse a bake time ECS would refuse (BakeTimeInMinutes: 0..1440)."""
+    if not 0 <= minutes <= MAX_BAKE_TIME_MINUTES:
+        raise ParamsError(
+            f"{where}: deployment.bake_time_minutes must be 0..{MAX_BAKE_TIME_MINUTES}"
         )
 
 

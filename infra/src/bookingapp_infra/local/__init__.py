@@ -1,9 +1,20 @@
 """The local stack (compose.yaml, Traefik playing the ALB) driven the way ECS drives tasks.
 
-Each module owns one concern and is meant to be reused by the verbs built on it:
-`compose` finds a project's replicas and starts or stops them, `traefik` reads the load
-balancer's pool, `rolling` is the release, `status` shows what runs, `autoscale` acts out
-each app's target tracking policy (decided in `policy`), `cli` lists the verbs.
+Each concept has one home:
+
+- `cli`: every verb of bookingapp-local with its options, and the one place that dispatches
+- `docker`: every docker and docker compose call: replicas, the one compose command line,
+  overlay files, scaling (ScaleJob), stopping, waiting for health
+- `traefik`: the one client of Traefik's API (pools, routers, weights, 5xx counts) and what
+  a replica's labels tell Traefik
+- `wait`: the one poller (a check, a deadline, a message) and the step timeout
+- `strategies`: `release` follows the service's [deployment] strategy: rolling, blue/green
+  (traffic-shifting, with its stages, listener rules and state between commands)
+- `autoscale`: each app's target tracking policy (policy) and the scaler acting it out
+- `status`: what runs, and the releases in progress
+
 Everything goes through the docker CLI on the host (Docker Desktop included); no container
-gets the Docker socket writable.
+gets the Docker socket writable. Parameters come from bookingapp_infra.params only.
 """
+
+PROG = "bookingapp-local"

@@ -1,10 +1,11 @@
-"""The listener rules of a local blue/green release, as Traefik file-provider configuration.
+"""The listener rules of a traffic-shifting release, as Traefik file-provider configuration.
 
-On AWS a blue/green release edits ALB listener rules: the production rule forwards to the
-blue and green target groups with weights, and a test rule (same path plus the header
-`X-Bookingapp-Test: green`, evaluated first) forwards to green only. Locally Traefik plays
-the ALB, and its weighted round robin services exist only in its file provider, so the
-release writes these rules into the directory compose.yaml mounts into Traefik:
+On AWS a blue/green (linear, canary) release edits ALB listener rules: the production rule
+forwards to the blue and green target groups with weights, and a test rule (same path plus
+the header `X-Bookingapp-Test: green`, evaluated first) forwards to green only. Locally
+Traefik plays the ALB, and its weighted round robin services exist only in its file
+provider, so the release writes these rules into the directory compose.yaml mounts into
+Traefik:
 
 - `S-blue`, `S-green`: the two target groups, each a load balancer over the replicas'
   addresses on the compose network, with the same health check as the Docker labels.
@@ -22,27 +23,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from bookingapp_infra.local.strategies.state import FULL
+from bookingapp_infra.local.traefik import HealthCheck, Listener
+
 TEST_HEADER = "X-Bookingapp-Test"
 TEST_VALUE = "green"
-FULL = 100  # weights are percent of production traffic
-
-
-@dataclass(frozen=True)
-class Listener:
-    """What the service's Docker router says: rule, priority and entrypoints."""
-
-    rule: str
-    priority: int
-    entrypoints: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    """The target group health check, copied from the service's Docker labels."""
-
-    path: str
-    interval: str = "5s"
-    timeout: str = "2s"
 
 
 @dataclass(frozen=True)
@@ -143,5 +128,5 @@ def target_group(urls: tuple[str, ...], health: HealthCheck) -> dict[str, Any]:
 
 def dump(config: dict[str, Any], service: str) -> str:
     """Return the configuration as file text (JSON is YAML, so Traefik reads a .yml file)."""
-    header = f"# {service}'s blue/green listener rules; written by bookingapp-local, do not edit.\n"
+    header = f"# {service}'s release listener rules; written by bookingapp-local, do not edit.\n"
     return header + json.dumps(config, indent=2, sort_keys=True) + "\n"

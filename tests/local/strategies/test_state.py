@@ -1,28 +1,32 @@
-"""The local blue/green state machine: ECS's lifecycle stages, approval, rollback, no Docker."""
+"""A traffic-shifting release's state machine: ECS's lifecycle stages, approval, rollback."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from bookingapp_infra.local.bluegreen_state import (
-    IN_PROGRESS,
-    ROLLBACK_FAILED,
-    ROLLBACK_IN_PROGRESS,
-    ROLLBACK_SUCCESSFUL,
+from bookingapp_infra.local.strategies.state import (
     STAGES,
-    SUCCESSFUL,
     Release,
-    Replica,
+    Shift,
+    Stage,
+    Status,
     TransitionError,
     advance,
     approve,
-    check_steps,
+    check_shifts,
     finish_rollback,
     from_json,
     rollback,
     shift,
     to_json,
 )
+from tests.local.fakes import replica, traefik_labels
+
+IN_PROGRESS, SUCCESSFUL = Status.IN_PROGRESS, Status.SUCCESSFUL
+ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL = Status.ROLLBACK_IN_PROGRESS, Status.ROLLBACK_SUCCESSFUL
+ROLLBACK_FAILED = Status.ROLLBACK_FAILED
 
 
 def release(approval: bool = False, steps: tuple[int, ...] = (100,)) -> Release:
@@ -33,17 +37,17 @@ def release(approval: bool = False, steps: tuple[int, ...] = (100,)) -> Release:
         project="bookingapp",
         bake_seconds=0.0,
         approval=approval,
-        steps=steps,
-        blue=(Replica(id="b1", name="bookingapp-movie-1", url="http://10.0.0.2:5000"),),
+        shifts=tuple(Shift(w, 0.0 if w == 100 else 3.0) for w in steps),
+        blue=(replica("movie", labels=traefik_labels("movie")),),
     )
 
 
-def walk_to(r: Release, stage: str) -> Release:
+def walk_to(r: Release, stage: Stage) -> Release:
     """Advance (shifting through every step on the way) until the release is at stage."""
     while r.stage != stage:
-        if r.stage == "PRODUCTION_TRAFFIC_SHIFT":
-            for weight in r.steps:
-                r = shift(r, weight)
+        if r.stage == Stage.PRODUCTION_TRAFFIC_SHIFT:
+            for step in r.shifts:
+                r = shift(r, step.weight)
         r = approve(r) if r.paused else advance(r)
     return r
 
@@ -52,7 +56,7 @@ def test_a_release_walks_every_ecs_stage_in_order_then_succeeds() -> None:
     r, seen = release(), []
     while r.status == IN_PROGRESS:
         seen.append(r.stage)
-        if r.stage == "PRODUCTION_TRAFFIC_SHIFT":
+        if r.stage == Stage.PRODUCTION_TRAFFIC_SHIFT:
             r = shift(r, 100)
         r = advance(r)
     assert seen == list(STAGES)
@@ -61,23 +65,23 @@ def test_a_release_walks_every_ecs_stage_in_order_then_succeeds() -> None:
 
 
 def test_production_stays_on_blue_until_the_production_shift() -> None:
-    r = walk_to(release(), "PRODUCTION_TRAFFIC_SHIFT")
+    r = walk_to(release(), Stage.PRODUCTION_TRAFFIC_SHIFT)
     assert r.green_weight == 0
     assert r.test_traffic
 
 
 def test_test_traffic_starts_at_the_test_traffic_shift() -> None:
-    assert not walk_to(release(), "POST_SCALE_UP").test_traffic
-    assert walk_to(release(), "TEST_TRAFFIC_SHIFT").test_traffic
+    assert not walk_to(release(), Stage.POST_SCALE_UP).test_traffic
+    assert walk_to(release(), Stage.TEST_TRAFFIC_SHIFT).test_traffic
 
 
 def test_after_the_shift_green_has_all_production_traffic() -> None:
-    r = walk_to(release(), "BAKE_TIME")
+    r = walk_to(release(), Stage.BAKE_TIME)
     assert r.green_weight == 100
 
 
 def test_with_approval_the_release_pauses_after_test_traffic() -> None:
-    r = walk_to(release(approval=True), "POST_TEST_TRAFFIC_SHIFT")
+    r = walk_to(release(approval=True), Stage.POST_TEST_TRAFFIC_SHIFT)
     assert r.paused
     with pytest.raises(TransitionError, match="paused"):
         advance(r)
@@ -85,16 +89,16 @@ def test_with_approval_the_release_pauses_after_test_traffic() -> None:
 
 
 def test_without_approval_the_release_does_not_pause() -> None:
-    assert not walk_to(release(approval=False), "POST_TEST_TRAFFIC_SHIFT").paused
+    assert not walk_to(release(approval=False), Stage.POST_TEST_TRAFFIC_SHIFT).paused
 
 
 def test_approving_a_release_that_is_not_paused_is_refused() -> None:
     with pytest.raises(TransitionError, match="not waiting for approval"):
-        approve(walk_to(release(), "SCALE_UP"))
+        approve(walk_to(release(), Stage.SCALE_UP))
 
 
-@pytest.mark.parametrize("stage", ["SCALE_UP", "POST_TEST_TRAFFIC_SHIFT", "BAKE_TIME"])
-def test_rollback_before_clean_up_sends_everything_back_to_blue(stage: str) -> None:
+@pytest.mark.parametrize("stage", [Stage.SCALE_UP, Stage.POST_TEST_TRAFFIC_SHIFT, Stage.BAKE_TIME])
+def test_rollback_before_clean_up_sends_everything_back_to_blue(stage: Stage) -> None:
     r = rollback(walk_to(release(approval=True), stage), "asked for")
     assert r.status == ROLLBACK_IN_PROGRESS
     assert r.green_weight == 0
@@ -105,11 +109,11 @@ def test_rollback_before_clean_up_sends_everything_back_to_blue(stage: str) -> N
 
 def test_rollback_is_refused_once_blue_is_being_stopped() -> None:
     with pytest.raises(TransitionError, match="too late"):
-        rollback(walk_to(release(), "CLEAN_UP"), "asked for")
+        rollback(walk_to(release(), Stage.CLEAN_UP), "asked for")
 
 
 def test_a_finished_release_can_neither_roll_back_nor_be_approved() -> None:
-    done = advance(walk_to(release(), "CLEAN_UP"))
+    done = advance(walk_to(release(), Stage.CLEAN_UP))
     with pytest.raises(TransitionError, match="no release"):
         rollback(done, "asked for")
     with pytest.raises(TransitionError, match="no release"):
@@ -117,7 +121,7 @@ def test_a_finished_release_can_neither_roll_back_nor_be_approved() -> None:
 
 
 def test_a_rollback_ends_successful_or_failed() -> None:
-    rolling = rollback(walk_to(release(), "BAKE_TIME"), "asked for")
+    rolling = rollback(walk_to(release(), Stage.BAKE_TIME), "asked for")
     assert finish_rollback(rolling).status == ROLLBACK_SUCCESSFUL
     assert finish_rollback(rolling, ok=False).status == ROLLBACK_FAILED
     with pytest.raises(TransitionError):
@@ -125,12 +129,12 @@ def test_a_rollback_ends_successful_or_failed() -> None:
 
 
 def test_weights_shift_only_through_the_declared_steps() -> None:
-    r = walk_to(release(steps=(10, 50, 100)), "PRODUCTION_TRAFFIC_SHIFT")
+    r = walk_to(release(steps=(10, 50, 100)), Stage.PRODUCTION_TRAFFIC_SHIFT)
     assert shift(r, 10).green_weight == 10
     with pytest.raises(TransitionError, match="not one of the steps"):
         shift(r, 20)
     with pytest.raises(TransitionError, match="only in PRODUCTION_TRAFFIC_SHIFT"):
-        shift(walk_to(release(), "BAKE_TIME"), 100)
+        shift(walk_to(release(), Stage.BAKE_TIME), 100)
 
 
 @pytest.mark.parametrize(
@@ -138,20 +142,42 @@ def test_weights_shift_only_through_the_declared_steps() -> None:
 )
 def test_steps_must_rise_strictly_to_one_hundred(steps: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="steps"):
-        check_steps(steps)
+        check_shifts(tuple(Shift(w) for w in steps))
 
 
 def test_steps_that_rise_to_one_hundred_are_kept() -> None:
-    assert check_steps((10, 50, 100)) == (10, 50, 100)
+    shifts = (Shift(10, 60.0), Shift(50, 60.0), Shift(100))
+    assert check_shifts(shifts) == shifts
+
+
+def test_a_step_cannot_bake_for_negative_time() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        check_shifts((Shift(50, -1.0), Shift(100)))
+
+
+def test_linear_and_canary_are_only_other_shifts() -> None:
+    """What issue 22 adds is data: a canary share held, then the rest; the stages stay."""
+    canary = (Shift(10, 300.0), Shift(100))
+    r = walk_to(replace(release(), shifts=check_shifts(canary)), Stage.PRODUCTION_TRAFFIC_SHIFT)
+    assert shift(r, 10).green_weight == 10
+    assert walk_to(shift(shift(r, 10), 100), Stage.BAKE_TIME).green_weight == 100
+
+
+def test_stages_know_their_order() -> None:
+    assert STAGES[0] == Stage.PRE_SCALE_UP
+    assert Stage.BAKE_TIME.reached(Stage.PRODUCTION_TRAFFIC_SHIFT)
+    assert Stage.BAKE_TIME.reached(Stage.BAKE_TIME)
+    assert not Stage.SCALE_UP.reached(Stage.TEST_TRAFFIC_SHIFT)
+    assert str(Stage.CLEAN_UP) == "CLEAN_UP"  # what status prints, as ECS names it
 
 
 def test_the_state_file_round_trips_every_field() -> None:
-    r = walk_to(release(approval=True, steps=(25, 100)), "POST_TEST_TRAFFIC_SHIFT")
+    r = walk_to(release(approval=True, steps=(25, 100)), Stage.POST_TEST_TRAFFIC_SHIFT)
     assert from_json(to_json(r)) == r
 
 
 def test_history_keeps_one_line_per_transition() -> None:
-    r = walk_to(release(), "POST_SCALE_UP")
+    r = walk_to(release(), Stage.POST_SCALE_UP)
     assert r.history == (
         "IN_PROGRESS SCALE_UP green=0%",
         "IN_PROGRESS POST_SCALE_UP green=0%",

@@ -1,6 +1,6 @@
 """Write one scaling run down for docs/benchmark.md: a JSON record and an SVG chart.
 
-Used by tests/local/test_autoscale_stack.py when BOOKINGAPP_AUTOSCALE_RECORD names a
+Used by tests/local/autoscale/test_scaler.py when BOOKINGAPP_AUTOSCALE_RECORD names a
 directory. The chart is plain SVG written here (no plotting library in the workspace):
 replicas of each app over time, the load period shaded, and requests per second beneath.
 """

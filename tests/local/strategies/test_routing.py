@@ -1,8 +1,7 @@
-"""The listener rules a local blue/green release writes for Traefik, checked without Docker.
+"""The listener rules a traffic-shifting release writes for Traefik, checked without Docker.
 
-Also what the release reads from a replica's Docker labels. What these can't prove: that
-Traefik reads the rules as meant; test_bluegreen_release.py sends traffic through a real
-Traefik for that.
+What these can't prove: that Traefik reads the rules as meant; test_blue_green.py sends
+traffic through a real Traefik for that.
 """
 
 from __future__ import annotations
@@ -11,19 +10,15 @@ import json
 
 import pytest
 
-from bookingapp_infra.errors import InputError
-from bookingapp_infra.local.bluegreen_rules import (
-    FULL,
-    HealthCheck,
-    Listener,
+from bookingapp_infra.local.strategies.routing import (
     Routing,
     dump,
     render,
     weights,
     with_test_header,
 )
-from bookingapp_infra.local.bluegreen_traefik import read_labels, target
-from bookingapp_infra.local.compose import Replica
+from bookingapp_infra.local.strategies.state import FULL
+from bookingapp_infra.local.traefik import HealthCheck, Listener
 
 LISTENER = Listener(rule="PathPrefix(`/movie`)", priority=980, entrypoints=("web",))
 HEALTH = HealthCheck(path="/movie/health", interval="1s", timeout="1s")
@@ -113,44 +108,9 @@ def test_routings_that_send_traffic_nowhere_are_refused(changes: dict) -> None:
 def test_the_file_is_a_commented_json_document_traefik_reads_as_yaml() -> None:
     text = dump(render(routing(test=True)), "movie")
     header, body = text.split("\n", 1)
-    assert header.startswith("# movie's blue/green listener rules")
+    assert header.startswith("# movie's release listener rules")
     assert json.loads(body) == render(routing(test=True))
 
 
 def test_test_rule_keeps_an_or_rule_together() -> None:
     assert with_test_header("Path(`/a`) || Path(`/b`)").startswith("(Path(`/a`) || Path(`/b`)) && ")
-
-
-def replica(labels: dict[str, str], addresses: tuple[str, ...] = ("10.0.0.2",)) -> Replica:
-    """A movie replica as compose.replicas() describes it, with these labels."""
-    return Replica(
-        id="c1", name="p-movie-1", service="movie", number=1, image="i", image_id="sha",
-        hostname="c1", health="healthy", addresses=addresses, labels=labels, ports={},
-    )  # fmt: skip
-
-
-MOVIE_LABELS = {
-    "traefik.enable": "true",
-    "traefik.http.routers.movie.entrypoints": "web",
-    "traefik.http.routers.movie.rule": "PathPrefix(`/movie`)",
-    "traefik.http.routers.movie.priority": "980",
-    "traefik.http.services.movie.loadbalancer.server.port": "5000",
-    "traefik.http.services.movie.loadbalancer.healthcheck.path": "/movie/health",
-    "traefik.http.services.movie.loadbalancer.healthcheck.interval": "1s",
-    "traefik.http.services.movie.loadbalancer.healthcheck.timeout": "1s",
-}
-
-
-def test_the_docker_labels_give_the_listener_and_the_health_check() -> None:
-    found = read_labels(replica(MOVIE_LABELS))
-    assert found.listener == LISTENER
-    assert found.health == HEALTH
-
-
-def test_a_replica_without_a_traefik_router_is_refused() -> None:
-    with pytest.raises(InputError, match="not behind the ALB"):
-        read_labels(replica({"traefik.enable": "false"}))
-
-
-def test_a_target_is_the_replica_address_on_the_label_port() -> None:
-    assert target(replica(MOVIE_LABELS)).url == "http://10.0.0.2:5000"

@@ -1,7 +1,7 @@
 """The target tracking policy decides as Application Auto Scaling does, without Docker.
 
 What these cannot prove: that the CPU figures fed in are the ones ECS would publish, or that
-a decision is carried out; tests/local/test_autoscale_stack.py covers those on a real stack.
+a decision is carried out; tests/local/autoscale/test_scaler.py covers those on a real stack.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bookingapp_infra.local.policy import (
+from bookingapp_infra.local.autoscale.policy import (
     ALARM_HIGH_DATAPOINTS,
     ALARM_LOW_DATAPOINTS,
     CLOUDWATCH_PERIOD,

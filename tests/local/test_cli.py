@@ -1,14 +1,51 @@
-"""`bookingapp-local autoscale` refuses bad parameters and options with one clear line.
+"""The command line: its verbs and options, and one clear line for what cannot be right.
 
 These need no Docker: the parameters are read before the stack is looked at.
 """
 
 from __future__ import annotations
 
+import argparse
+import re
+
 import pytest
 
+from bookingapp_infra import params
+from bookingapp_infra.local import cli
 from bookingapp_infra.local.cli import main
 from bookingapp_infra.params import SERVICES_DIR
+
+
+def verbs() -> dict[str, argparse.ArgumentParser]:
+    """Return each verb's parser by name."""
+    [subparsers] = [a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(subparsers.choices)
+
+
+def test_the_verbs_are_the_ecs_ones_and_the_scaler():
+    assert sorted(verbs()) == ["approve", "autoscale", "release", "rollback", "status"]
+
+
+def test_status_takes_an_optional_service_and_the_release_verbs_a_service():
+    parser = cli.parser()
+    args = parser.parse_args(["status", "movie", "--project", "p"])
+    assert (args.service, args.project) == ("movie", "p")
+    assert parser.parse_args(["status"]).service is None
+    for verb in ("approve", "rollback"):
+        assert parser.parse_args([verb, "movie"]).service == "movie"
+
+
+def test_the_strategy_choices_are_the_ones_params_declares():
+    [strategy] = [a for a in verbs()["release"]._actions if a.dest == "strategy"]
+    assert sorted(strategy.choices) == sorted(params.STRATEGIES)
+
+
+@pytest.mark.parametrize("verb", ["release", "approve", "rollback", "status", "autoscale"])
+def test_no_help_text_names_one_service_as_if_it_were_all_of_them(verb):
+    """Services come from infra/services: a help text listing three would go stale."""
+    text = verbs()[verb].format_help()
+    names = sorted(p.stem for p in SERVICES_DIR.glob("*.toml"))
+    assert not re.search(rf"\b({'|'.join(names)})\b", text), text
 
 
 def services_dir(tmp_path, movie_scaling: str | None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree
 
-from tests.local.autoscale_record import Record, svg, write
+from tests.local.autoscale.record import Record, svg, write
 
 RECORD = Record(
     counts=[(0.0, {"movie": 2, "home": 2, "bus": 2}), (60.0, {"movie": 4, "home": 2, "bus": 2})],

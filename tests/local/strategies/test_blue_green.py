@@ -1,10 +1,10 @@
-"""A local blue/green release through the real Traefik, under steady load, from the host.
+"""Blue/green releases: set up from the params (no Docker), then through the real Traefik.
 
-Traffic goes only to the listener's published port on 127.0.0.1 (as on a laptop with Docker
-Desktop), never to container addresses. Each response names the instance (container
-hostname) that served it, so the tests can say which colour answered; the page's hit count
-is read before and after, so a lost or doubled hit shows. Only redis, traefik and movie run:
-movie is nobody's neighbour here, so every hit it counts is one these tests sent.
+The Docker tests send traffic only to the listener's published port on 127.0.0.1 (as on a
+laptop with Docker Desktop), never to container addresses. Each response names the instance
+(container hostname) that served it, so the tests can say which colour answered; the page's
+hit count is read before and after, so a lost or doubled hit shows. Only redis, traefik and
+movie run: movie is nobody's neighbour here, so every hit it counts is one these tests sent.
 
 What these can't prove: timings (the machine is shared) and the ALB's own behaviour; they
 prove the local emulation keeps its promises.
@@ -12,30 +12,76 @@ prove the local emulation keeps its promises.
 
 from __future__ import annotations
 
-import queue
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
-from tests.compose.edge import Edge, Traffic
-from tests.compose.stack import Stack
-from tests.support import free_port
-
-pytestmark = [pytest.mark.docker, pytest.mark.traefik]
+from bookingapp_infra.errors import InputError
+from bookingapp_infra.local.strategies.blue_green import BlueGreen
+from bookingapp_infra.local.strategies.state import Shift
+from bookingapp_infra.local.strategies.strategy import Overrides
+from bookingapp_infra.params import DeploymentParams, ParamsError, load_all
+from tests.compose.edge import Background, Edge, Traffic, edge_stack, local
 
 SERVICE = "movie"
-CLI = (sys.executable, "-m", "bookingapp_infra.local.cli")
 STEP_WAIT = "240"  # seconds the CLI may take per step on a busy 2-core machine
-LINE_TIMEOUT = 420.0
 CLIENTS = 3  # production clients; one more sends the test header
+
+
+def movie(**deployment) -> object:
+    """Return movie's committed params with these [deployment] values."""
+    params = load_all()["movie"]
+    return replace(params, deployment=replace(params.deployment, **deployment))
+
+
+def test_a_blue_green_release_takes_bake_time_and_approval_from_the_params():
+    """The toml's [deployment] (ECS's names), production moving at once as on ECS."""
+    release = BlueGreen.configure(
+        movie(strategy="blue_green", bake_time_minutes=5, approval=True), Overrides()
+    )
+    assert (release.bake_seconds, release.approval, release.shifts) == (300.0, True, (Shift(100),))
+
+
+def test_without_a_bake_time_it_is_ecs_default_of_fifteen_minutes():
+    assert DeploymentParams().bake_time_minutes == 15
+    assert BlueGreen.configure(movie(), Overrides()).bake_seconds == 15 * 60
+
+
+def test_options_override_the_params_for_one_release():
+    """Fractions of a minute are taken on the command line, for trying it out."""
+    given = Overrides(bake_time_minutes=0.05, approval=True, traffic_steps="10,50,100",
+                      step_seconds=3, approval_timeout=60)  # fmt: skip
+    release = BlueGreen.configure(movie(), given)
+    assert release.bake_seconds == pytest.approx(3.0)
+    assert release.approval
+    assert release.shifts == (Shift(10, 3.0), Shift(50, 3.0), Shift(100, 0.0))
+    assert release.approval_timeout == 60
+
+
+@pytest.mark.parametrize("steps", ["50", "50,20,100", "0,100", "ten", "10,,100"])
+def test_traffic_steps_must_rise_to_one_hundred(steps):
+    with pytest.raises(InputError, match=r"^--traffic-steps"):
+        BlueGreen.configure(movie(), Overrides(traffic_steps=steps))
+
+
+def test_a_bake_time_override_is_held_to_ecs_range():
+    with pytest.raises(ParamsError, match=r"^--bake-time-minutes: .*0\.\.1440"):
+        BlueGreen.configure(movie(), Overrides(bake_time_minutes=2000))
+
+
+def test_a_backing_service_cannot_be_released_blue_green():
+    """Two Redis tasks at once would each count their own hits: params.py says so."""
+    with pytest.raises(ParamsError, match=r"^redis.toml: .*stays rolling"):
+        BlueGreen.configure(load_all()["redis"], Overrides())
+
+
+# --- through the real Traefik -----------------------------------------------------------------
 
 
 @dataclass
@@ -68,68 +114,8 @@ def assert_exact_count(before: int, after: int, *loads: Traffic) -> None:
     assert (missing, twice, len(numbers)) == ([], [], len(expected))
 
 
-class Release:
-    """`bookingapp-local release` running in the background, its output read line by line."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [*CLI, "release", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        self.printed: dict[str, float] = {}  # line -> when it was read (time.monotonic())
-        self.reader = threading.Thread(target=self.read, daemon=True)
-        self.reader.start()
-
-    def read(self) -> None:
-        """Copy the process's output into the queue as it comes."""
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.printed.setdefault(line.rstrip("\n"), time.monotonic())
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_for_line(self, text: str, timeout: float = LINE_TIMEOUT) -> None:
-        """Wait until a line containing text is printed (fail on exit or timeout)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=1)
-            except queue.Empty:
-                if self.process.poll() is not None and self.lines.empty():
-                    break
-                continue
-            self.seen.append(line)
-            if text in line:
-                return
-        raise AssertionError(f"no line with {text!r}; output so far:\n" + "\n".join(self.seen))
-
-    def when(self, text: str) -> float:
-        """Return when the first line containing text was printed."""
-        return min(t for line, t in self.printed.items() if text in line)
-
-    def finish(self, timeout: float = LINE_TIMEOUT) -> int:
-        """Wait for the process to exit and return its exit code."""
-        code = self.process.wait(timeout=timeout)
-        self.reader.join(timeout=10)
-        while not self.lines.empty():
-            self.seen.append(self.lines.get())
-        return code
-
-    def kill(self) -> None:
-        """Stop the process if a test failed while it ran, and close its output pipe."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.reader.join(timeout=10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
 @dataclass
-class BlueGreen:
+class BlueGreenStack:
     """The stack under test, its listener and API, and the image the releases roll out."""
 
     edge: Edge
@@ -143,16 +129,13 @@ class BlueGreen:
 
     def cli(self, verb: str, *args: str, project: str | None = None) -> subprocess.CompletedProcess:
         """Run one verb of bookingapp-local on this stack's project and return the result."""
-        command = [*CLI, verb, *args, "--project", project or self.project]
-        return subprocess.run(
-            command, capture_output=True, text=True, timeout=LINE_TIMEOUT, check=False
-        )
+        return local(verb, *args, "--project", project or self.project)
 
-    def release(self, *args: str) -> Release:
+    def release(self, *args: str, image: str | None = None) -> Background:
         """Start a blue/green release of movie to the test image, in the background."""
-        return Release(
-            SERVICE, "--image", self.image, "--strategy", "blue_green", "--timeout", STEP_WAIT,
-            "--project", self.project, *args,
+        return Background(
+            "release", SERVICE, "--image", image or self.image, "--strategy", "blue_green",
+            "--timeout", STEP_WAIT, "--project", self.project, *args,
         )  # fmt: skip
 
     def instances(self) -> set[str]:
@@ -168,38 +151,40 @@ class BlueGreen:
 
 
 @pytest.fixture(scope="module")
-def bluegreen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueGreen]:
+def bluegreen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueGreenStack]:
     """redis, traefik and movie from compose.yaml on free ports, with their own rules directory."""
     rules_dir = tmp_path_factory.mktemp("traefik-rules")
-    port, api_port = free_port(), free_port()
-    env = {
-        "HTTP_PORT": str(port),
-        "DASHBOARD_PORT": str(api_port),
-        "TRAEFIK_DYNAMIC_DIR": str(rules_dir),
-    }
-    stack = Stack(env=env, prefix="bookingapp-bluegreen")
-    image = None
-    try:
-        stack.up("redis", "traefik", SERVICE)
-        edge = Edge(stack, port, api_port)
-        built = edge.wait_in_pool(SERVICE)[0].image
+    with edge_stack((SERVICE,), rules_dir=rules_dir, prefix="bookingapp-bluegreen") as edge:
+        built = edge.replicas(SERVICE)[0].image
         # The "new" image: the same build under a new tag; instance ids tell colours apart.
         image = f"{built.rsplit(':', 1)[0]}:green-{uuid.uuid4().hex[:8]}"
         subprocess.run(["docker", "tag", built, image], check=True, capture_output=True)
-        yield BlueGreen(edge=edge, image=image, rules_dir=rules_dir)
-    finally:
-        stack.down()
-        if image:
+        try:
+            yield BlueGreenStack(edge=edge, image=image, rules_dir=rules_dir)
+        finally:
+            edge.stack.down()  # no container may still use the image
             subprocess.run(["docker", "rmi", image], check=False, capture_output=True)
 
 
-def green_of(bg: BlueGreen, blue: set[str]) -> set[str]:
+def assert_back_on_blue(
+    bg: BlueGreenStack, production: Traffic, blue: set[str], done: float
+) -> None:
+    """After a rollback: blue alone runs and answers every request since `done`; no rules left."""
+    assert {a.status for a in production.since(done)} == {200}
+    assert_only(between(production, done, time.monotonic()), blue)
+    assert bg.instances() == blue
+    assert list(bg.rules_dir.glob("*.yml")) == []
+
+
+def green_of(bg: BlueGreenStack, blue: set[str]) -> set[str]:
     """Return movie's replicas that are not blue: green, while a release runs."""
     green = bg.instances() - blue
     assert len(green) == len(blue), (blue, green)
     return green
 
 
+@pytest.mark.docker
+@pytest.mark.traefik
 def test_release_shifts_production_to_green_in_steps_and_stops_blue(bluegreen):
     """The test header reaches green only; after approval production moves; 0 requests fail."""
     blue = bluegreen.instances()
@@ -241,6 +226,8 @@ def test_release_shifts_production_to_green_in_steps_and_stops_blue(bluegreen):
         assert stage in output
 
 
+@pytest.mark.docker
+@pytest.mark.traefik
 def test_rollback_sends_everything_back_to_blue_and_removes_green(bluegreen):
     """Before the shift green gets test traffic only; rollback leaves blue alone; nothing lost.
 
@@ -287,6 +274,8 @@ def test_rollback_sends_everything_back_to_blue_and_removes_green(bluegreen):
     assert list(bluegreen.rules_dir.glob("*.yml")) == []
 
 
+@pytest.mark.docker
+@pytest.mark.traefik
 def test_a_green_replica_that_dies_while_baking_rolls_the_release_back(bluegreen):
     """The unhealthy-hosts alarm, locally: green loses a replica, everything goes back to blue.
 
@@ -312,13 +301,11 @@ def test_a_green_replica_that_dies_while_baking_rolls_the_release_back(bluegreen
     output = "\n".join(release.seen)
     assert f"alarm: green replica {victim.name} is not running" in output
     assert "ROLLBACK_SUCCESSFUL" in output
-    after = production.since(done)
-    assert {a.status for a in after} == {200}
-    assert_only(between(production, done, time.monotonic()), blue)
-    assert bluegreen.instances() == blue
-    assert list(bluegreen.rules_dir.glob("*.yml")) == []
+    assert_back_on_blue(bluegreen, production, blue, done)
 
 
+@pytest.mark.docker
+@pytest.mark.traefik
 def test_a_green_that_answers_5xx_is_rolled_back_by_the_error_alarm(bluegreen):
     """Green passes its health check but cannot reach Redis, so its pages are 503s: rollback.
 
@@ -335,10 +322,7 @@ def test_a_green_that_answers_5xx_is_rolled_back_by_the_error_alarm(bluegreen):
     )  # fmt: skip
     blue = bluegreen.instances()
     production, _ = bluegreen.load()
-    release = Release(
-        SERVICE, "--image", broken, "--strategy", "blue_green", "--timeout", STEP_WAIT,
-        "--project", bluegreen.project, "--bake-time-minutes", "2",
-    )  # fmt: skip
+    release = bluegreen.release("--bake-time-minutes", "2", image=broken)
     try:
         with production:
             assert release.finish() == 1, release.seen
@@ -353,12 +337,11 @@ def test_a_green_that_answers_5xx_is_rolled_back_by_the_error_alarm(bluegreen):
     assert "5xx within 60 s" in output
     assert "ROLLBACK_SUCCESSFUL" in output
     assert {a.status for a in production.answers} <= {200, 503}  # never a 500 or a drop
-    assert {a.status for a in production.since(done)} == {200}
-    assert_only(between(production, done, time.monotonic()), blue)
-    assert bluegreen.instances() == blue
-    assert list(bluegreen.rules_dir.glob("*.yml")) == []
+    assert_back_on_blue(bluegreen, production, blue, done)
 
 
+@pytest.mark.docker
+@pytest.mark.traefik
 def test_rollback_takes_over_when_the_release_process_is_gone(bluegreen):
     """Ctrl-C or a closed terminal: `rollback` finishes the job itself; nothing is lost."""
     blue = bluegreen.instances()
@@ -384,6 +367,8 @@ def test_rollback_takes_over_when_the_release_process_is_gone(bluegreen):
     assert_exact_count(before, after, production)
 
 
+@pytest.mark.docker
+@pytest.mark.traefik
 def test_release_refuses_an_image_that_does_not_exist(bluegreen):
     result = bluegreen.cli(
         "release", SERVICE, "--image", "bookingapp/nothing-here:missing", "--strategy", "blue_green"
@@ -393,6 +378,8 @@ def test_release_refuses_an_image_that_does_not_exist(bluegreen):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.docker
+@pytest.mark.traefik
 def test_release_refuses_when_the_stack_is_not_up(bluegreen):
     absent = f"bookingapp-absent-{uuid.uuid4().hex[:8]}"
     result = bluegreen.cli(
@@ -404,6 +391,8 @@ def test_release_refuses_when_the_stack_is_not_up(bluegreen):
 
 
 @pytest.mark.parametrize("verb", ["approve", "rollback"])
+@pytest.mark.docker
+@pytest.mark.traefik
 def test_approve_and_rollback_refuse_when_nothing_is_in_progress(bluegreen, verb):
     result = bluegreen.cli(verb, SERVICE)
     assert result.returncode == 2, result

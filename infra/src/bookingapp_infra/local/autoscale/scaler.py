@@ -1,41 +1,31 @@
-"""`bookingapp-local autoscale`: each app's own target tracking policy, acted out on compose.
+"""The scaler: each app's target tracking policy acted out on the compose stack.
 
-Runs on the host beside a stack that is up (`docker compose up -d`), through the docker CLI
-only — so it works wherever `docker` works, Docker Desktop included, and needs no container
-holding a writable Docker socket. Every sample it reads each replica's CPU with `docker stats`
-relative to the replica's compose CPU limit (as ECS reads a task's CPU relative to its
-reservation), averages the service's replicas into datapoints of one period, and lets
-policy.decide() say what target tracking would do. A decision is carried out with
-`docker compose up --no-recreate --scale`; a scale-in stops replicas with SIGTERM, which the
-apps answer by draining (they fail their health check and keep serving until Traefik has
-dropped them). A scaling activity is complete only when compose is done and every running
-replica is UP in Traefik's pool: new replicas count as capacity once the load balancer
-routes to them, and the cooldown starts then.
-
-Exit codes (bookingapp-local's): 0 when --once has carried out its decisions; 130 when
-stopped with Ctrl-C or SIGTERM, the normal end of a run without --once (a scaling activity
-in flight is finished first; a second Ctrl-C leaves at once); 2 for bad parameters or
-options, or a stack that is not up; 1 when something fails on the way.
+It runs on the host beside a stack that is up, through the docker CLI only (docker.py), so it
+works wherever `docker` works and needs no container holding a writable Docker socket. Every
+sample it reads each replica's CPU with `docker stats` relative to the replica's compose CPU
+limit (as ECS reads a task's CPU relative to its reservation), averages the service's
+replicas into datapoints of one period, and lets policy.decide() say what target tracking
+would do. A decision is carried out by docker.ScaleJob (`docker compose up --no-recreate
+--scale`, the command releases use too); a scale-in stops replicas with SIGTERM, which the
+apps answer by draining. A scaling activity is complete only when compose is done and every
+running replica is UP in Traefik's pool: new replicas count as capacity once the load
+balancer routes to them, and the cooldown starts then.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Protocol
 
 from bookingapp_infra.errors import InfraError, InputError
-from bookingapp_infra.local import compose, traefik
-from bookingapp_infra.local.compose import Replica
-from bookingapp_infra.local.policy import (
+from bookingapp_infra.local import docker
+from bookingapp_infra.local.autoscale.policy import (
     Decision,
     History,
     MetricSeries,
@@ -43,16 +33,13 @@ from bookingapp_infra.local.policy import (
     TimingOverrides,
     decide,
 )
-from bookingapp_infra.params import SERVICES_DIR, ParamsError, load_all
+from bookingapp_infra.local.docker import Replica, ScaleJob
+from bookingapp_infra.local.traefik import Traefik, is_up, lb_service
+from bookingapp_infra.local.wait import STEP_TIMEOUT, poll
+from bookingapp_infra.params import load_all
 
 # How often CPU is sampled; several samples make one datapoint of the default 60 s period.
 DEFAULT_SAMPLE_INTERVAL = 5.0
-# A scaling activity that has not reached its count in this long is reported as failed
-# (compose itself waits up to the 30 s stop grace period per stopped replica).
-ACTIVITY_TIMEOUT = 180.0
-
-
-# --- the stack, through the docker CLI and Traefik's API (helpers in compose.py, traefik.py) ---
 
 
 def parse_percent(text: str) -> float:
@@ -61,63 +48,29 @@ def parse_percent(text: str) -> float:
     return float(text) if text and text != "--" else 0.0
 
 
-class Job:
-    """A scaling command running in the background: `docker compose up --scale`.
-
-    Not compose.scale(), which waits: the scaler keeps sampling the other services while
-    compose works, and runs compose in its own session so that Ctrl-C on the scaler cannot
-    interrupt a scale-in halfway through a drain.
-    """
-
-    def __init__(self, replica: Replica, service: str, count: int) -> None:
-        self.scratch = tempfile.TemporaryDirectory(prefix="bookingapp-autoscale-")
-        overlay = Path(self.scratch.name) / "image.json"  # JSON is YAML: compose reads it
-        # New replicas run the image the running ones run (as ECS starts tasks from the
-        # service's task definition), whatever TAG this shell has or the tag points to now,
-        # and belong to their release (see releasing()).
-        settings = compose.settings_for_new(replica)
-        overlay.write_text(json.dumps({"services": {service: settings}}))
-        files = [f for f in replica.labels.get(compose.CONFIG_FILES, "").split(",") if f]
-        command = ["docker", "compose", "-p", replica.labels[compose.PROJECT]]
-        command += ["--project-directory", replica.labels.get(compose.WORKING_DIR, ".")]
-        for file in (*files, str(overlay)):
-            command += ["-f", file]
-        # --no-recreate: running replicas are left alone; --no-deps: nothing else is touched.
-        command += ["up", "--detach", "--no-recreate", "--no-deps", "--no-build"]
-        command += ["--pull", "never", "--scale", f"{service}={count}", service]
-        # Its output goes to a file: a pipe nobody reads while it runs could fill and block it.
-        self.log = (Path(self.scratch.name) / "compose.log").open("w+")
-        self.process = subprocess.Popen(  # noqa: S603 - argument list, no shell
-            command, stdout=self.log, stderr=subprocess.STDOUT, text=True, start_new_session=True
-        )
+class Job(Protocol):
+    """A scaling command in flight (docker.ScaleJob, or a test's stand-in)."""
 
     def poll(self) -> str | None:
-        """Return None while it runs, "" when it succeeded, else the last line it wrote."""
-        code = self.process.poll()
-        if code is None:
-            return None
-        if code == 0:
-            return ""
-        self.log.seek(0)
-        return (self.log.read().strip().splitlines() or [f"exit code {code}"])[-1]
+        """Return None while it runs, "" when it succeeded, else what went wrong."""
+        ...
 
     def close(self) -> None:
-        """Forget its files (compose has read them by now)."""
-        self.log.close()
-        self.scratch.cleanup()
+        """Forget its files."""
+        ...
 
 
 class ComposeStack:
     """The compose project on this host: its replicas, their CPU, Traefik's pool, scaling."""
 
-    def __init__(self, project: str, api: str | None = None) -> None:
+    def __init__(self, project: str) -> None:
         self.project = project
-        self.api = api
+        self.traefik: Traefik | None = None
         self._limits: dict[str, float] = {}
 
     def replicas(self) -> dict[str, list[Replica]]:
         """Return the project's running replicas by compose service; refuse if none run."""
-        found = compose.replicas(self.project)
+        found = docker.replicas(self.project)
         if not found:
             raise InputError(
                 f"project {self.project!r} is not up: start the stack first "
@@ -133,7 +86,7 @@ class ComposeStack:
         limits = self.limits(replicas)
         if not limits:
             return {}
-        result = compose.run(
+        result = docker.run(
             ["stats", "--no-stream", "--no-trunc", "--format", "{{json .}}", *limits]
         )
         found = {}
@@ -148,7 +101,7 @@ class ComposeStack:
         """Return each replica's CPU limit in CPUs (compose's limits.cpus), by container id."""
         unknown = [r.id for r in replicas if r.id not in self._limits]
         if unknown:
-            result = compose.run(
+            result = docker.run(
                 ["inspect", "--format", "{{.Id}} {{.HostConfig.NanoCpus}}", *unknown]
             )
             for line in result.stdout.splitlines():
@@ -163,14 +116,34 @@ class ComposeStack:
         """Return how many of these replicas Traefik has UP in its pool."""
         if not replicas:
             return 0
-        if self.api is None:
-            self.api = traefik.api_url(self.project)
-        pool = traefik.pool(self.api, traefik.lb_service(replicas[0]))
-        return sum(1 for r in replicas if traefik.is_up(pool, r))
+        if self.traefik is None:
+            self.traefik = Traefik.of(self.project)
+        pool = self.traefik.pool(lb_service(replicas[0]))
+        return sum(1 for r in replicas if is_up(pool, r))
 
     def scale(self, replicas: list[Replica], service: str, count: int) -> Job:
         """Start setting the replica count; those removed get SIGTERM, hence the drain."""
-        return Job(replicas[0], service, count)
+        return ScaleJob(replicas[0], count)
+
+
+class Stack(Protocol):
+    """What the scaler needs of the stack (ComposeStack, or a test's stand-in)."""
+
+    def replicas(self) -> dict[str, list[Replica]]:
+        """Return the running replicas by service."""
+        ...
+
+    def cpu(self, replicas: list[Replica]) -> dict[str, float]:
+        """Return each replica's CPU in percent of its limit."""
+        ...
+
+    def in_pool(self, replicas: list[Replica]) -> int:
+        """Return how many of them Traefik has UP."""
+        ...
+
+    def scale(self, replicas: list[Replica], service: str, count: int) -> Job:
+        """Start scaling the service to `count`."""
+        ...
 
 
 def releasing(replicas: list[Replica]) -> bool:
@@ -181,10 +154,7 @@ def releasing(replicas: list[Replica]) -> bool:
     of the very same image. Replicas started some other way (a `docker compose up` with a
     new TAG) are told apart by image id (a rebuilt tag) or reference (a new tag).
     """
-    return len({(r.image, r.image_id, r.labels.get(compose.RELEASE, "")) for r in replicas}) > 1
-
-
-# --- the scaler -------------------------------------------------------------------------------
+    return len({(r.image, r.image_id, r.labels.get(docker.RELEASE, "")) for r in replicas}) > 1
 
 
 @dataclass
@@ -212,7 +182,7 @@ class Scaler:
 
     def __init__(
         self,
-        stack: ComposeStack,
+        stack: Stack,
         policies: Iterable[Policy],
         sample_interval: float,
         say: Callable[[str], None] = print,
@@ -230,6 +200,7 @@ class Scaler:
             for p in policies
         }
         self.evaluated: dict[str, int] = {}
+        self.failures: list[str] = []  # scaling activities that failed, as they were reported
 
     def sample(self) -> dict[str, list[Replica]]:
         """Read the replicas and their CPU once; add each service's average to its series."""
@@ -285,19 +256,24 @@ class Scaler:
         outcome = activity.job.poll()
         waited = now - activity.started
         if outcome:  # nothing was scaled, so no cooldown: the next period decides afresh
-            self.say(f"{service}: scaling to {desired} failed: {outcome}")
+            self._failed(f"{service}: scaling to {desired} failed: {outcome}")
             activity.job.close()
             state.activity = None
             return
         if outcome == "" and len(mine) == desired == self.stack.in_pool(mine):
             self.say(f"{service}: {desired} replicas, all in Traefik's pool after {waited:.0f} s")
-        elif waited > ACTIVITY_TIMEOUT:
-            self.say(f"{service}: not {desired} replicas in the pool after {waited:.0f} s")
+        elif waited >= STEP_TIMEOUT:
+            self._failed(f"{service}: not {desired} replicas in the pool after {waited:.0f} s")
         else:
             return
         activity.job.close()
         state.history = state.history.after(activity.decision, now)
         state.activity = None
+
+    def _failed(self, line: str) -> None:
+        """Report a scaling activity that did not reach its count, and remember it."""
+        self.say(line)
+        self.failures.append(line)
 
     @property
     def busy(self) -> bool:
@@ -305,7 +281,10 @@ class Scaler:
         return any(s.activity is not None for s in self.states.values())
 
     def run(self, once: bool) -> None:
-        """Sample and decide until interrupted, or (once) until every alarm could decide."""
+        """Sample and decide until interrupted, or (once) until every alarm could decide.
+
+        With `once`, a decided scaling that failed (or never reached the pool) fails the run.
+        """
         longest = max(
             s.policy.timings.history * s.policy.timings.period for s in self.states.values()
         )
@@ -318,33 +297,38 @@ class Scaler:
             if once and tick >= ready_at:
                 self.step(replicas, force=True)
                 self.finish()
+                for state in self.states.values():
+                    if state.activity is not None:  # finish() gave up on it
+                        desired = state.activity.decision.desired
+                        self._failed(
+                            f"{state.policy.service}: scaling to {desired} still in flight"
+                        )
+                if self.failures:
+                    raise InfraError("; ".join(self.failures))
                 return
             if not once:
                 self.step(replicas)
             self.sleep(max(0.0, self.sample_interval - (self.clock() - tick)))
 
-    def finish(self, timeout: float = ACTIVITY_TIMEOUT) -> None:
+    def finish(self, timeout: float = STEP_TIMEOUT) -> None:
         """Follow the activities in flight until they complete (bounded by `timeout`)."""
-        deadline = self.clock() + timeout
-        while self.busy and self.clock() < deadline:
+
+        def done() -> bool:
             replicas = self.stack.replicas()
             for state in self.states.values():
                 if state.activity is not None:
                     self._follow(state, replicas.get(state.policy.service, []), self.clock())
-            if self.busy:
-                self.sleep(1.0)
+            return not self.busy
+
+        poll(done, timeout, 1.0, clock=self.clock, sleep=self.sleep)
 
 
-# --- the command ------------------------------------------------------------------------------
+# --- the command ----------------------------------------------------------------------------
 
 
-def policies(services_dir: Path, overrides: TimingOverrides) -> list[Policy]:
+def policies(services_dir: Path | None, overrides: TimingOverrides) -> list[Policy]:
     """Load every app's policy from the parameter files, timings overridden for tests."""
-    try:
-        services = load_all(services_dir)
-    except ParamsError as error:
-        raise InputError(str(error)) from None
-    apps = [p for p in services.values() if p.is_app]
+    apps = [p for p in load_all(services_dir).values() if p.is_app]
     if not apps:
         raise InputError(f"{services_dir}: no app services to scale")
     try:
@@ -353,89 +337,27 @@ def policies(services_dir: Path, overrides: TimingOverrides) -> list[Policy]:
         raise InputError(str(error)) from None
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the `autoscale` verb and its options."""
-    verb = subparsers.add_parser(
-        "autoscale",
-        help="scale the apps by their own CPU target tracking policies (infra/services)",
-        description=__doc__.splitlines()[0],
-    )
-    compose.add_project_option(verb)
-    verb.add_argument(
-        "--services-dir",
-        type=Path,
-        metavar="DIR",
-        default=SERVICES_DIR,
-        help="where the parameter files are (default: infra/services)",
-    )
-    verb.add_argument(
-        "--once",
-        action="store_true",
-        help="collect the datapoints both alarms need, decide once, carry it out, exit",
-    )
-    verb.add_argument(
-        "--sample-interval",
-        type=float,
-        metavar="SECONDS",
-        default=DEFAULT_SAMPLE_INTERVAL,
-        help="seconds between CPU samples (default: %(default)g)",
-    )
-    timings = verb.add_argument_group("policy timings (AWS's by default; shorter for tests)")
-    timings.add_argument(
-        "--period", type=float, metavar="SECONDS", help="seconds per datapoint (CloudWatch: 60)"
-    )
-    timings.add_argument(
-        "--scale-out-datapoints",
-        type=int,
-        metavar="N",
-        help="datapoints above target to scale out (AWS: 3)",
-    )
-    timings.add_argument(
-        "--scale-in-datapoints",
-        type=int,
-        metavar="N",
-        help="datapoints below 90%% of target to scale in (AWS: 15)",
-    )
-    timings.add_argument(
-        "--scale-out-cooldown",
-        type=float,
-        metavar="SECONDS",
-        help="seconds (default: the params', else 300)",
-    )
-    timings.add_argument(
-        "--scale-in-cooldown",
-        type=float,
-        metavar="SECONDS",
-        help="seconds (default: the params', else 300)",
-    )
-    verb.set_defaults(handler=autoscale)
-
-
-_TIMING_OPTIONS = (
-    "period",
-    "scale_out_datapoints",
-    "scale_in_datapoints",
-    "scale_out_cooldown",
-    "scale_in_cooldown",
-)
-
-
-def autoscale(args: argparse.Namespace, say: Callable[[str], None] | None = None) -> None:
-    """Handle `autoscale`: load the policies, then run the scaler until done or stopped."""
+def autoscale(
+    project: str,
+    services_dir: Path | None,
+    timings: TimingOverrides,
+    once: bool = False,
+    sample_interval: float = DEFAULT_SAMPLE_INTERVAL,
+    say: Callable[[str], None] | None = None,
+) -> None:
+    """Load the policies, then run the scaler until done (once) or stopped (Ctrl-C, SIGTERM)."""
     say = say or _say
-    given = {k: getattr(args, k) for k in _TIMING_OPTIONS if getattr(args, k) is not None}
-    overrides = cast(TimingOverrides, given)  # argparse's types: float, int per option
-    loaded = policies(args.services_dir, overrides)
-    if args.sample_interval <= 0:
+    loaded = policies(services_dir, timings)
+    if sample_interval <= 0:
         raise InputError("--sample-interval must be more than 0 seconds")
-    scaler = Scaler(ComposeStack(args.project), loaded, args.sample_interval, say=say)
+    scaler = Scaler(ComposeStack(project), loaded, sample_interval, say=say)
     for policy in loaded:
         say(_describe_policy(policy))
     # Set both, even where SIGINT was ignored (a script's background job), and put them back.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        scaler.run(once=args.once)
+        scaler.run(once=once)
     except KeyboardInterrupt:
         _finish_after_interrupt(scaler, say)
         raise

@@ -1,0 +1,160 @@
+"""`release` follows the service's params, and refuses what cannot be right, before Docker.
+
+The refusals here happen before the CLI asks Docker anything (or against stand-in replicas),
+so these run everywhere; the ones that need a stack are in test_rolling.py and
+test_blue_green.py, and the journeys (tests/local/test_journeys.py) chain real releases.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bookingapp_infra import params
+from bookingapp_infra.errors import InputError
+from bookingapp_infra.local.cli import main
+from bookingapp_infra.local.strategies import release as releases
+from bookingapp_infra.local.strategies.blue_green import BlueGreen
+from bookingapp_infra.local.strategies.rolling import Rolling
+from bookingapp_infra.local.strategies.strategy import Overrides
+from tests.compose.stack import Stack
+from tests.infra.test_params import committed, set_key, write
+from tests.local.fakes import replica
+from tests.support import ROOT
+
+
+def services_dir(tmp_path: Path, **movie_deployment: object) -> Path:
+    """The committed parameter files, movie's [deployment] given these values."""
+    files = committed()
+    for key, value in movie_deployment.items():
+        set_key("movie", f"deployment.{key}", value)(files)
+    return write(tmp_path, files)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """Run bookingapp-local in process; return the exit code and its stderr."""
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+def test_every_strategy_params_accepts_has_a_local_release():
+    """params.py declares the strategies once; the local registry covers exactly those."""
+    assert sorted(releases.STRATEGIES) == sorted(params.STRATEGIES)
+
+
+def test_a_service_is_released_by_the_strategy_its_params_name(tmp_path):
+    """movie.toml in the services directory given, not the committed one, decides."""
+    chosen = releases.choose(releases.app("movie", services_dir(tmp_path)), Overrides())
+    assert isinstance(chosen, Rolling)
+    (tmp_path / "bg").mkdir()
+    blue_green = services_dir(tmp_path / "bg", strategy="blue_green", approval=True)
+    chosen = releases.choose(releases.app("movie", blue_green), Overrides())
+    assert isinstance(chosen, BlueGreen)
+    assert chosen.approval
+
+
+def test_the_strategy_option_overrides_the_params(tmp_path):
+    blue_green = services_dir(tmp_path, strategy="blue_green", approval=True)
+    chosen = releases.choose(releases.app("movie", blue_green), Overrides(strategy="rolling"))
+    assert isinstance(chosen, Rolling)
+
+
+def test_an_unknown_service_is_named_with_the_known_ones(tmp_path):
+    with pytest.raises(
+        InputError, match=r"^unknown service 'film': one of bus, home, movie, redis$"
+    ):
+        releases.app("film", services_dir(tmp_path))
+
+
+def test_a_broken_parameter_file_is_one_line_naming_it(tmp_path, capsys):
+    directory = services_dir(tmp_path, strategy="canary")
+    code, err = run(capsys, "release", "movie", "--image", "x", "--services-dir", str(directory))
+    assert code == 2
+    assert err == (
+        "bookingapp-local: error: movie.toml: deployment.strategy must be one of rolling, "
+        "blue_green, got 'canary'\n"
+    )
+
+
+def test_redis_refuses_a_blue_green_release(capsys):
+    code, err = run(capsys, "release", "redis", "--image", "x", "--strategy", "blue_green")
+    assert code == 2
+    assert "redis.toml: deployment.strategy 'blue_green' is for apps behind the ALB" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_redis_is_not_rolled_locally_either(capsys):
+    """Nothing routes to Redis through Traefik: the local release has nothing to watch."""
+    code, err = run(capsys, "release", "redis", "--image", "x")
+    assert (code, err) == (
+        2,
+        "bookingapp-local: error: redis is not behind the load balancer: nothing to roll\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--approval", None),
+        ("--bake-time-minutes", "1"),
+        ("--traffic-steps", "50,100"),
+        ("--step-seconds", "3"),
+        ("--approval-timeout", "60"),
+    ],
+)
+def test_blue_green_options_are_refused_for_a_rolling_release(capsys, option, value):
+    given = [option] if value is None else [option, value]
+    code, err = run(capsys, "release", "movie", "--image", "x", "--strategy", "rolling", *given)
+    assert code == 2
+    assert err == (
+        f"bookingapp-local: error: {option}: only for blue_green releases (movie is rolling)\n"
+    )
+
+
+def test_replicas_serving_the_development_override_are_not_released(monkeypatch):
+    """compose.override.yaml mounts the sources: say so, and how to run the real topology."""
+    mounted = replica(
+        "movie",
+        binds=(
+            ("/src/compose/dev-redis-password", "/run/secrets/redis_password"),
+            ("/src/movie/src", "/dev-src/movie/src"),
+        ),
+    )
+    with pytest.raises(InputError) as refused:
+        releases.refuse_development_sources([mounted], "demo")
+    assert str(refused.value) == (
+        "movie's replicas run bind-mounted sources (/src/movie/src at /dev-src/movie/src, from "
+        "the development override): whatever image they run, they serve the files on disk, "
+        "so a release would change nothing you could see. Run the production topology: "
+        "docker compose -p demo -f compose.yaml up -d --build"
+    )
+
+
+def test_replicas_with_only_their_secrets_mounted_are_released():
+    """compose.yaml alone bind-mounts the Redis password file: that is no source."""
+    secret = replica("movie", binds=(("/src/pw", "/run/secrets/redis_password"),))
+    releases.refuse_development_sources([secret], "demo")  # no refusal
+
+
+@pytest.mark.docker
+def test_a_stack_started_with_the_development_override_is_not_released(capsys):
+    """`docker compose up` as the quick start says: the override's mounts are recognised."""
+    stack = Stack(overlays=(ROOT / "compose.override.yaml",), prefix="bookingapp-devmounts")
+    try:
+        stack.up("redis", "movie")
+        [running, *_] = [c["Config"]["Image"] for c in stack.containers("movie")]
+        before = [c["Id"] for c in stack.containers("movie")]
+        code, err = run(capsys, "release", "movie", "--image", running, "--project", stack.project)
+        assert code == 2
+        assert err.startswith(
+            "bookingapp-local: error: movie's replicas run bind-mounted sources ("
+        ), err
+        assert err.endswith(
+            f"Run the production topology: docker compose -p {stack.project} -f compose.yaml "
+            "up -d --build\n"
+        )
+        assert "/dev-src/" in err
+        assert [c["Id"] for c in stack.containers("movie")] == before
+    finally:
+        stack.down()
