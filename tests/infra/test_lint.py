@@ -55,13 +55,14 @@ def with_strategy(p: ServiceParams, **settings: Any) -> ServiceParams:
 
 
 def rendered_variants() -> dict[str, ServiceParams]:
-    """Each committed service, plus movie blue/green with and without approval."""
+    """Each committed service, plus movie blue/green with and without approval, and on ARM."""
     services = load_all()
     movie = services["movie"]
     return {
         **services,
         "movie-blue-green": with_strategy(movie, strategy="blue_green", bake_time_minutes=0),
         "movie-approval": with_strategy(movie, strategy="blue_green", approval=True),
+        "movie-arm64": dataclasses.replace(movie, cpu_architecture="ARM64"),
     }
 
 

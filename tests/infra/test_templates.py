@@ -817,3 +817,15 @@ def test_the_image_user_and_its_writable_tmp_match_the_task_user(
     assert f"\nUSER {user}\n" in final_stage
     assert f"chown {user} /tmp" in final_stage
     assert '\nVOLUME ["/tmp"]\n' in final_stage
+
+
+# ---------------------------------------------------------------- Graviton (issue 21)
+
+
+@pytest.mark.parametrize("architecture", ["X86_64", "ARM64"])
+def test_the_task_runs_on_the_cpu_architecture_its_parameter_file_names(
+    templates: dict[str, Any], services: dict[str, ServiceParams], architecture: str
+) -> None:
+    p = replace(services["movie"], cpu_architecture=architecture)
+    runtime = props(resolved_service(templates, p), "TaskDefinition")["RuntimePlatform"]
+    assert runtime == {"CpuArchitecture": architecture, "OperatingSystemFamily": "LINUX"}

@@ -127,6 +127,7 @@ def service_parameters(
         "ContainerPort": str(p.container_port),
         "Cpu": str(p.cpu),
         "Memory": str(p.memory),
+        "CpuArchitecture": p.cpu_architecture,
         "DesiredCount": str(p.desired_count),
         "User": p.user,
         "Command": ",".join(p.command),
