@@ -65,7 +65,9 @@ def test_blue_green_asks_ecs_for_its_own_strategy_and_bake_time(
     deployment = deployment_of(resources)
     assert deployment["Strategy"] == "BLUE_GREEN"
     assert deployment["BakeTimeInMinutes"] == "5"
-    assert "DeploymentCircuitBreaker" not in deployment  # ECS applies it to rolling only
+    # ECS's deployment failure detection covers blue/green too: green tasks that never
+    # start (a pull error, exit 78) fail the deployment and roll it back.
+    assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
     assert "DeploymentController" not in resources["Service"]["Properties"]  # ECS, not CodeDeploy
     assert "LifecycleHooks" not in deployment  # no approval asked for
 
