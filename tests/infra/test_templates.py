@@ -244,6 +244,17 @@ def test_namespace_is_the_one_the_apps_resolve(templates: dict[str, Any]) -> Non
     assert namespace["Properties"]["Name"] == NAMESPACE == "internal-bookingapp.com"
 
 
+def test_a_missing_name_is_cached_seconds_not_minutes(
+    templates: dict[str, Any], services: dict[str, ServiceParams]
+) -> None:
+    """The SOA TTL bounds negative caching: no A record while Redis is replaced stop-first."""
+    resources = cfn.resolve(templates["platform"], {})
+    (namespace,) = of_type(resources, "AWS::ServiceDiscovery::PrivateDnsNamespace").values()
+    ttl = int(namespace["Properties"]["Properties"]["DnsProperties"]["SOA"]["TTL"])
+    assert 0 < ttl <= 15
+    assert ttl < services["redis"].dns_ttl  # never longer than a positive answer is kept
+
+
 def test_execution_role_reaches_only_its_log_group_and_secret(templates: dict[str, Any]) -> None:
     resources = cfn.resolve(templates["platform"], {})
     role = props(resources, "ExecutionRole")
