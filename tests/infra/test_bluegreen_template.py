@@ -269,3 +269,21 @@ def test_alarms_name_the_load_balancer_as_cloudwatch_does(
             if d["Name"] == "LoadBalancer"
         ]
         assert evaluate(dimension, LISTENER_ARN) == "app/bookingapp-alb/50dc6c495c0c9188"
+
+
+@pytest.mark.parametrize(("live", "blue", "green"), [("blue", 100, 0), ("green", 0, 100)])
+def test_both_rules_send_everything_to_the_colour_that_is_live(
+    templates: dict[str, Any], blue_green: ServiceParams, live: str, blue: int, green: int
+) -> None:
+    """After an odd number of releases green is live: an update must not say blue 100."""
+    values = {
+        item["ParameterKey"]: item["ParameterValue"]
+        for item in service_stack(blue_green).cfn_parameters(creating=False)
+    }
+    resources = cfn.resolve(templates["service"], {**values, "LiveColour": live})
+    for rule in ("ListenerRule", "TestListenerRule"):
+        (action,) = resources[rule]["Properties"]["Actions"]
+        assert action["ForwardConfig"]["TargetGroups"] == [
+            {"TargetGroupArn": {"Ref": "TargetGroup"}, "Weight": blue},
+            {"TargetGroupArn": {"Ref": "GreenTargetGroup"}, "Weight": green},
+        ]

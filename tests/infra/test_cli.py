@@ -362,3 +362,15 @@ def test_plan_says_how_each_service_deploys(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert out.count("deploys rolling 100/200 %") == 3
     assert "deploys rolling 0/100 %" in out  # redis
+
+
+def test_deploy_with_the_placeholder_images_refuses_in_one_line_with_exit_2(
+    emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The committed files name docker.io/bookingapp/...: nothing is created in the account."""
+    assert main(["deploy"]) == 2
+
+    err = one_line_error(capsys)
+    assert "bus.toml: image docker.io/bookingapp/bookingapp-bus:latest is the repository's " in err
+    assert "push your images and set image in infra/services/bus.toml" in err
+    assert client("cloudformation").describe_stacks()["Stacks"] == []

@@ -22,7 +22,35 @@ from bookingapp_infra.errors import InfraError
 from bookingapp_infra.params import ServiceParams
 from bookingapp_infra.stacks import Stack, plan, service_stack
 
+UPDATED = "UPDATE_COMPLETE"
+
 MISSING = "Stack with id {} does not exist"
+
+
+@dataclasses.dataclass
+class FakeLive:
+    """deploy.Live with fixed answers; it records what deploy asked it to do."""
+
+    images: dict[str, str] = dataclasses.field(default_factory=dict)
+    colours: dict[str, str] = dataclasses.field(default_factory=dict)
+    asked: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def running_image(self, service: str) -> str | None:
+        """Return the image a release put in place, if the test says there is one."""
+        return self.images.get(service)
+
+    def live_colour(self, stack_name: str) -> str:
+        """Return the colour the test says production is on (blue unless told)."""
+        self.asked.append(("live_colour", stack_name))
+        return self.colours.get(stack_name, "blue")
+
+    def wait_for_quiet_alarms(self, service: str, say: Any) -> None:
+        """Record that deploy waited for the service's alarms."""
+        self.asked.append(("quiet_alarms", service))
+
+    def continue_first_pause(self, service: str, say: Any) -> None:
+        """Record that deploy looked for a paused first deployment."""
+        self.asked.append(("first_pause", service))
 
 
 @pytest.fixture
@@ -235,7 +263,7 @@ def test_a_redeploy_keeps_the_image_a_release_put_in_place(
     stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
     said: list[str] = []
 
-    deploy.deploy_all(client, [home], 60, said.append, running_image={"home": RELEASED}.get)
+    deploy.deploy_all(client, [home], 60, said.append, live=FakeLive(images={"home": RELEASED}))
 
     (update,) = [c for op, c in calls if op == "UpdateStack"]
     assert parameters(update)["Image"] == RELEASED != toml_image
@@ -254,7 +282,7 @@ def test_a_redeploy_refuses_when_both_the_toml_and_the_running_image_changed(
     stubber.add_response("describe_stacks", deployed(home.name, "docker.io/someone/home:older"))
 
     with pytest.raises(InfraError) as caught:
-        deploy.deploy_stack(client, home, 60, running_image={"home": RELEASED}.get)
+        deploy.deploy_stack(client, home, 60, live=FakeLive(images={"home": RELEASED}))
 
     message = str(caught.value)
     assert f"the service runs {RELEASED} (released after the last deploy)" in message
@@ -281,7 +309,9 @@ def test_a_redeploy_sends_the_toml_image_when_no_release_happened(
     stubber.add_response("update_stack", {"StackId": "id"})
     stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
 
-    deploy.deploy_stack(client, home, 60, running_image=lambda _: running)
+    deploy.deploy_stack(
+        client, home, 60, live=FakeLive(images={"home": running} if running else {})
+    )
 
     (update,) = [c for op, c in calls if op == "UpdateStack"]
     assert parameters(update)["Image"] == services["home"].image
@@ -311,7 +341,7 @@ def test_a_second_redeploy_still_keeps_the_release(
     stubber.add_response("update_stack", {"StackId": "id"})
     stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
 
-    deploy.deploy_stack(client, home, 60, running_image={"home": RELEASED}.get)
+    deploy.deploy_stack(client, home, 60, live=FakeLive(images={"home": RELEASED}))
 
     (update,) = [c for op, c in calls if op == "UpdateStack"]
     assert parameters(update)["Image"] == RELEASED
@@ -330,7 +360,7 @@ def test_a_new_image_in_the_toml_after_a_kept_release_is_deployed(
     stubber.add_response("update_stack", {"StackId": "id"})
     stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
 
-    deploy.deploy_stack(client, home, 60, running_image={"home": RELEASED}.get)
+    deploy.deploy_stack(client, home, 60, live=FakeLive(images={"home": RELEASED}))
 
     (update,) = [c for op, c in calls if op == "UpdateStack"]
     assert parameters(update)["Image"] == services["home"].image
@@ -356,3 +386,177 @@ def test_updating_a_service_that_pauses_for_approval_says_how_to_let_it_finish(
         "bookingapp-movie: a task definition change deploys blue/green and pauses after test "
         "traffic: `bookingapp-infra approve movie` from another terminal lets it finish"
     ]
+
+
+# ---------------------------------------------------------------- issue 21: the first real deploy
+
+
+def blue_green(p: ServiceParams, **settings: Any) -> ServiceParams:
+    """Return p deployed blue/green, with more [deployment] settings if given."""
+    return dataclasses.replace(
+        p, deployment=dataclasses.replace(p.deployment, strategy="blue_green", **settings)
+    )
+
+
+def with_parameters(answer: dict[str, Any], **values: str) -> dict[str, Any]:
+    """Return a DescribeStacks answer whose stack was deployed with these parameters."""
+    answer["Stacks"][0]["Parameters"] = [
+        {"ParameterKey": k, "ParameterValue": v} for k, v in values.items()
+    ]
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("status", "advice"),
+    [
+        ("UPDATE_IN_PROGRESS", "CloudFormation is still working on it; wait until it ends"),
+        ("CREATE_IN_PROGRESS", "CloudFormation is still working on it; wait until it ends"),
+        ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "CloudFormation is still working on it"),
+        ("UPDATE_ROLLBACK_IN_PROGRESS", "CloudFormation is still working on it"),
+        ("DELETE_IN_PROGRESS", "CloudFormation is still working on it"),
+        (
+            "UPDATE_ROLLBACK_FAILED",
+            "`aws cloudformation continue-update-rollback --stack-name bookingapp-home`",
+        ),
+        ("REVIEW_IN_PROGRESS", "`bookingapp-infra destroy --stack bookingapp-home --yes`"),
+    ],
+)
+def test_a_stack_no_update_can_touch_is_refused_in_one_line_saying_what_to_do(
+    cfn: Any, services: dict[str, ServiceParams], status: str, advice: str
+) -> None:
+    """Sending the update anyway gets CloudFormation's bare ValidationError instead."""
+    client, stubber, calls = cfn
+    home = plan(services)[4]
+    stubber.add_response("describe_stacks", stack(home.name, status))
+
+    with pytest.raises(InfraError) as caught:
+        deploy.deploy_stack(client, home, timeout=60)
+
+    message = str(caught.value)
+    assert message.startswith(f"stack bookingapp-home is {status}: ")
+    assert advice in message
+    assert "then deploy again" in message
+    assert "\n" not in message
+    assert [op for op, _ in calls] == ["DescribeStacks"]
+
+
+def test_a_redeploy_keeps_production_on_green_after_an_odd_number_of_releases(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, calls = cfn
+    target = service_stack(blue_green(services["movie"]))
+    stubber.add_response(
+        "describe_stacks",
+        with_parameters(stack(target.name, "UPDATE_COMPLETE"), DeploymentStrategy="blue_green"),
+    )
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(target.name, "UPDATE_COMPLETE"))
+    live = FakeLive(colours={target.name: "green"})
+
+    deploy.deploy_stack(client, target, 60, live=live)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["LiveColour"] == "green"
+    assert ("live_colour", target.name) in live.asked
+
+
+def test_switching_to_rolling_while_green_is_live_is_refused(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    """Rolling forwards to blue's group only: with green live that group has no tasks."""
+    client, stubber, calls = cfn
+    target = service_stack(services["movie"])  # the file says rolling again
+    stubber.add_response(
+        "describe_stacks",
+        with_parameters(stack(target.name, "UPDATE_COMPLETE"), DeploymentStrategy="blue_green"),
+    )
+
+    with pytest.raises(InfraError) as caught:
+        deploy.deploy_stack(client, target, 60, live=FakeLive(colours={target.name: "green"}))
+
+    assert "production runs on the green target group" in str(caught.value)
+    assert "`bookingapp-infra release movie --image ...` once more" in str(caught.value)
+    assert not [c for op, c in calls if op == "UpdateStack"]
+
+
+def test_a_rolling_stack_is_not_asked_for_its_colour(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, calls = cfn
+    target = service_stack(blue_green(services["movie"]))  # switching rolling -> blue/green
+    stubber.add_response(
+        "describe_stacks",
+        with_parameters(stack(target.name, "UPDATE_COMPLETE"), DeploymentStrategy="rolling"),
+    )
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(target.name, "UPDATE_COMPLETE"))
+    live = FakeLive()
+
+    deploy.deploy_stack(client, target, 60, live=live)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["LiveColour"] == "blue"
+    assert live.asked == []
+
+
+def test_creating_a_service_that_pauses_for_approval_answers_its_first_pause(
+    cfn: Any, services: dict[str, ServiceParams], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ECS pauses a first deployment too; unanswered, the create fails after a day."""
+    monkeypatch.setattr(deploy, "POLL_SECONDS", 0)
+    client, stubber, _ = cfn
+    target = service_stack(blue_green(services["movie"], approval=True))
+    expect_missing(stubber, target.name)
+    stubber.add_response("create_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(target.name, "CREATE_IN_PROGRESS"))
+    stubber.add_response("describe_stacks", stack(target.name, "CREATE_IN_PROGRESS"))
+    stubber.add_response("describe_stacks", stack(target.name, "CREATE_COMPLETE"))
+    live = FakeLive()
+
+    assert deploy.deploy_stack(client, target, 60, live=live) == "created"
+
+    assert live.asked == [("first_pause", "movie"), ("first_pause", "movie")]
+
+
+def test_creating_a_service_without_approval_never_looks_for_a_pause(
+    cfn: Any, services: dict[str, ServiceParams], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deploy, "POLL_SECONDS", 0)
+    client, stubber, _ = cfn
+    target = service_stack(blue_green(services["movie"]))
+    expect_missing(stubber, target.name)
+    stubber.add_response("create_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(target.name, "CREATE_IN_PROGRESS"))
+    stubber.add_response("describe_stacks", stack(target.name, "CREATE_COMPLETE"))
+    live = FakeLive()
+
+    deploy.deploy_stack(client, target, 60, live=live)
+
+    assert live.asked == []
+
+
+def with_task(answer: dict[str, Any], arn: str) -> dict[str, Any]:
+    """Return a DescribeStacks answer whose service stack outputs this task definition."""
+    answer["Stacks"][0]["Outputs"] = [{"OutputKey": "TaskDefinitionArn", "OutputValue": arn}]
+    return answer
+
+
+@pytest.mark.parametrize(("new_task", "waits"), [("td/redis:2", True), ("td/redis:1", False)])
+def test_apps_wait_for_quiet_alarms_only_after_the_redis_task_was_replaced(
+    cfn: Any, services: dict[str, ServiceParams], new_task: str, waits: bool
+) -> None:
+    """A replaced Redis task means a minute or two of 503s, which the 5xx alarms count."""
+    client, stubber, _ = cfn
+    redis, home = plan(services)[2], plan(services)[4]
+    stubber.add_response("describe_stacks", with_task(stack(redis.name, UPDATED), "td/redis:1"))
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", with_task(stack(redis.name, UPDATED), new_task))
+    if waits:
+        stubber.add_response("describe_stacks", stack(home.name, UPDATED))  # it exists
+    stubber.add_response("describe_stacks", stack(home.name, UPDATED))
+    stubber.add_client_error("update_stack", "ValidationError", "No updates are to be performed.")
+    live = FakeLive()
+
+    deploy.deploy_all(client, [redis, home], 60, lambda _: None, live)
+
+    assert (("quiet_alarms", "home") in live.asked) is waits

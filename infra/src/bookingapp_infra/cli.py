@@ -20,7 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from bookingapp_infra import aws, deploy, release, stacks
 from bookingapp_infra.errors import InfraError, InputError
-from bookingapp_infra.params import ParamsError, ServiceParams, load_all
+from bookingapp_infra.live import AwsLive
+from bookingapp_infra.params import ParamsError, ServiceParams, check_images_pullable, load_all
 
 PROG = "bookingapp-infra"
 DEPLOY_TIMEOUT = 3600.0  # a first deploy (NAT gateway, ALB, namespace) takes 10-20 minutes
@@ -171,18 +172,13 @@ def add_deploy(verbs: Verbs) -> None:
 
 
 def cmd_deploy(args: argparse.Namespace) -> None:
-    """Create or update the stacks in order, keeping released images, and print the URL."""
-    plan = stacks.plan(load(args), args.prefix)
+    """Create or update the stacks in order, keeping what runs, and print the URL."""
+    services = load(args)
+    check_images_pullable(services)  # before any AWS call: nobody can pull a placeholder
+    plan = stacks.plan(services, args.prefix)
     session = aws.make_session()
     cfn = session.client("cloudformation")
-    ecs = session.client("ecs")
-
-    def running_image(service: str) -> str | None:
-        # Asked only for a service stack that exists, so the platform exists too.
-        cluster = platform_output(session, args.prefix, "ClusterName")
-        return release.running_image(ecs, cluster, service)
-
-    deploy.deploy_all(cfn, plan, args.timeout, print, running_image)
+    deploy.deploy_all(cfn, plan, args.timeout, print, AwsLive(session, args.prefix))
     url = deploy.stack_outputs(cfn, stacks.platform_name(args.prefix))["AlbUrl"]
     print(f"ALB URL: {url}")
 

@@ -175,4 +175,6 @@ def deployment_parameters(p: ServiceParams) -> dict[str, str]:
     }
     if p.alb is not None:
         values["TestPriority"] = str(priority_of_test_rule(p))
+        # What the file cannot know: `deploy` replaces it with the colour that is live now.
+        values["LiveColour"] = "blue"
     return values
