@@ -21,8 +21,9 @@ from localstack_client.session import Session as LocalSession
 
 from bookingapp_infra import aws
 from bookingapp_infra.cli import main
-from bookingapp_infra.params import ServiceParams
+from bookingapp_infra.params import SERVICES_DIR, ServiceParams
 from bookingapp_infra.stacks import plan, service_parameters
+from tests.infra.conftest import StubbedAws
 
 CLUSTER = "bookingapp-test"
 
@@ -374,3 +375,45 @@ def test_deploy_with_the_placeholder_images_refuses_in_one_line_with_exit_2(
     assert "bus.toml: image docker.io/bookingapp/bookingapp-bus:latest is the repository's " in err
     assert "push your images and set image in infra/services/bus.toml" in err
     assert client("cloudformation").describe_stacks()["Stacks"] == []
+
+
+def own_images(directory: Path) -> Path:
+    """Copy the committed parameter files into directory with images under a real namespace."""
+    for source in SERVICES_DIR.glob("*.toml"):
+        text = source.read_text().replace("docker.io/bookingapp/", "docker.io/someone/")
+        (directory / source.name).write_text(text)
+    return directory
+
+
+def test_deploy_creates_the_service_linked_roles_before_touching_any_stack(
+    stubbed_aws: StubbedAws,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(aws, "make_session", lambda: stubbed_aws)
+    for principal in ("ecs.amazonaws.com", "ecs.application-autoscaling.amazonaws.com"):
+        stubbed_aws["iam"].add_client_error(
+            "create_service_linked_role",
+            "InvalidInput",
+            "Service role name X has been taken in this account, please try a different suffix.",
+            expected_params={"AWSServiceName": principal},
+        )
+    # The network stack is busy: deploy stops there, after the roles and before any change.
+    stubbed_aws["cloudformation"].add_response(
+        "describe_stacks",
+        {
+            "Stacks": [
+                {
+                    "StackName": "bookingapp-network",
+                    "StackStatus": "UPDATE_IN_PROGRESS",
+                    "CreationTime": "2020-01-01",
+                }
+            ]
+        },
+        {"StackName": "bookingapp-network"},
+    )
+
+    assert main(["--services-dir", str(own_images(tmp_path)), "deploy"]) == 1
+
+    assert "stack bookingapp-network is UPDATE_IN_PROGRESS" in one_line_error(capsys)

@@ -560,3 +560,98 @@ def test_apps_wait_for_quiet_alarms_only_after_the_redis_task_was_replaced(
     deploy.deploy_all(client, [redis, home], 60, lambda _: None, live)
 
     assert (("quiet_alarms", "home") in live.asked) is waits
+
+
+# ---------------------------------------------------------------- service-linked roles
+
+
+@pytest.fixture
+def iam(region: str) -> Iterator[tuple[Any, Stubber]]:
+    """An IAM client whose answers are stubbed; fails if an expected call was not made."""
+    client = boto3.client(
+        "iam", region_name=region, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+ECS_PRINCIPAL, SCALING_PRINCIPAL = "ecs.amazonaws.com", "ecs.application-autoscaling.amazonaws.com"
+ECS_ROLE, SCALING_ROLE = (
+    "AWSServiceRoleForECS",
+    "AWSServiceRoleForApplicationAutoScaling_ECSService",
+)
+
+
+def created_role(name: str, principal: str) -> dict[str, Any]:
+    """Return IAM's CreateServiceLinkedRole answer."""
+    return {
+        "Role": {
+            "Path": f"/aws-service-role/{principal}/",
+            "RoleName": name,
+            "RoleId": "AROAEXAMPLE1234567890",
+            "Arn": f"arn:aws:iam::123456789012:role/aws-service-role/{principal}/{name}",
+            "CreateDate": "2020-01-01",
+        }
+    }
+
+
+def taken(name: str) -> str:
+    """Return IAM's message when a service-linked role exists already."""
+    return (
+        f"Service role name {name} has been taken in this account, please try a different suffix."
+    )
+
+
+def test_a_fresh_account_gets_both_service_linked_roles_before_the_first_stack(iam: Any) -> None:
+    client, stubber = iam
+    for principal, name in ((ECS_PRINCIPAL, ECS_ROLE), (SCALING_PRINCIPAL, SCALING_ROLE)):
+        stubber.add_response(
+            "create_service_linked_role",
+            created_role(name, principal),
+            {"AWSServiceName": principal},
+        )
+    said: list[str] = []
+
+    deploy.ensure_service_linked_roles(client, said.append)
+
+    assert said == [
+        f"created the service-linked role {ECS_ROLE} (the first use of {ECS_PRINCIPAL} here)",
+        f"created the service-linked role {SCALING_ROLE} (the first use of {SCALING_PRINCIPAL} "
+        "here)",
+    ]
+
+
+def test_roles_that_exist_already_are_left_alone_and_nothing_is_said(iam: Any) -> None:
+    client, stubber = iam
+    for name in (ECS_ROLE, SCALING_ROLE):
+        stubber.add_client_error("create_service_linked_role", "InvalidInput", taken(name))
+    said: list[str] = []
+
+    deploy.ensure_service_linked_roles(client, said.append)
+
+    assert said == []
+
+
+def test_an_identity_that_may_not_create_roles_goes_on_when_they_exist(iam: Any) -> None:
+    client, stubber = iam
+    for principal, name in ((ECS_PRINCIPAL, ECS_ROLE), (SCALING_PRINCIPAL, SCALING_ROLE)):
+        stubber.add_client_error("create_service_linked_role", "AccessDenied", "not allowed")
+        stubber.add_response("get_role", created_role(name, principal), {"RoleName": name})
+
+    deploy.ensure_service_linked_roles(client, lambda _: None)
+
+
+def test_a_missing_role_nobody_here_may_create_is_one_line_naming_the_command(iam: Any) -> None:
+    client, stubber = iam
+    stubber.add_client_error("create_service_linked_role", "AccessDenied", "not allowed")
+    stubber.add_client_error("get_role", "NoSuchEntity", f"The role {ECS_ROLE} cannot be found.")
+
+    with pytest.raises(InfraError) as caught:
+        deploy.ensure_service_linked_roles(client, lambda _: None)
+
+    assert str(caught.value) == (
+        f"the service-linked role {ECS_ROLE} is missing (or not visible) and this identity may "
+        "not create it: an administrator runs `aws iam create-service-linked-role "
+        f"--aws-service-name {ECS_PRINCIPAL}` once for the account"
+    )

@@ -178,6 +178,7 @@ def cmd_deploy(args: argparse.Namespace) -> None:
     plan = stacks.plan(services, args.prefix)
     session = aws.make_session()
     cfn = session.client("cloudformation")
+    deploy.ensure_service_linked_roles(session.client("iam"), print)
     deploy.deploy_all(cfn, plan, args.timeout, print, AwsLive(session, args.prefix))
     url = deploy.stack_outputs(cfn, stacks.platform_name(args.prefix))["AlbUrl"]
     print(f"ALB URL: {url}")

@@ -29,6 +29,18 @@ STUCK_ROLLBACK = "UPDATE_ROLLBACK_FAILED"
 CREATED, UPDATED = "CREATE_COMPLETE", "UPDATE_COMPLETE"
 
 DEPLOY_HINT = "bookingapp-infra deploy"
+# The service-linked roles a first deploy needs, by the service principal they are for. In
+# an account that never used ECS, creating the cluster makes ECS create its role and
+# assume it at once, which fails ("Unable to assume the service linked role",
+# cloudformation-coverage-roadmap#818) and rolls the platform back; the scalable target
+# needs Application Auto Scaling's role for ECS (its user guide, "Service-linked roles").
+SERVICE_LINKED_ROLES = (
+    ("ecs.amazonaws.com", "AWSServiceRoleForECS"),
+    (
+        "ecs.application-autoscaling.amazonaws.com",
+        "AWSServiceRoleForApplicationAutoScaling_ECSService",
+    ),
+)
 
 Say = Callable[[str], None]
 # service name -> the image its ECS service runs now (None: no such service yet).
@@ -91,6 +103,35 @@ def stack_outputs(cfn: Any, name: str) -> dict[str, str]:
             raise InfraError(f"stack {name} is not deployed: run `{DEPLOY_HINT}`") from err
         raise
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def ensure_service_linked_roles(iam: Any, say: Say) -> None:
+    """Create the service-linked roles a first deploy needs, if missing (idempotent)."""
+    for service, role in SERVICE_LINKED_ROLES:
+        try:
+            iam.create_service_linked_role(AWSServiceName=service)
+        except ClientError as err:
+            if error_code(err) == "InvalidInput" and "has been taken" in str(err):
+                continue  # IAM's answer when the role exists already
+            if error_code(err) != "AccessDenied" or not role_exists(iam, role, service):
+                raise
+            continue
+        say(f"created the service-linked role {role} (the first use of {service} here)")
+
+
+def role_exists(iam: Any, role: str, service: str) -> bool:
+    """Say whether a role exists; refuse clearly if nobody here may create it when missing."""
+    try:
+        iam.get_role(RoleName=role)
+    except ClientError as err:
+        if error_code(err) not in ("NoSuchEntity", "AccessDenied"):
+            raise
+        raise InfraError(
+            f"the service-linked role {role} is missing (or not visible) and this identity "
+            f"may not create it: an administrator runs `aws iam create-service-linked-role "
+            f"--aws-service-name {service}` once for the account"
+        ) from err
+    return True
 
 
 def deploy_all(
