@@ -290,17 +290,38 @@ def test_destroy_without_confirmation_stops_before_any_aws_call(
     )
 
 
-def test_render_writes_the_parameters_deploy_would_send(
+def rendered(directory: Path, *flags: str) -> dict[str, Any]:
+    """Run `render --out directory` and return the written documents by stack name."""
+    assert main(["render", "--out", str(directory), *flags]) == 0
+    return {p.stem: json.loads(p.read_text()) for p in directory.glob("*.json")}
+
+
+def sent(document: dict[str, Any]) -> dict[str, str]:
+    """Return a rendered document's parameters as a dict."""
+    return {p["ParameterKey"]: p["ParameterValue"] for p in document["Parameters"]}
+
+
+def test_render_create_writes_the_parameters_a_first_deploy_sends(
     tmp_path: Any, services: dict[str, ServiceParams]
 ) -> None:
-    assert main(["render", "--out", str(tmp_path)]) == 0
+    written = rendered(tmp_path, "--create")
 
-    written = {p.stem: json.loads(p.read_text()) for p in tmp_path.glob("*.json")}
     assert sorted(written) == sorted(s.name for s in plan(services))
     home = written["bookingapp-home"]
     assert Path(home["TemplateFile"]).name == "service.yaml"
-    sent = {p["ParameterKey"]: p["ParameterValue"] for p in home["Parameters"]}
-    assert sent == service_parameters(services["home"])
+    assert sent(home) == service_parameters(services["home"])
+
+
+def test_render_by_default_leaves_the_autoscaled_count_alone(
+    tmp_path: Any, services: dict[str, ServiceParams]
+) -> None:
+    """Fed to `aws cloudformation deploy` on a running stack, it must not reset the count."""
+    written = rendered(tmp_path)
+
+    for name, p in services.items():
+        expected = "" if p.autoscaling is not None else str(p.desired_count)
+        assert sent(written[f"bookingapp-{name}"])["DesiredCount"] == expected
+    assert "LiveColour it reads from AWS" in written["bookingapp-home"]["Note"]
 
 
 def test_plan_shows_each_route_and_dns_name(

@@ -134,10 +134,23 @@ def strategy_words(p: ServiceParams) -> str:
 # ---------------------------------------------------------------- render
 
 
+# What `render` cannot know offline and `deploy` reads from AWS at deploy time.
+RENDER_NOTE = (
+    "For review. `bookingapp-infra deploy` also keeps a released Image and the blue/green "
+    "LiveColour it reads from AWS; feeding this to `aws cloudformation deploy` does not."
+)
+
+
 def add_render(verbs: Verbs) -> None:
     """render: print or write each stack's CloudFormation parameters."""
     command = verb(verbs, "render", cmd_render, "print (or write) each stack's parameters")
     command.add_argument("--out", type=Path, help="write <stack>.json files here instead")
+    command.add_argument(
+        "--create",
+        action="store_true",
+        help="parameters for stacks that do not exist yet (default: for updating them, which "
+        "leaves the autoscaler's task count alone)",
+    )
 
 
 def cmd_render(args: argparse.Namespace) -> None:
@@ -147,7 +160,10 @@ def cmd_render(args: argparse.Namespace) -> None:
             {
                 "StackName": stack.name,
                 "TemplateFile": str(stack.template),
-                "Parameters": stack.cfn_parameters(creating=True),
+                # An update with a fixed DesiredCount resets what the autoscaler chose
+                # (docs/pitfalls.md #8): only --create asks for the file's count.
+                "Parameters": stack.cfn_parameters(creating=args.create),
+                "Note": RENDER_NOTE,
             },
             indent=2,
         )
