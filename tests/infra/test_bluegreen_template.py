@@ -287,3 +287,35 @@ def test_both_rules_send_everything_to_the_colour_that_is_live(
             {"TargetGroupArn": {"Ref": "TargetGroup"}, "Weight": blue},
             {"TargetGroupArn": {"Ref": "GreenTargetGroup"}, "Weight": green},
         ]
+
+
+def test_blue_green_scales_out_on_each_colours_request_count_not_only_on_cpu(
+    templates: dict[str, Any], blue_green: ServiceParams
+) -> None:
+    """CPU averages in the idle colour during a deployment; requests per target do not."""
+    resources = resolved(templates, blue_green)
+    groups = {
+        "BlueRequestScalingPolicy": "TargetGroup",
+        "GreenRequestScalingPolicy": "GreenTargetGroup",
+    }
+    for policy, group in groups.items():
+        tracking = resources[policy]["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+        metric = tracking["PredefinedMetricSpecification"]
+        assert metric["PredefinedMetricType"] == "ALBRequestCountPerTarget"
+        assert metric["ResourceLabel"]["Fn::Join"][1][-1] == {
+            "Fn::GetAtt": [group, "TargetGroupFullName"]
+        }
+        assert tracking["TargetValue"] == str(blue_green.autoscaling.requests_per_target)
+        # The idle group has no data: with scale-in it would veto every scale-in.
+        assert tracking["DisableScaleIn"] is True
+        assert resources[policy]["Properties"]["ScalingTargetId"] == {"Ref": "ScalableTarget"}
+    assert "CpuScalingPolicy" in resources  # CPU still decides scale-in
+
+
+def test_rolling_apps_scale_on_cpu_alone(
+    templates: dict[str, Any], services: dict[str, ServiceParams]
+) -> None:
+    """Every task serves under rolling: the service's CPU average is the real one."""
+    resources = resolved(templates, services["movie"])
+    assert {"BlueRequestScalingPolicy", "GreenRequestScalingPolicy"}.isdisjoint(resources)
+    assert "CpuScalingPolicy" in resources

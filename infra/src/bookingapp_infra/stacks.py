@@ -150,6 +150,7 @@ def service_parameters(
             "MinCapacity": str(p.autoscaling.min_capacity),
             "MaxCapacity": str(p.autoscaling.max_capacity),
             "CpuTarget": str(p.autoscaling.cpu_target),
+            "RequestsPerTarget": str(p.autoscaling.requests_per_target),
             "ScaleOutCooldown": str(p.autoscaling.scale_out_cooldown),
             "ScaleInCooldown": str(p.autoscaling.scale_in_cooldown),
         }
