@@ -33,6 +33,7 @@ class FakeLive:
 
     images: dict[str, str] = dataclasses.field(default_factory=dict)
     colours: dict[str, str] = dataclasses.field(default_factory=dict)
+    kept: list[str] = dataclasses.field(default_factory=list)
     asked: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     def running_image(self, service: str) -> str | None:
@@ -51,6 +52,11 @@ class FakeLive:
     def continue_first_pause(self, service: str, say: Any) -> None:
         """Record that deploy looked for a paused first deployment."""
         self.asked.append(("first_pause", service))
+
+    def kept_file_systems(self, platform_stack: str) -> list[str]:
+        """Return the file systems the test says a destroy kept."""
+        self.asked.append(("kept_file_systems", platform_stack))
+        return self.kept
 
 
 @pytest.fixture
@@ -655,3 +661,62 @@ def test_a_missing_role_nobody_here_may_create_is_one_line_naming_the_command(ia
         "not create it: an administrator runs `aws iam create-service-linked-role "
         f"--aws-service-name {ECS_PRINCIPAL}` once for the account"
     )
+
+
+# ---------------------------------------------------------------- the data a destroy kept
+
+
+def test_a_new_platform_mounts_the_file_system_the_last_destroy_kept(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, calls = cfn
+    platform = plan(services)[1]
+    expect_missing(stubber, platform.name)
+    stubber.add_response("create_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(platform.name, "CREATE_COMPLETE"))
+    said: list[str] = []
+
+    live = FakeLive(kept=["fs-0123456789abcdef0", "fs-00000000000000001"])
+    deploy.deploy_stack(client, platform, 60, said.append, live)
+
+    (create,) = [c for op, c in calls if op == "CreateStack"]
+    assert parameters(create)["ExistingDataFileSystemId"] == "fs-0123456789abcdef0"
+    assert said == [
+        "bookingapp-platform: mounting fs-0123456789abcdef0 again, Redis' data kept by the "
+        "last destroy (1 older left alone: fs-00000000000000001)"
+    ]
+
+
+def test_a_new_platform_without_kept_data_creates_a_file_system(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, calls = cfn
+    platform = plan(services)[1]
+    expect_missing(stubber, platform.name)
+    stubber.add_response("create_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(platform.name, "CREATE_COMPLETE"))
+
+    deploy.deploy_stack(client, platform, 60, live=FakeLive())
+
+    (create,) = [c for op, c in calls if op == "CreateStack"]
+    assert parameters(create)["ExistingDataFileSystemId"] == ""
+
+
+@pytest.mark.parametrize("deployed_with", ["", "fs-0123456789abcdef0"])
+def test_an_existing_platform_keeps_its_file_system_whatever_else_was_kept(
+    cfn: Any, services: dict[str, ServiceParams], deployed_with: str
+) -> None:
+    """Changing it on an update would swap the file system under a running Redis."""
+    client, stubber, calls = cfn
+    platform = plan(services)[1]
+    answer = with_parameters(stack(platform.name, UPDATED), ExistingDataFileSystemId=deployed_with)
+    stubber.add_response("describe_stacks", answer)
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(platform.name, UPDATED))
+    live = FakeLive(kept=["fs-11111111111111111"])
+
+    deploy.deploy_stack(client, platform, 60, live=live)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["ExistingDataFileSystemId"] == deployed_with
+    assert ("kept_file_systems", platform.name) not in live.asked

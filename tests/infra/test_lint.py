@@ -25,7 +25,7 @@ from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
 from bookingapp_infra.params import ServiceParams, load_all
-from bookingapp_infra.stacks import TEMPLATES_DIR, service_stack
+from bookingapp_infra.stacks import TEMPLATES_DIR, plan, service_stack
 from tests.infra import cfn
 from tests.support import ROOT
 
@@ -87,6 +87,21 @@ def test_cfn_lint_accepts_the_service_template_as_each_service_renders_it(
     variant: str, p: ServiceParams
 ) -> None:
     assert lint_rendered(p) == []
+
+
+# The platform's optional parameters, each switched on (HTTPS adds its own below).
+PLATFORM_VARIANTS = {
+    "as committed": {},
+    "kept redis data": {"ExistingDataFileSystemId": "fs-0123456789abcdef0"},
+}
+
+
+@pytest.mark.parametrize("override", PLATFORM_VARIANTS.values(), ids=PLATFORM_VARIANTS)
+def test_cfn_lint_accepts_the_platform_template_with_each_option(override: dict[str, str]) -> None:
+    values = {**plan(load_all())[1].parameters, **override}
+    config = ManualArgs(regions=LINT_REGIONS, parameters=[values])
+    matches = lint_file(cfn.template_path("platform"), config=config)
+    assert [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches] == []
 
 
 def test_cfn_lint_with_rendered_parameters_catches_a_bad_value() -> None:

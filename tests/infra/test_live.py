@@ -278,3 +278,45 @@ def test_quiet_alarms_read_only_enabled_deployment_alarms() -> None:
     }
     assert live.alarm_names(off) == []
     assert live.alarm_names(on) == ALARMS
+
+
+# ---------------------------------------------------------------- kept file systems
+
+
+def file_system(ident: str, name: str, state: str, created: str) -> dict[str, Any]:
+    """Return one DescribeFileSystems entry."""
+    return {
+        "OwnerId": "123456789012",
+        "CreationToken": ident,
+        "FileSystemId": ident,
+        "CreationTime": created,
+        "LifeCycleState": state,
+        "NumberOfMountTargets": 0,
+        "SizeInBytes": {"Value": 6144},
+        "PerformanceMode": "generalPurpose",
+        "Tags": [{"Key": "Name", "Value": name}],
+    }
+
+
+def test_the_kept_file_systems_are_redis_data_of_this_platform_newest_first(
+    stubbed_aws: StubbedAws, aws_live: live.AwsLive
+) -> None:
+    mine = "bookingapp-platform-redis-data"
+    stubbed_aws["efs"].add_response(
+        "describe_file_systems",
+        {
+            "FileSystems": [
+                file_system("fs-00000000000000001", mine, "available", "2026-01-01"),
+                file_system(
+                    "fs-00000000000000002", "other-platform-redis-data", "available", "2026-03-01"
+                ),
+                file_system("fs-00000000000000003", mine, "deleting", "2026-04-01"),
+                file_system("fs-00000000000000004", mine, "available", "2026-02-01"),
+            ]
+        },
+    )
+
+    assert aws_live.kept_file_systems("bookingapp-platform") == [
+        "fs-00000000000000004",
+        "fs-00000000000000001",
+    ]

@@ -840,3 +840,23 @@ def test_the_task_runs_on_the_cpu_architecture_its_parameter_file_names(
     p = replace(services["movie"], cpu_architecture=architecture)
     runtime = props(resolved_service(templates, p), "TaskDefinition")["RuntimePlatform"]
     assert runtime == {"CpuArchitecture": architecture, "OperatingSystemFamily": "LINUX"}
+
+
+# ---------------------------------------------------------------- kept Redis data (issue 21)
+
+
+def test_a_kept_file_system_is_mounted_again_instead_of_a_new_one(
+    templates: dict[str, Any],
+) -> None:
+    kept = "fs-0123456789abcdef0"
+    resources = cfn.resolve(templates["platform"], {"ExistingDataFileSystemId": kept})
+    assert "DataFileSystem" not in resources
+    for mounted in ("DataAccessPoint", "DataMountTarget1", "DataMountTarget2"):
+        assert props(resources, mounted)["FileSystemId"] == kept
+    (statement,) = props(resources, "BackingDataPolicy")["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:elasticfilesystem:${AWS::Region}:${AWS::AccountId}"
+        ":file-system/${ExistingDataFileSystemId}"
+    }
+    fresh = cfn.resolve(templates["platform"], {})
+    assert props(fresh, "DataAccessPoint")["FileSystemId"] == {"Ref": "DataFileSystem"}

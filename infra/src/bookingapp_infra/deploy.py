@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from bookingapp_infra.aws import error_code
 from bookingapp_infra.errors import InfraError
-from bookingapp_infra.stacks import Stack
+from bookingapp_infra.stacks import DATA_FILE_SYSTEM, Stack
 
 POLL_SECONDS = 10
 # The roles in platform.yaml have generated names, so CAPABILITY_IAM (not _NAMED_IAM).
@@ -66,6 +66,9 @@ class Live(Protocol):
 
     def continue_first_pause(self, service: str, say: Say) -> None:
         """Continue the service's first deployment if it waits at an approval pause."""
+
+    def kept_file_systems(self, platform_stack: str) -> list[str]:
+        """Return the ids of Redis' file systems a destroy kept, newest first."""
 
 
 def _quiet(_: str) -> None:
@@ -177,6 +180,7 @@ def apply(cfn: Any, stack: Stack, timeout: float, say: Say, live: Live | None) -
     if described is not None and live is not None:
         stack = keep_released_image(stack, described, live.running_image, say)
         stack = keep_live_colour(stack, described, live)
+    stack = keep_data_volume(stack, described, live, say)
     pauses = stack.service is not None and stack.service.deployment.approval
     request = {
         "StackName": stack.name,
@@ -216,6 +220,28 @@ def first_pause_handler(service: str, live: Live, say: Say) -> OnPoll:
     unanswered, the create would fail after a day and end in ROLLBACK_COMPLETE.
     """
     return lambda: live.continue_first_pause(service, say)
+
+
+def keep_data_volume(
+    stack: Stack, described: dict[str, Any] | None, live: Live | None, say: Say
+) -> Stack:
+    """Return the platform stack mounting Redis' kept file system, if there is one.
+
+    `destroy` keeps the EFS file system (the counts); without this the next deploy would
+    create an empty one beside it. An existing stack keeps whatever it has: changing the
+    parameter later would swap the file system under a running Redis.
+    """
+    if DATA_FILE_SYSTEM not in stack.parameters:
+        return stack
+    if described is not None:
+        kept = deployed_parameters(described).get(DATA_FILE_SYSTEM) or ""
+    elif live is not None and (found := live.kept_file_systems(stack.name)):
+        kept = found[0]
+        older = f" ({len(found) - 1} older left alone: {', '.join(found[1:])})" if found[1:] else ""
+        say(f"{stack.name}: mounting {kept} again, Redis' data kept by the last destroy{older}")
+    else:
+        return stack
+    return dataclasses.replace(stack, parameters={**stack.parameters, DATA_FILE_SYSTEM: kept})
 
 
 def check_status(name: str, status: str | None) -> None:

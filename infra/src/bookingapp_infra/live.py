@@ -1,9 +1,10 @@
 """What `deploy` reads from the running system, and does to it, around each stack change.
 
-A stack's parameters come from the parameter files, but four things only the running
+A stack's parameters come from the parameter files, but some things only the running
 system knows: the image a `release` put in place, which target group production traffic
-is on after blue/green releases, whether the apps' rollback alarms are quiet, and whether a
-new service's first deployment waits at an approval pause. AwsLive asks AWS; the tests in
+is on after blue/green releases, whether the apps' rollback alarms are quiet, whether a
+new service's first deployment waits at an approval pause, and which EFS file system a
+`destroy` kept. AwsLive asks AWS; the tests in
 tests/infra/test_live.py answer with botocore's Stubber.
 """
 
@@ -19,7 +20,7 @@ from bookingapp_infra import release
 from bookingapp_infra.aws import ClientFactory, error_code
 from bookingapp_infra.deploy import Say, stack_outputs
 from bookingapp_infra.errors import InfraError, InputError
-from bookingapp_infra.stacks import platform_name
+from bookingapp_infra.stacks import data_volume_name, platform_name
 
 # The rollback alarms evaluate 2 of 3 one-minute periods: staying out of ALARM for three
 # minutes means the errors before (a Redis deploy's 503s) no longer count.
@@ -126,6 +127,18 @@ class AwsLive:
             "deployment too); nothing runs yet to compare it with, so deploy continued it. "
             "Releases from now on wait for `bookingapp-infra approve`"
         )
+
+    def kept_file_systems(self, platform_stack: str) -> list[str]:
+        """Return the ids of Redis' file systems a destroy kept, newest first."""
+        name = data_volume_name(platform_stack)
+        found = []
+        for page in self.client("efs").get_paginator("describe_file_systems").paginate():
+            for fs in page["FileSystems"]:
+                tags = {t["Key"]: t["Value"] for t in fs.get("Tags", [])}
+                if tags.get("Name") == name and fs["LifeCycleState"] == "available":
+                    found.append(fs)
+        found.sort(key=lambda fs: fs["CreationTime"], reverse=True)
+        return [fs["FileSystemId"] for fs in found]
 
 
 def stack_resources(cfn: Any, stack_name: str) -> dict[str, str]:

@@ -15,6 +15,8 @@ from bookingapp_infra.params import (
 
 TEMPLATES_DIR = INFRA_DIR / "templates"
 DEFAULT_PREFIX = "bookingapp"
+# The platform parameter naming the EFS file system to mount again (empty: a new one).
+DATA_FILE_SYSTEM = "ExistingDataFileSystemId"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ def network_name(prefix: str) -> str:
 def platform_name(prefix: str) -> str:
     """Return the platform stack's name."""
     return f"{prefix}-platform"
+
+
+def data_volume_name(platform_stack: str) -> str:
+    """Return the Name tag platform.yaml gives Redis' EFS file system."""
+    return f"{platform_stack}-redis-data"
 
 
 def service_name(prefix: str, service: str) -> str:
@@ -89,6 +96,9 @@ def platform_parameters(services: Mapping[str, ServiceParams], prefix: str) -> d
             values["RedisNodeType"] = p.elasticache.node_type
             values["RedisNodes"] = str(1 + p.elasticache.replicas)
     values["ManagedRedis"] = str(managed_redis(services)).lower()
+    if not managed_redis(services):
+        # A file system a destroy kept: `deploy` fills this in when it creates the platform.
+        values[DATA_FILE_SYSTEM] = ""
     secret = next(
         (p.repository_credentials for p in services.values() if p.repository_credentials), ""
     )
