@@ -19,7 +19,7 @@ import boto3
 import pytest
 from localstack_client.session import Session as LocalSession
 
-from bookingapp_infra import aws
+from bookingapp_infra import aws, deploy
 from bookingapp_infra.cli import main
 from bookingapp_infra.params import SERVICES_DIR, ServiceParams
 from bookingapp_infra.stacks import plan, service_parameters
@@ -406,6 +406,26 @@ def own_images(directory: Path) -> Path:
     return directory
 
 
+def described_stack(name: str, status: str, **parameters: str) -> dict[str, Any]:
+    """Return a DescribeStacks answer for one stack deployed with these parameters."""
+    stack: dict[str, Any] = {"StackName": name, "StackStatus": status, "CreationTime": "2020-01-01"}
+    stack["Parameters"] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+    return {"Stacks": [stack]}
+
+
+def expect_platform(stubs: StubbedAws, **parameters: str) -> None:
+    """Answer deploy's first look at the platform stack: absent, or deployed like this."""
+    if parameters:
+        answer = described_stack("bookingapp-platform", "UPDATE_COMPLETE", **parameters)
+        stubs["cloudformation"].add_response(
+            "describe_stacks", answer, {"StackName": "bookingapp-platform"}
+        )
+    else:
+        stubs["cloudformation"].add_client_error(
+            "describe_stacks", "ValidationError", "Stack with id bookingapp-platform does not exist"
+        )
+
+
 def test_deploy_creates_the_service_linked_roles_before_touching_any_stack(
     stubbed_aws: StubbedAws,
     tmp_path: Path,
@@ -413,6 +433,7 @@ def test_deploy_creates_the_service_linked_roles_before_touching_any_stack(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(aws, "make_session", lambda: stubbed_aws)
+    expect_platform(stubbed_aws)
     for principal in ("ecs.amazonaws.com", "ecs.application-autoscaling.amazonaws.com"):
         stubbed_aws["iam"].add_client_error(
             "create_service_linked_role",
@@ -423,18 +444,96 @@ def test_deploy_creates_the_service_linked_roles_before_touching_any_stack(
     # The network stack is busy: deploy stops there, after the roles and before any change.
     stubbed_aws["cloudformation"].add_response(
         "describe_stacks",
-        {
-            "Stacks": [
-                {
-                    "StackName": "bookingapp-network",
-                    "StackStatus": "UPDATE_IN_PROGRESS",
-                    "CreationTime": "2020-01-01",
-                }
-            ]
-        },
+        described_stack("bookingapp-network", "UPDATE_IN_PROGRESS"),
         {"StackName": "bookingapp-network"},
     )
 
     assert main(["--services-dir", str(own_images(tmp_path)), "deploy"]) == 1
 
     assert "stack bookingapp-network is UPDATE_IN_PROGRESS" in one_line_error(capsys)
+
+
+# ---------------------------------------------------------------- HTTPS through deploy
+
+
+CERT = "arn:aws:acm:{}:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+
+
+@pytest.fixture
+def planned(stubbed_aws: StubbedAws, monkeypatch: pytest.MonkeyPatch) -> list[list[Any]]:
+    """Run deploy on the stubbed session, recording the stacks it would deploy, in order."""
+    monkeypatch.setattr(aws, "make_session", lambda: stubbed_aws)
+    monkeypatch.setattr(deploy, "ensure_service_linked_roles", lambda iam, say: None)
+    seen: list[list[Any]] = []
+    monkeypatch.setattr(deploy, "deploy_all", lambda cfn, stacks, *_: seen.append(list(stacks)))
+    monkeypatch.setattr(deploy, "stack_outputs", lambda cfn, name: {"AlbUrl": "https://x"})
+    return seen
+
+
+def deploy_with(tmp_path: Path, *flags: str) -> int:
+    """Run `deploy` with own images and these flags."""
+    return main(["--services-dir", str(own_images(tmp_path)), "deploy", *flags])
+
+
+def test_deploy_with_a_certificate_moves_every_app_rule_to_https(
+    stubbed_aws: StubbedAws, planned: list[list[Any]], tmp_path: Path, region: str
+) -> None:
+    expect_platform(stubbed_aws)
+
+    assert deploy_with(tmp_path, "--certificate-arn", CERT.format(region)) == 0
+
+    (stacks,) = planned
+    assert stacks[1].parameters["CertificateArn"] == CERT.format(region)
+    apps = [s for s in stacks if s.service is not None and s.service.is_app]
+    assert [s.service.name for s in apps] == ["bus", "home", "movie"]
+    assert {s.parameters["Https"] for s in apps} == {"true"}
+
+
+def test_a_later_deploy_keeps_the_certificate_without_being_told_again(
+    stubbed_aws: StubbedAws, planned: list[list[Any]], tmp_path: Path, region: str
+) -> None:
+    expect_platform(stubbed_aws, CertificateArn=CERT.format(region))
+
+    assert deploy_with(tmp_path) == 0
+
+    (stacks,) = planned
+    assert [s.name for s in stacks][:2] == ["bookingapp-network", "bookingapp-platform"]
+    assert stacks[1].parameters["CertificateArn"] == CERT.format(region)
+
+
+def test_dropping_https_moves_the_apps_back_before_the_platform_removes_443(
+    stubbed_aws: StubbedAws, planned: list[list[Any]], tmp_path: Path, region: str
+) -> None:
+    """CloudFormation refuses to drop an export while the apps' rules still import it."""
+    expect_platform(stubbed_aws, CertificateArn=CERT.format(region))
+
+    assert deploy_with(tmp_path, "--no-https") == 0
+
+    (stacks,) = planned
+    assert stacks[0].name == "bookingapp-network"
+    assert stacks[-1].name == "bookingapp-platform"
+    assert stacks[-1].parameters["CertificateArn"] == ""
+    assert {s.parameters.get("Https", "false") for s in stacks[1:-1]} == {"false"}
+
+
+@pytest.mark.usefixtures("no_region")
+def test_a_malformed_certificate_is_refused_before_any_aws_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert deploy_with(tmp_path, "--certificate-arn", "my-cert") == 2
+
+    assert "--certificate-arn 'my-cert' is not an ACM certificate ARN" in one_line_error(capsys)
+
+
+def test_a_certificate_from_another_region_is_refused(
+    emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An ALB can only use a certificate of its own region (moto answers the rest)."""
+    other = "us-east-1" if emulator != "us-east-1" else "eu-west-1"
+
+    assert deploy_with(tmp_path, "--certificate-arn", CERT.format(other)) == 2
+
+    assert f"the certificate is in {other} but the stacks are in {emulator}" in one_line_error(
+        capsys
+    )
+    assert client("cloudformation").describe_stacks()["Stacks"] == []

@@ -89,10 +89,15 @@ def test_cfn_lint_accepts_the_service_template_as_each_service_renders_it(
     assert lint_rendered(p) == []
 
 
-# The platform's optional parameters, each switched on (HTTPS adds its own below).
+# The platform's optional parameters, each switched on.
 PLATFORM_VARIANTS = {
     "as committed": {},
     "kept redis data": {"ExistingDataFileSystemId": "fs-0123456789abcdef0"},
+    "https": {
+        "CertificateArn": (
+            "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+        )
+    },
 }
 
 
@@ -102,6 +107,11 @@ def test_cfn_lint_accepts_the_platform_template_with_each_option(override: dict[
     config = ManualArgs(regions=LINT_REGIONS, parameters=[values])
     matches = lint_file(cfn.template_path("platform"), config=config)
     assert [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches] == []
+
+
+def test_cfn_lint_accepts_an_app_whose_rules_join_the_https_listener() -> None:
+    p = rendered_variants()["movie-blue-green"]
+    assert lint_rendered(p, Https="true") == []
 
 
 def test_cfn_lint_with_rendered_parameters_catches_a_bad_value() -> None:

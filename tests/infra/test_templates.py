@@ -860,3 +860,58 @@ def test_a_kept_file_system_is_mounted_again_instead_of_a_new_one(
     }
     fresh = cfn.resolve(templates["platform"], {})
     assert props(fresh, "DataAccessPoint")["FileSystemId"] == {"Ref": "DataFileSystem"}
+
+
+# ---------------------------------------------------------------- HTTPS (issue 21)
+
+
+CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+
+
+def test_without_a_certificate_the_alb_serves_plain_http_as_before(
+    templates: dict[str, Any],
+) -> None:
+    resources = cfn.resolve(templates["platform"], {})
+    assert "HttpsListener" not in resources
+    assert "AlbHttpsFromInternetIngress" not in resources
+    (action,) = props(resources, "HttpListener")["DefaultActions"]
+    assert action["Type"] == "fixed-response"
+
+
+def test_with_a_certificate_443_serves_tls_and_80_redirects_there_permanently(
+    templates: dict[str, Any],
+) -> None:
+    resources = cfn.resolve(templates["platform"], {"CertificateArn": CERTIFICATE})
+    https = props(resources, "HttpsListener")
+    assert (https["Port"], https["Protocol"]) == (443, "HTTPS")
+    assert https["Certificates"] == [{"CertificateArn": CERTIFICATE}]
+    assert https["SslPolicy"].startswith("ELBSecurityPolicy-TLS13-1-2")  # TLS 1.2 and 1.3
+    (default,) = https["DefaultActions"]
+    assert default["FixedResponseConfig"]["StatusCode"] == "404"  # unclaimed paths, as on :80
+    (redirect,) = props(resources, "HttpListener")["DefaultActions"]
+    assert redirect == {
+        "Type": "redirect",
+        "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"},
+    }
+    ingress = props(resources, "AlbHttpsFromInternetIngress")
+    assert (ingress["FromPort"], ingress["ToPort"], ingress["CidrIp"]) == (443, 443, "0.0.0.0/0")
+
+
+@pytest.mark.parametrize(
+    ("https", "export"), [("true", "HttpsListenerArn"), ("false", "ListenerArn")]
+)
+def test_app_rules_join_the_https_listener_when_there_is_a_certificate(
+    templates: dict[str, Any], services: dict[str, ServiceParams], https: str, export: str
+) -> None:
+    p = replace(
+        services["movie"], deployment=replace(services["movie"].deployment, strategy="blue_green")
+    )
+    values = {
+        i["ParameterKey"]: i["ParameterValue"]
+        for i in service_stack(p).cfn_parameters(creating=True)
+    }
+    resources = cfn.resolve(templates["service"], {**values, "Https": https})
+    for rule in ("ListenerRule", "TestListenerRule"):
+        assert props(resources, rule)["ListenerArn"] == {
+            "Fn::ImportValue": {"Fn::Sub": f"${{PlatformStackName}}-{export}"}
+        }

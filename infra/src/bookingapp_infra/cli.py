@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -185,19 +186,64 @@ def add_deploy(verbs: Verbs) -> None:
     """deploy: create or update every stack in order."""
     command = verb(verbs, "deploy", cmd_deploy, "create or update the stacks in order")
     command.add_argument("--timeout", type=float, default=DEPLOY_TIMEOUT, help="seconds per stack")
+    https = command.add_mutually_exclusive_group()
+    https.add_argument(
+        "--certificate-arn",
+        metavar="ARN",
+        help="serve HTTPS with this ACM certificate (same region); kept by later deploys",
+    )
+    https.add_argument(
+        "--no-https", action="store_true", help="back to plain HTTP (drop the certificate)"
+    )
 
 
 def cmd_deploy(args: argparse.Namespace) -> None:
     """Create or update the stacks in order, keeping what runs, and print the URL."""
     services = load(args)
     check_images_pullable(services)  # before any AWS call: nobody can pull a placeholder
-    plan = stacks.plan(services, args.prefix)
+    asked = chosen_certificate(args)
     session = aws.make_session()
     cfn = session.client("cloudformation")
+    platform = deploy.describe_stack(cfn, stacks.platform_name(args.prefix))
+    had = (deploy.deployed_parameters(platform).get("CertificateArn") or "") if platform else ""
+    certificate = had if asked is None else asked
+    check_certificate_region(certificate, cfn.meta.region_name)
+    plan = stacks.with_https(stacks.plan(services, args.prefix), certificate)
+    if had and not certificate:
+        # The apps' rules must leave the 443 listener before the platform can drop it.
+        plan = deploy.services_before_platform(plan)
     deploy.ensure_service_linked_roles(session.client("iam"), print)
     deploy.deploy_all(cfn, plan, args.timeout, print, AwsLive(session, args.prefix))
     url = deploy.stack_outputs(cfn, stacks.platform_name(args.prefix))["AlbUrl"]
     print(f"ALB URL: {url}")
+
+
+# An ACM certificate ARN (the template checks the same pattern).
+CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$")
+
+
+def chosen_certificate(args: argparse.Namespace) -> str | None:
+    """Return the certificate asked for: an ARN, "" for plain HTTP, None to keep what runs."""
+    if args.no_https:
+        return ""
+    if args.certificate_arn is None:
+        return None
+    if not CERTIFICATE_ARN.match(args.certificate_arn):
+        raise InputError(
+            f"--certificate-arn {args.certificate_arn!r} is not an ACM certificate ARN "
+            "(arn:aws:acm:<region>:<account>:certificate/<id>)"
+        )
+    return str(args.certificate_arn)
+
+
+def check_certificate_region(certificate: str, region: str) -> None:
+    """Refuse a certificate from another region: an ALB can only use its own region's."""
+    match = CERTIFICATE_ARN.match(certificate)
+    if match and match.group(1) != region:
+        raise InputError(
+            f"the certificate is in {match.group(1)} but the stacks are in {region}: request "
+            f"or import it in ACM in {region}"
+        )
 
 
 # ---------------------------------------------------------------- release

@@ -108,6 +108,17 @@ def stack_outputs(cfn: Any, name: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
+def services_before_platform(stacks: Sequence[Stack]) -> list[Stack]:
+    """Return the stacks with the service stacks moved ahead of the platform's.
+
+    Used when the platform drops its HTTPS listener: CloudFormation refuses to remove an
+    export another stack imports, so the apps' rules move back to :80 first.
+    """
+    services = [s for s in stacks if s.service is not None]
+    infrastructure = [s for s in stacks if s.service is None]
+    return [*infrastructure[:-1], *services, infrastructure[-1]]
+
+
 def ensure_service_linked_roles(iam: Any, say: Say) -> None:
     """Create the service-linked roles a first deploy needs, if missing (idempotent)."""
     for service, role in SERVICE_LINKED_ROLES:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bookingapp_infra.params import (
@@ -107,7 +107,27 @@ def platform_parameters(services: Mapping[str, ServiceParams], prefix: str) -> d
     values["RepositoryCredentialsName"] = "" if is_arn else secret
     exec_on = any(p.enable_execute_command for p in services.values())
     values["EnableExecuteCommand"] = str(exec_on).lower()
+    values["CertificateArn"] = ""  # plain HTTP unless `deploy --certificate-arn` (with_https)
     return values
+
+
+def with_https(stacks: Sequence[Stack], certificate_arn: str) -> list[Stack]:
+    """Return the stacks serving HTTPS with this ACM certificate ("" keeps plain HTTP).
+
+    The platform gets the certificate (a 443 listener, :80 redirecting); every app's path
+    rules join the 443 listener instead of :80.
+    """
+    https = "true" if certificate_arn else "false"
+    changed = []
+    for stack in stacks:
+        if stack.service is None and "CertificateArn" in stack.parameters:
+            stack = replace(
+                stack, parameters={**stack.parameters, "CertificateArn": certificate_arn}
+            )
+        elif stack.service is not None and stack.service.is_app:
+            stack = replace(stack, parameters={**stack.parameters, "Https": https})
+        changed.append(stack)
+    return changed
 
 
 def service_stack(
@@ -154,6 +174,7 @@ def service_parameters(
         values["HealthCheckPath"] = p.health_check_path
     if p.alb is not None:
         values |= {"PathPattern": p.alb.path_pattern, "Priority": str(p.alb.priority)}
+        values["Https"] = "false"  # the :80 listener unless with_https says otherwise
     values |= deployment_parameters(p)
     if p.autoscaling is not None:
         values |= {
