@@ -537,3 +537,18 @@ def test_a_certificate_from_another_region_is_refused(
         capsys
     )
     assert client("cloudformation").describe_stacks()["Stacks"] == []
+
+
+def test_deploy_warns_when_tasks_pull_from_docker_hub_anonymously(
+    stubbed_aws: StubbedAws,
+    planned: list[list[Any]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    expect_platform(stubbed_aws)
+
+    assert deploy_with(tmp_path) == 0
+
+    out = capsys.readouterr().out
+    assert out.startswith("note: 7 tasks pull from Docker Hub anonymously through one NAT ")
+    assert "set repository_credentials" in out

@@ -14,7 +14,9 @@ import pytest
 from bookingapp_infra.params import (
     ParamsError,
     ServiceParams,
+    anonymous_docker_hub_tasks,
     check_images_pullable,
+    is_docker_hub_image,
     is_placeholder_image,
     load_all,
 )
@@ -91,3 +93,34 @@ def test_own_images_pass_the_placeholder_check(tmp_path: Path) -> None:
     for name in ("home", "movie", "bus"):
         set_key(name, "image", f"docker.io/someone/bookingapp-{name}:1.0")(files)
     check_images_pullable(load_all(write(tmp_path, files)))  # no error: redis is library/
+
+
+@pytest.mark.parametrize(
+    ("image", "docker_hub"),
+    [
+        ("docker.io/someone/x:1", True),
+        ("redis:7.4", True),
+        ("someone/x:1", True),
+        ("ghcr.io/someone/x:1", False),
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/library/redis:7.4", False),
+        ("localhost:5000/x:1", False),
+    ],
+)
+def test_docker_hub_images_are_told_apart_from_other_registries(
+    image: str, docker_hub: bool
+) -> None:
+    assert is_docker_hub_image(image) is docker_hub
+
+
+def test_every_committed_task_pulls_from_docker_hub_anonymously(
+    services: dict[str, ServiceParams],
+) -> None:
+    """Seven tasks through one NAT address: the first deploy alone nears the limit."""
+    assert anonymous_docker_hub_tasks(services) == 7
+
+
+def test_tasks_with_registry_credentials_are_not_anonymous(tmp_path: Path) -> None:
+    files = committed()
+    for name in files:
+        set_key(name, "repository_credentials", "dockerhub")(files)
+    assert anonymous_docker_hub_tasks(load_all(write(tmp_path, files))) == 0

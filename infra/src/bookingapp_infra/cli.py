@@ -22,7 +22,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bookingapp_infra import aws, deploy, release, stacks
 from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.live import AwsLive
-from bookingapp_infra.params import ParamsError, ServiceParams, check_images_pullable, load_all
+from bookingapp_infra.params import (
+    ParamsError,
+    ServiceParams,
+    anonymous_docker_hub_tasks,
+    check_images_pullable,
+    load_all,
+)
 
 PROG = "bookingapp-infra"
 DEPLOY_TIMEOUT = 3600.0  # a first deploy (NAT gateway, ALB, namespace) takes 10-20 minutes
@@ -202,6 +208,14 @@ def cmd_deploy(args: argparse.Namespace) -> None:
     services = load(args)
     check_images_pullable(services)  # before any AWS call: nobody can pull a placeholder
     asked = chosen_certificate(args)
+    anonymous = anonymous_docker_hub_tasks(services)
+    if anonymous:
+        print(
+            f"note: {anonymous} tasks pull from Docker Hub anonymously through one NAT "
+            "address, which Docker Hub limits to a few pulls an hour: set "
+            "repository_credentials (docs/deploy.md, \"Private images and Docker Hub's rate "
+            'limit")'
+        )
     session = aws.make_session()
     cfn = session.client("cloudformation")
     platform = deploy.describe_stack(cfn, stacks.platform_name(args.prefix))

@@ -608,3 +608,24 @@ def check_images_pullable(services: Mapping[str, ServiceParams]) -> None:
         f"serves; push your images and set image in infra/services/{files[0]}{others} "
         "(docs/deploy.md, deploy checklist)"
     )
+
+
+def is_docker_hub_image(image: str) -> bool:
+    """Say whether an image is pulled from Docker Hub (a bare name means Docker Hub too)."""
+    first = image.split("/", 1)[0]
+    on_other_registry = "/" in image and ("." in first or ":" in first or first == "localhost")
+    return image.startswith(_DOCKER_HUB_HOSTS) or not on_other_registry
+
+
+def anonymous_docker_hub_tasks(services: Mapping[str, ServiceParams]) -> int:
+    """Return how many tasks a first deploy starts that pull from Docker Hub anonymously.
+
+    All of them leave through the one NAT address, and Docker Hub allows only a handful of
+    anonymous pulls per address per hour (docker/docs#22134): a release, a scale-out or a
+    breaker retry soon after gets `toomanyrequests`.
+    """
+    return sum(
+        p.desired_count
+        for p in services.values()
+        if not p.managed and p.repository_credentials is None and is_docker_hub_image(p.image)
+    )
