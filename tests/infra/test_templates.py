@@ -280,9 +280,17 @@ def test_logs_expire(templates: dict[str, Any]) -> None:
     assert int(logs["Properties"]["RetentionInDays"]) > 0
 
 
-def test_platform_outputs_the_alb_url(templates: dict[str, Any]) -> None:
+def test_platform_outputs_the_alb_url_https_once_there_is_a_certificate(
+    templates: dict[str, Any],
+) -> None:
     outputs = templates["platform"]["Outputs"]
-    assert outputs["AlbUrl"]["Value"] == {"Fn::Sub": "http://${LoadBalancer.DNSName}"}
+    assert outputs["AlbUrl"]["Value"] == {
+        "Fn::If": [
+            "HasCertificate",
+            {"Fn::Sub": "https://${LoadBalancer.DNSName}"},
+            {"Fn::Sub": "http://${LoadBalancer.DNSName}"},
+        ]
+    }
 
 
 # ---------------------------------------------------------------- service: apps
