@@ -1,4 +1,4 @@
-"""bookingapp-infra: plan, render, deploy, release and watch, approve, roll back, destroy.
+"""bookingapp-infra: plan, cost, render, deploy, release and watch, approve, roll back, destroy.
 
 Exit codes: 0 done, 1 AWS or the emulator refused or failed (a failed or rolled-back
 release included), 2 bad input (arguments, parameter files, unknown service). Every
@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bookingapp_infra import aws, deploy, release, stacks
+from bookingapp_infra import aws, cost, deploy, release, stacks
 from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.live import AwsLive
 from bookingapp_infra.params import (
@@ -76,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
     verbs = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         add_plan,
+        add_cost,
         add_render,
         add_deploy,
         add_release,
@@ -136,6 +137,28 @@ def strategy_words(p: ServiceParams) -> str:
         return f"rolling {d.minimum_healthy_percent}/{d.maximum_percent} %"
     pause = ", pausing for approval after test traffic" if d.approval else ""
     return f"blue/green, bake {d.bake_time_minutes} min{pause}"
+
+
+# ---------------------------------------------------------------- cost
+
+
+def add_cost(verbs: Verbs) -> None:
+    """cost: what deploy would build, priced per stack and in total (no AWS calls)."""
+    command = verb(verbs, "cost", cmd_cost, "price what deploy would build, per hour and month")
+    command.add_argument(
+        "--region",
+        default=cost.DEFAULT_REGION,
+        help="whose prices (default: %(default)s; infra/prices.toml lists the others)",
+    )
+
+
+def cmd_cost(args: argparse.Namespace) -> None:
+    """Print each stack's price per hour, desired and max, on X86_64 and ARM64, and totals."""
+    services = load(args)
+    table = cost.load_prices(args.region)
+    extra = ["ElastiCache nodes (not in the price table)"] if stacks.managed_redis(services) else []
+    for line in cost.report(cost.estimate(stacks.plan(services, args.prefix), table), table, extra):
+        print(line)
 
 
 # ---------------------------------------------------------------- render
