@@ -386,6 +386,15 @@ def test_plan_says_how_each_service_deploys(capsys: pytest.CaptureFixture[str]) 
     assert "deploys rolling 0/100 %" in out  # redis
 
 
+def test_plan_says_which_cpu_architecture_each_service_runs_on(
+    services: dict[str, ServiceParams], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan"]) == 0
+
+    out = capsys.readouterr().out
+    assert out.count("512 CPU units / 1024 MiB on X86_64, ") == len(services)
+
+
 def test_deploy_with_the_placeholder_images_refuses_in_one_line_with_exit_2(
     emulator: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -125,7 +125,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
             else f"{p.desired_count} task(s), fixed"
         )
         print(f"{p.name}: {p.image}")
-        print(f"  {p.cpu} CPU units / {p.memory} MiB, {scaling}")
+        print(f"  {p.cpu} CPU units / {p.memory} MiB on {p.cpu_architecture}, {scaling}")
         print(f"  route {route}; {p.dns_name} (TTL {p.dns_ttl} s)")
         print(f"  deploys {strategy_words(p)}")
 
