@@ -21,6 +21,7 @@ from bookingapp_infra import deploy
 from bookingapp_infra.errors import InfraError
 from bookingapp_infra.params import ServiceParams
 from bookingapp_infra.stacks import Stack, plan, service_stack
+from tests.infra.conftest import StubbedAws
 
 UPDATED = "UPDATE_COMPLETE"
 
@@ -572,14 +573,9 @@ def test_apps_wait_for_quiet_alarms_only_after_the_redis_task_was_replaced(
 
 
 @pytest.fixture
-def iam(region: str) -> Iterator[tuple[Any, Stubber]]:
-    """An IAM client whose answers are stubbed; fails if an expected call was not made."""
-    client = boto3.client(
-        "iam", region_name=region, aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+def iam(stubbed_aws: StubbedAws) -> tuple[Any, Stubber]:
+    """The stubbed IAM client and its stubber (tests/infra/conftest.py)."""
+    return stubbed_aws.client("iam"), stubbed_aws["iam"]
 
 
 ECS_PRINCIPAL, SCALING_PRINCIPAL = "ecs.amazonaws.com", "ecs.application-autoscaling.amazonaws.com"
@@ -666,40 +662,37 @@ def test_a_missing_role_nobody_here_may_create_is_one_line_naming_the_command(ia
 # ---------------------------------------------------------------- the data a destroy kept
 
 
+@pytest.mark.parametrize(
+    ("kept", "mounted", "said"),
+    [
+        pytest.param(
+            ["fs-0123456789abcdef0", "fs-00000000000000001"],
+            "fs-0123456789abcdef0",
+            [
+                "bookingapp-platform: mounting fs-0123456789abcdef0 again, Redis' data kept by "
+                "the last destroy (1 older left alone: fs-00000000000000001)"
+            ],
+            id="kept",
+        ),
+        pytest.param([], "", [], id="none-kept"),
+    ],
+)
 def test_a_new_platform_mounts_the_file_system_the_last_destroy_kept(
-    cfn: Any, services: dict[str, ServiceParams]
+    cfn: Any, services: dict[str, ServiceParams], kept: list[str], mounted: str, said: list[str]
 ) -> None:
+    """Empty: the template creates a new file system, as on a first deploy."""
     client, stubber, calls = cfn
     platform = plan(services)[1]
     expect_missing(stubber, platform.name)
     stubber.add_response("create_stack", {"StackId": "id"})
     stubber.add_response("describe_stacks", stack(platform.name, "CREATE_COMPLETE"))
-    said: list[str] = []
+    lines: list[str] = []
 
-    live = FakeLive(kept=["fs-0123456789abcdef0", "fs-00000000000000001"])
-    deploy.deploy_stack(client, platform, 60, said.append, live)
-
-    (create,) = [c for op, c in calls if op == "CreateStack"]
-    assert parameters(create)["ExistingDataFileSystemId"] == "fs-0123456789abcdef0"
-    assert said == [
-        "bookingapp-platform: mounting fs-0123456789abcdef0 again, Redis' data kept by the "
-        "last destroy (1 older left alone: fs-00000000000000001)"
-    ]
-
-
-def test_a_new_platform_without_kept_data_creates_a_file_system(
-    cfn: Any, services: dict[str, ServiceParams]
-) -> None:
-    client, stubber, calls = cfn
-    platform = plan(services)[1]
-    expect_missing(stubber, platform.name)
-    stubber.add_response("create_stack", {"StackId": "id"})
-    stubber.add_response("describe_stacks", stack(platform.name, "CREATE_COMPLETE"))
-
-    deploy.deploy_stack(client, platform, 60, live=FakeLive())
+    deploy.deploy_stack(client, platform, 60, lines.append, FakeLive(kept=kept))
 
     (create,) = [c for op, c in calls if op == "CreateStack"]
-    assert parameters(create)["ExistingDataFileSystemId"] == ""
+    assert parameters(create)["ExistingDataFileSystemId"] == mounted
+    assert lines == said
 
 
 @pytest.mark.parametrize("deployed_with", ["", "fs-0123456789abcdef0"])

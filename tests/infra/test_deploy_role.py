@@ -21,6 +21,7 @@ from bookingapp_infra import aws, cli
 from bookingapp_infra.params import load_all
 from tests.delivery.workflows import WORKFLOWS_DIR, load_workflow
 from tests.infra.conftest import StubbedAws
+from tests.infra.test_live import expect_cluster
 from tests.infra.test_release import (
     CLUSTER,
     DEPLOYMENT,
@@ -69,24 +70,6 @@ def iam_actions(calls: list[tuple[str, str, dict[str, Any]]]) -> set[str]:
     return actions
 
 
-def expect_cluster_lookup(stubs: StubbedAws) -> None:
-    """Answer the CLI's lookup of the cluster in the platform stack's outputs."""
-    stubs["cloudformation"].add_response(
-        "describe_stacks",
-        {
-            "Stacks": [
-                {
-                    "StackName": "bookingapp-platform",
-                    "StackStatus": "UPDATE_COMPLETE",
-                    "CreationTime": "2020-01-01",
-                    "Outputs": [{"OutputKey": "ClusterName", "OutputValue": CLUSTER}],
-                }
-            ]
-        },
-        {"StackName": "bookingapp-platform"},
-    )
-
-
 def expect_start(stubs: StubbedAws, updated: dict[str, Any]) -> None:
     """Stub a release's start on a task definition with roles and tags, as the stacks make."""
     ecs = stubs["ecs"]
@@ -113,7 +96,7 @@ def release(stubs: StubbedAws, monkeypatch: pytest.MonkeyPatch) -> int:
 def rolling_release(stubs: StubbedAws, monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """Release a rolling service to the end; return the IAM actions it needed."""
     calls = recorded(stubs)
-    expect_cluster_lookup(stubs)
+    expect_cluster(stubs, CLUSTER)
     new = rollout("ecs-svc/new", NEW, "IN_PROGRESS", status="PRIMARY")
     expect_start(stubs, service(NEW, [new]))
     done = {**new, "rolloutState": "COMPLETED"}
@@ -125,7 +108,7 @@ def rolling_release(stubs: StubbedAws, monkeypatch: pytest.MonkeyPatch) -> set[s
 def blue_green_release(stubs: StubbedAws, monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """Release a blue/green service whose answer names no deployment; return its actions."""
     calls = recorded(stubs)
-    expect_cluster_lookup(stubs)
+    expect_cluster(stubs, CLUSTER)
     expect_start(stubs, service(NEW, [], strategy="BLUE_GREEN"))
     stubs["ecs"].add_response(
         "list_service_deployments",

@@ -56,7 +56,7 @@ def aws_live(stubbed_aws: StubbedAws, time_: FakeTime) -> live.AwsLive:
     return live.AwsLive(stubbed_aws, "bookingapp", sleep=time_.sleep, clock=time_.monotonic)
 
 
-def expect_cluster(stubs: StubbedAws) -> None:
+def expect_cluster(stubs: StubbedAws, cluster: str = CLUSTER) -> None:
     """Answer the platform stack's outputs with the cluster's name."""
     stubs["cloudformation"].add_response(
         "describe_stacks",
@@ -66,7 +66,7 @@ def expect_cluster(stubs: StubbedAws) -> None:
                     "StackName": "bookingapp-platform",
                     "StackStatus": "UPDATE_COMPLETE",
                     "CreationTime": "2020-01-01",
-                    "Outputs": [{"OutputKey": "ClusterName", "OutputValue": CLUSTER}],
+                    "Outputs": [{"OutputKey": "ClusterName", "OutputValue": cluster}],
                 }
             ]
         },
