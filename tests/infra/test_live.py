@@ -240,7 +240,6 @@ def test_a_first_deployment_paused_for_approval_is_continued_once_and_said(
         {"serviceDeploymentArn": DEPLOYMENT},
         {"serviceDeploymentArn": DEPLOYMENT, "hookId": "hook-1", "action": "CONTINUE"},
     )
-    expect_cluster(stubbed_aws)
     expect_deployment(stubbed_aws, "AWAITING_ACTION")  # ECS has not moved on yet
     said: list[str] = []
 

@@ -48,6 +48,7 @@ class AwsLive:
         self.sleep, self.clock = sleep, clock
         self._clients: dict[str, Any] = {}
         self._paused_once: set[str] = set()
+        self._cluster: str | None = None  # read once: the cluster's name never changes
 
     def client(self, name: str) -> Any:
         """Return one AWS client, made once."""
@@ -57,11 +58,13 @@ class AwsLive:
 
     def cluster(self) -> str:
         """Return the platform stack's ECS cluster (asked only once the platform exists)."""
-        name = platform_name(self.prefix)
-        outputs = stack_outputs(self.client("cloudformation"), name)
-        if "ClusterName" not in outputs:
-            raise InfraError(f"stack {name} has no output ClusterName: redeploy the platform")
-        return outputs["ClusterName"]
+        if self._cluster is None:
+            name = platform_name(self.prefix)
+            outputs = stack_outputs(self.client("cloudformation"), name)
+            if "ClusterName" not in outputs:
+                raise InfraError(f"stack {name} has no output ClusterName: redeploy the platform")
+            self._cluster = outputs["ClusterName"]
+        return self._cluster
 
     def running_image(self, service: str) -> str | None:
         """Return the image the service's ECS service runs, None if there is none yet."""
