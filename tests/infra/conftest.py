@@ -7,7 +7,9 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
 from bookingapp_infra.params import ServiceParams, load_all
@@ -59,3 +61,41 @@ def emulator(moto_server: str, region: str, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("AWS_REGION", region)
     monkeypatch.setenv("AWS_DEFAULT_REGION", region)
     return region
+
+
+class StubbedAws:
+    """A session whose clients are real boto3 clients answered by botocore's Stubber.
+
+    Every request is checked against the service's API model and every expected call must
+    be made; a client for a service the test did not ask for is a test error.
+    """
+
+    def __init__(self, region: str, services: tuple[str, ...]) -> None:
+        self.clients = {
+            name: boto3.client(
+                name, region_name=region, aws_access_key_id="x", aws_secret_access_key="x"
+            )
+            for name in services
+        }
+        self.stubbers = {name: Stubber(client) for name, client in self.clients.items()}
+
+    def client(self, service_name: str, **_: Any) -> Any:
+        """Return the stubbed client for one service."""
+        assert service_name in self.clients, f"unexpected {service_name} client"
+        return self.clients[service_name]
+
+    def __getitem__(self, service_name: str) -> Stubber:
+        """Return the stubber of one service's client."""
+        return self.stubbers[service_name]
+
+
+@pytest.fixture
+def stubbed_aws(region: str) -> Iterator[StubbedAws]:
+    """Stubbed CloudFormation, ECS, ELBv2, CloudWatch, IAM and EFS clients in one session."""
+    stubs = StubbedAws(region, ("cloudformation", "ecs", "elbv2", "cloudwatch", "iam", "efs"))
+    for stubber in stubs.stubbers.values():
+        stubber.activate()
+    yield stubs
+    for stubber in stubs.stubbers.values():
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()

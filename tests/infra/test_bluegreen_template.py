@@ -65,7 +65,9 @@ def test_blue_green_asks_ecs_for_its_own_strategy_and_bake_time(
     deployment = deployment_of(resources)
     assert deployment["Strategy"] == "BLUE_GREEN"
     assert deployment["BakeTimeInMinutes"] == "5"
-    assert "DeploymentCircuitBreaker" not in deployment  # ECS applies it to rolling only
+    # ECS's deployment failure detection covers blue/green too: green tasks that never
+    # start (a pull error, exit 78) fail the deployment and roll it back.
+    assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
     assert "DeploymentController" not in resources["Service"]["Properties"]  # ECS, not CodeDeploy
     assert "LifecycleHooks" not in deployment  # no approval asked for
 
@@ -267,3 +269,53 @@ def test_alarms_name_the_load_balancer_as_cloudwatch_does(
             if d["Name"] == "LoadBalancer"
         ]
         assert evaluate(dimension, LISTENER_ARN) == "app/bookingapp-alb/50dc6c495c0c9188"
+
+
+@pytest.mark.parametrize(("live", "blue", "green"), [("blue", 100, 0), ("green", 0, 100)])
+def test_both_rules_send_everything_to_the_colour_that_is_live(
+    templates: dict[str, Any], blue_green: ServiceParams, live: str, blue: int, green: int
+) -> None:
+    """After an odd number of releases green is live: an update must not say blue 100."""
+    values = {
+        item["ParameterKey"]: item["ParameterValue"]
+        for item in service_stack(blue_green).cfn_parameters(creating=False)
+    }
+    resources = cfn.resolve(templates["service"], {**values, "LiveColour": live})
+    for rule in ("ListenerRule", "TestListenerRule"):
+        (action,) = resources[rule]["Properties"]["Actions"]
+        assert action["ForwardConfig"]["TargetGroups"] == [
+            {"TargetGroupArn": {"Ref": "TargetGroup"}, "Weight": blue},
+            {"TargetGroupArn": {"Ref": "GreenTargetGroup"}, "Weight": green},
+        ]
+
+
+def test_blue_green_scales_out_on_each_colours_request_count_not_only_on_cpu(
+    templates: dict[str, Any], blue_green: ServiceParams
+) -> None:
+    """CPU averages in the idle colour during a deployment; requests per target do not."""
+    resources = resolved(templates, blue_green)
+    groups = {
+        "BlueRequestScalingPolicy": "TargetGroup",
+        "GreenRequestScalingPolicy": "GreenTargetGroup",
+    }
+    for policy, group in groups.items():
+        tracking = resources[policy]["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+        metric = tracking["PredefinedMetricSpecification"]
+        assert metric["PredefinedMetricType"] == "ALBRequestCountPerTarget"
+        assert metric["ResourceLabel"]["Fn::Join"][1][-1] == {
+            "Fn::GetAtt": [group, "TargetGroupFullName"]
+        }
+        assert tracking["TargetValue"] == str(blue_green.autoscaling.requests_per_target)
+        # The idle group has no data: with scale-in it would veto every scale-in.
+        assert tracking["DisableScaleIn"] is True
+        assert resources[policy]["Properties"]["ScalingTargetId"] == {"Ref": "ScalableTarget"}
+    assert "CpuScalingPolicy" in resources  # CPU still decides scale-in
+
+
+def test_rolling_apps_scale_on_cpu_alone(
+    templates: dict[str, Any], services: dict[str, ServiceParams]
+) -> None:
+    """Every task serves under rolling: the service's CPU average is the real one."""
+    resources = resolved(templates, services["movie"])
+    assert {"BlueRequestScalingPolicy", "GreenRequestScalingPolicy"}.isdisjoint(resources)
+    assert "CpuScalingPolicy" in resources

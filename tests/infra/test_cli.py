@@ -19,10 +19,11 @@ import boto3
 import pytest
 from localstack_client.session import Session as LocalSession
 
-from bookingapp_infra import aws
+from bookingapp_infra import aws, deploy
 from bookingapp_infra.cli import main
-from bookingapp_infra.params import ServiceParams
+from bookingapp_infra.params import SERVICES_DIR, ServiceParams
 from bookingapp_infra.stacks import plan, service_parameters
+from tests.infra.conftest import StubbedAws
 
 CLUSTER = "bookingapp-test"
 
@@ -289,17 +290,38 @@ def test_destroy_without_confirmation_stops_before_any_aws_call(
     )
 
 
-def test_render_writes_the_parameters_deploy_would_send(
+def rendered(directory: Path, *flags: str) -> dict[str, Any]:
+    """Run `render --out directory` and return the written documents by stack name."""
+    assert main(["render", "--out", str(directory), *flags]) == 0
+    return {p.stem: json.loads(p.read_text()) for p in directory.glob("*.json")}
+
+
+def sent(document: dict[str, Any]) -> dict[str, str]:
+    """Return a rendered document's parameters as a dict."""
+    return {p["ParameterKey"]: p["ParameterValue"] for p in document["Parameters"]}
+
+
+def test_render_create_writes_the_parameters_a_first_deploy_sends(
     tmp_path: Any, services: dict[str, ServiceParams]
 ) -> None:
-    assert main(["render", "--out", str(tmp_path)]) == 0
+    written = rendered(tmp_path, "--create")
 
-    written = {p.stem: json.loads(p.read_text()) for p in tmp_path.glob("*.json")}
     assert sorted(written) == sorted(s.name for s in plan(services))
     home = written["bookingapp-home"]
     assert Path(home["TemplateFile"]).name == "service.yaml"
-    sent = {p["ParameterKey"]: p["ParameterValue"] for p in home["Parameters"]}
-    assert sent == service_parameters(services["home"])
+    assert sent(home) == service_parameters(services["home"])
+
+
+def test_render_by_default_leaves_the_autoscaled_count_alone(
+    tmp_path: Any, services: dict[str, ServiceParams]
+) -> None:
+    """Fed to `aws cloudformation deploy` on a running stack, it must not reset the count."""
+    written = rendered(tmp_path)
+
+    for name, p in services.items():
+        expected = "" if p.autoscaling is not None else str(p.desired_count)
+        assert sent(written[f"bookingapp-{name}"])["DesiredCount"] == expected
+    assert "LiveColour it reads from AWS" in written["bookingapp-home"]["Note"]
 
 
 def test_plan_shows_each_route_and_dns_name(
@@ -362,3 +384,180 @@ def test_plan_says_how_each_service_deploys(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert out.count("deploys rolling 100/200 %") == 3
     assert "deploys rolling 0/100 %" in out  # redis
+
+
+def test_plan_says_which_cpu_architecture_each_service_runs_on(
+    services: dict[str, ServiceParams], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan"]) == 0
+
+    out = capsys.readouterr().out
+    assert out.count("512 CPU units / 1024 MiB on X86_64, ") == len(services)
+
+
+def test_deploy_with_the_placeholder_images_refuses_in_one_line_with_exit_2(
+    emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The committed files name docker.io/bookingapp/...: nothing is created in the account."""
+    assert main(["deploy"]) == 2
+
+    err = one_line_error(capsys)
+    assert "bus.toml: image docker.io/bookingapp/bookingapp-bus:latest is the repository's " in err
+    assert "push your images and set image in infra/services/bus.toml" in err
+    assert client("cloudformation").describe_stacks()["Stacks"] == []
+
+
+def own_images(directory: Path) -> Path:
+    """Copy the committed parameter files into directory with images under a real namespace."""
+    for source in SERVICES_DIR.glob("*.toml"):
+        text = source.read_text().replace("docker.io/bookingapp/", "docker.io/someone/")
+        (directory / source.name).write_text(text)
+    return directory
+
+
+def described_stack(name: str, status: str, **parameters: str) -> dict[str, Any]:
+    """Return a DescribeStacks answer for one stack deployed with these parameters."""
+    stack: dict[str, Any] = {"StackName": name, "StackStatus": status, "CreationTime": "2020-01-01"}
+    stack["Parameters"] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+    return {"Stacks": [stack]}
+
+
+def expect_platform(stubs: StubbedAws, **parameters: str) -> None:
+    """Answer deploy's first look at the platform stack: absent, or deployed like this."""
+    if parameters:
+        answer = described_stack("bookingapp-platform", "UPDATE_COMPLETE", **parameters)
+        stubs["cloudformation"].add_response(
+            "describe_stacks", answer, {"StackName": "bookingapp-platform"}
+        )
+    else:
+        stubs["cloudformation"].add_client_error(
+            "describe_stacks", "ValidationError", "Stack with id bookingapp-platform does not exist"
+        )
+
+
+def test_deploy_creates_the_service_linked_roles_before_touching_any_stack(
+    stubbed_aws: StubbedAws,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(aws, "make_session", lambda: stubbed_aws)
+    expect_platform(stubbed_aws)
+    for principal in ("ecs.amazonaws.com", "ecs.application-autoscaling.amazonaws.com"):
+        stubbed_aws["iam"].add_client_error(
+            "create_service_linked_role",
+            "InvalidInput",
+            "Service role name X has been taken in this account, please try a different suffix.",
+            expected_params={"AWSServiceName": principal},
+        )
+    # The network stack is busy: deploy stops there, after the roles and before any change.
+    stubbed_aws["cloudformation"].add_response(
+        "describe_stacks",
+        described_stack("bookingapp-network", "UPDATE_IN_PROGRESS"),
+        {"StackName": "bookingapp-network"},
+    )
+
+    assert main(["--services-dir", str(own_images(tmp_path)), "deploy"]) == 1
+
+    assert "stack bookingapp-network is UPDATE_IN_PROGRESS" in one_line_error(capsys)
+
+
+# ---------------------------------------------------------------- HTTPS through deploy
+
+
+CERT = "arn:aws:acm:{}:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+
+
+@pytest.fixture
+def planned(stubbed_aws: StubbedAws, monkeypatch: pytest.MonkeyPatch) -> list[list[Any]]:
+    """Run deploy on the stubbed session, recording the stacks it would deploy, in order."""
+    monkeypatch.setattr(aws, "make_session", lambda: stubbed_aws)
+    monkeypatch.setattr(deploy, "ensure_service_linked_roles", lambda iam, say: None)
+    seen: list[list[Any]] = []
+    monkeypatch.setattr(deploy, "deploy_all", lambda cfn, stacks, *_: seen.append(list(stacks)))
+    monkeypatch.setattr(deploy, "stack_outputs", lambda cfn, name: {"AlbUrl": "https://x"})
+    return seen
+
+
+def deploy_with(tmp_path: Path, *flags: str) -> int:
+    """Run `deploy` with own images and these flags."""
+    return main(["--services-dir", str(own_images(tmp_path)), "deploy", *flags])
+
+
+def test_deploy_with_a_certificate_moves_every_app_rule_to_https(
+    stubbed_aws: StubbedAws, planned: list[list[Any]], tmp_path: Path, region: str
+) -> None:
+    expect_platform(stubbed_aws)
+
+    assert deploy_with(tmp_path, "--certificate-arn", CERT.format(region)) == 0
+
+    (stacks,) = planned
+    assert stacks[1].parameters["CertificateArn"] == CERT.format(region)
+    apps = [s for s in stacks if s.service is not None and s.service.is_app]
+    assert [s.service.name for s in apps] == ["bus", "home", "movie"]
+    assert {s.parameters["Https"] for s in apps} == {"true"}
+
+
+def test_a_later_deploy_keeps_the_certificate_without_being_told_again(
+    stubbed_aws: StubbedAws, planned: list[list[Any]], tmp_path: Path, region: str
+) -> None:
+    expect_platform(stubbed_aws, CertificateArn=CERT.format(region))
+
+    assert deploy_with(tmp_path) == 0
+
+    (stacks,) = planned
+    assert [s.name for s in stacks][:2] == ["bookingapp-network", "bookingapp-platform"]
+    assert stacks[1].parameters["CertificateArn"] == CERT.format(region)
+
+
+def test_dropping_https_moves_the_apps_back_before_the_platform_removes_443(
+    stubbed_aws: StubbedAws, planned: list[list[Any]], tmp_path: Path, region: str
+) -> None:
+    """CloudFormation refuses to drop an export while the apps' rules still import it."""
+    expect_platform(stubbed_aws, CertificateArn=CERT.format(region))
+
+    assert deploy_with(tmp_path, "--no-https") == 0
+
+    (stacks,) = planned
+    assert stacks[0].name == "bookingapp-network"
+    assert stacks[-1].name == "bookingapp-platform"
+    assert stacks[-1].parameters["CertificateArn"] == ""
+    assert {s.parameters.get("Https", "false") for s in stacks[1:-1]} == {"false"}
+
+
+@pytest.mark.usefixtures("no_region")
+def test_a_malformed_certificate_is_refused_before_any_aws_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert deploy_with(tmp_path, "--certificate-arn", "my-cert") == 2
+
+    assert "--certificate-arn 'my-cert' is not an ACM certificate ARN" in one_line_error(capsys)
+
+
+def test_a_certificate_from_another_region_is_refused(
+    emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An ALB can only use a certificate of its own region (moto answers the rest)."""
+    other = "us-east-1" if emulator != "us-east-1" else "eu-west-1"
+
+    assert deploy_with(tmp_path, "--certificate-arn", CERT.format(other)) == 2
+
+    assert f"the certificate is in {other} but the stacks are in {emulator}" in one_line_error(
+        capsys
+    )
+    assert client("cloudformation").describe_stacks()["Stacks"] == []
+
+
+def test_deploy_warns_when_tasks_pull_from_docker_hub_anonymously(
+    stubbed_aws: StubbedAws,
+    planned: list[list[Any]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    expect_platform(stubbed_aws)
+
+    assert deploy_with(tmp_path) == 0
+
+    out = capsys.readouterr().out
+    assert out.startswith("note: 7 tasks pull from Docker Hub anonymously through one NAT ")
+    assert "set repository_credentials" in out

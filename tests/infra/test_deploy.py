@@ -21,8 +21,43 @@ from bookingapp_infra import deploy
 from bookingapp_infra.errors import InfraError
 from bookingapp_infra.params import ServiceParams
 from bookingapp_infra.stacks import Stack, plan, service_stack
+from tests.infra.conftest import StubbedAws
+
+UPDATED = "UPDATE_COMPLETE"
 
 MISSING = "Stack with id {} does not exist"
+
+
+@dataclasses.dataclass
+class FakeLive:
+    """deploy.Live with fixed answers; it records what deploy asked it to do."""
+
+    images: dict[str, str] = dataclasses.field(default_factory=dict)
+    colours: dict[str, str] = dataclasses.field(default_factory=dict)
+    kept: list[str] = dataclasses.field(default_factory=list)
+    asked: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def running_image(self, service: str) -> str | None:
+        """Return the image a release put in place, if the test says there is one."""
+        return self.images.get(service)
+
+    def live_colour(self, stack_name: str) -> str:
+        """Return the colour the test says production is on (blue unless told)."""
+        self.asked.append(("live_colour", stack_name))
+        return self.colours.get(stack_name, "blue")
+
+    def wait_for_quiet_alarms(self, service: str, say: Any) -> None:
+        """Record that deploy waited for the service's alarms."""
+        self.asked.append(("quiet_alarms", service))
+
+    def continue_first_pause(self, service: str, say: Any) -> None:
+        """Record that deploy looked for a paused first deployment."""
+        self.asked.append(("first_pause", service))
+
+    def kept_file_systems(self, platform_stack: str) -> list[str]:
+        """Return the file systems the test says a destroy kept."""
+        self.asked.append(("kept_file_systems", platform_stack))
+        return self.kept
 
 
 @pytest.fixture
@@ -235,7 +270,7 @@ def test_a_redeploy_keeps_the_image_a_release_put_in_place(
     stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
     said: list[str] = []
 
-    deploy.deploy_all(client, [home], 60, said.append, running_image={"home": RELEASED}.get)
+    deploy.deploy_all(client, [home], 60, said.append, live=FakeLive(images={"home": RELEASED}))
 
     (update,) = [c for op, c in calls if op == "UpdateStack"]
     assert parameters(update)["Image"] == RELEASED != toml_image
@@ -254,7 +289,7 @@ def test_a_redeploy_refuses_when_both_the_toml_and_the_running_image_changed(
     stubber.add_response("describe_stacks", deployed(home.name, "docker.io/someone/home:older"))
 
     with pytest.raises(InfraError) as caught:
-        deploy.deploy_stack(client, home, 60, running_image={"home": RELEASED}.get)
+        deploy.deploy_stack(client, home, 60, live=FakeLive(images={"home": RELEASED}))
 
     message = str(caught.value)
     assert f"the service runs {RELEASED} (released after the last deploy)" in message
@@ -281,7 +316,9 @@ def test_a_redeploy_sends_the_toml_image_when_no_release_happened(
     stubber.add_response("update_stack", {"StackId": "id"})
     stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
 
-    deploy.deploy_stack(client, home, 60, running_image=lambda _: running)
+    deploy.deploy_stack(
+        client, home, 60, live=FakeLive(images={"home": running} if running else {})
+    )
 
     (update,) = [c for op, c in calls if op == "UpdateStack"]
     assert parameters(update)["Image"] == services["home"].image
@@ -311,7 +348,7 @@ def test_a_second_redeploy_still_keeps_the_release(
     stubber.add_response("update_stack", {"StackId": "id"})
     stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
 
-    deploy.deploy_stack(client, home, 60, running_image={"home": RELEASED}.get)
+    deploy.deploy_stack(client, home, 60, live=FakeLive(images={"home": RELEASED}))
 
     (update,) = [c for op, c in calls if op == "UpdateStack"]
     assert parameters(update)["Image"] == RELEASED
@@ -330,7 +367,7 @@ def test_a_new_image_in_the_toml_after_a_kept_release_is_deployed(
     stubber.add_response("update_stack", {"StackId": "id"})
     stubber.add_response("describe_stacks", stack(home.name, "UPDATE_COMPLETE"))
 
-    deploy.deploy_stack(client, home, 60, running_image={"home": RELEASED}.get)
+    deploy.deploy_stack(client, home, 60, live=FakeLive(images={"home": RELEASED}))
 
     (update,) = [c for op, c in calls if op == "UpdateStack"]
     assert parameters(update)["Image"] == services["home"].image
@@ -356,3 +393,323 @@ def test_updating_a_service_that_pauses_for_approval_says_how_to_let_it_finish(
         "bookingapp-movie: a task definition change deploys blue/green and pauses after test "
         "traffic: `bookingapp-infra approve movie` from another terminal lets it finish"
     ]
+
+
+# ---------------------------------------------------------------- issue 21: the first real deploy
+
+
+def blue_green(p: ServiceParams, **settings: Any) -> ServiceParams:
+    """Return p deployed blue/green, with more [deployment] settings if given."""
+    return dataclasses.replace(
+        p, deployment=dataclasses.replace(p.deployment, strategy="blue_green", **settings)
+    )
+
+
+def with_parameters(answer: dict[str, Any], **values: str) -> dict[str, Any]:
+    """Return a DescribeStacks answer whose stack was deployed with these parameters."""
+    answer["Stacks"][0]["Parameters"] = [
+        {"ParameterKey": k, "ParameterValue": v} for k, v in values.items()
+    ]
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("status", "advice"),
+    [
+        ("UPDATE_IN_PROGRESS", "CloudFormation is still working on it; wait until it ends"),
+        ("CREATE_IN_PROGRESS", "CloudFormation is still working on it; wait until it ends"),
+        ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "CloudFormation is still working on it"),
+        ("UPDATE_ROLLBACK_IN_PROGRESS", "CloudFormation is still working on it"),
+        ("DELETE_IN_PROGRESS", "CloudFormation is still working on it"),
+        (
+            "UPDATE_ROLLBACK_FAILED",
+            "`aws cloudformation continue-update-rollback --stack-name bookingapp-home`",
+        ),
+        ("REVIEW_IN_PROGRESS", "`bookingapp-infra destroy --stack bookingapp-home --yes`"),
+    ],
+)
+def test_a_stack_no_update_can_touch_is_refused_in_one_line_saying_what_to_do(
+    cfn: Any, services: dict[str, ServiceParams], status: str, advice: str
+) -> None:
+    """Sending the update anyway gets CloudFormation's bare ValidationError instead."""
+    client, stubber, calls = cfn
+    home = plan(services)[4]
+    stubber.add_response("describe_stacks", stack(home.name, status))
+
+    with pytest.raises(InfraError) as caught:
+        deploy.deploy_stack(client, home, timeout=60)
+
+    message = str(caught.value)
+    assert message.startswith(f"stack bookingapp-home is {status}: ")
+    assert advice in message
+    assert "then deploy again" in message
+    assert "\n" not in message
+    assert [op for op, _ in calls] == ["DescribeStacks"]
+
+
+def test_a_redeploy_keeps_production_on_green_after_an_odd_number_of_releases(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, calls = cfn
+    target = service_stack(blue_green(services["movie"]))
+    stubber.add_response(
+        "describe_stacks",
+        with_parameters(stack(target.name, "UPDATE_COMPLETE"), DeploymentStrategy="blue_green"),
+    )
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(target.name, "UPDATE_COMPLETE"))
+    live = FakeLive(colours={target.name: "green"})
+
+    deploy.deploy_stack(client, target, 60, live=live)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["LiveColour"] == "green"
+    assert ("live_colour", target.name) in live.asked
+
+
+def test_switching_to_rolling_while_green_is_live_is_refused(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    """Rolling forwards to blue's group only: with green live that group has no tasks."""
+    client, stubber, calls = cfn
+    target = service_stack(services["movie"])  # the file says rolling again
+    stubber.add_response(
+        "describe_stacks",
+        with_parameters(stack(target.name, "UPDATE_COMPLETE"), DeploymentStrategy="blue_green"),
+    )
+
+    with pytest.raises(InfraError) as caught:
+        deploy.deploy_stack(client, target, 60, live=FakeLive(colours={target.name: "green"}))
+
+    assert "production runs on the green target group" in str(caught.value)
+    assert "`bookingapp-infra release movie --image ...` once more" in str(caught.value)
+    assert not [c for op, c in calls if op == "UpdateStack"]
+
+
+def test_a_rolling_stack_is_not_asked_for_its_colour(
+    cfn: Any, services: dict[str, ServiceParams]
+) -> None:
+    client, stubber, calls = cfn
+    target = service_stack(blue_green(services["movie"]))  # switching rolling -> blue/green
+    stubber.add_response(
+        "describe_stacks",
+        with_parameters(stack(target.name, "UPDATE_COMPLETE"), DeploymentStrategy="rolling"),
+    )
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(target.name, "UPDATE_COMPLETE"))
+    live = FakeLive()
+
+    deploy.deploy_stack(client, target, 60, live=live)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["LiveColour"] == "blue"
+    assert live.asked == []
+
+
+def test_creating_a_service_that_pauses_for_approval_answers_its_first_pause(
+    cfn: Any, services: dict[str, ServiceParams], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ECS pauses a first deployment too; unanswered, the create fails after a day."""
+    monkeypatch.setattr(deploy, "POLL_SECONDS", 0)
+    client, stubber, _ = cfn
+    target = service_stack(blue_green(services["movie"], approval=True))
+    expect_missing(stubber, target.name)
+    stubber.add_response("create_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(target.name, "CREATE_IN_PROGRESS"))
+    stubber.add_response("describe_stacks", stack(target.name, "CREATE_IN_PROGRESS"))
+    stubber.add_response("describe_stacks", stack(target.name, "CREATE_COMPLETE"))
+    live = FakeLive()
+
+    assert deploy.deploy_stack(client, target, 60, live=live) == "created"
+
+    assert live.asked == [("first_pause", "movie"), ("first_pause", "movie")]
+
+
+def test_creating_a_service_without_approval_never_looks_for_a_pause(
+    cfn: Any, services: dict[str, ServiceParams], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deploy, "POLL_SECONDS", 0)
+    client, stubber, _ = cfn
+    target = service_stack(blue_green(services["movie"]))
+    expect_missing(stubber, target.name)
+    stubber.add_response("create_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(target.name, "CREATE_IN_PROGRESS"))
+    stubber.add_response("describe_stacks", stack(target.name, "CREATE_COMPLETE"))
+    live = FakeLive()
+
+    deploy.deploy_stack(client, target, 60, live=live)
+
+    assert live.asked == []
+
+
+def with_task(answer: dict[str, Any], arn: str) -> dict[str, Any]:
+    """Return a DescribeStacks answer whose service stack outputs this task definition."""
+    answer["Stacks"][0]["Outputs"] = [{"OutputKey": "TaskDefinitionArn", "OutputValue": arn}]
+    return answer
+
+
+@pytest.mark.parametrize(("new_task", "waits"), [("td/redis:2", True), ("td/redis:1", False)])
+def test_apps_wait_for_quiet_alarms_only_after_the_redis_task_was_replaced(
+    cfn: Any, services: dict[str, ServiceParams], new_task: str, waits: bool
+) -> None:
+    """A replaced Redis task means a minute or two of 503s, which the 5xx alarms count."""
+    client, stubber, _ = cfn
+    redis, home = plan(services)[2], plan(services)[4]
+    stubber.add_response("describe_stacks", with_task(stack(redis.name, UPDATED), "td/redis:1"))
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", with_task(stack(redis.name, UPDATED), new_task))
+    if waits:
+        stubber.add_response("describe_stacks", stack(home.name, UPDATED))  # it exists
+    stubber.add_response("describe_stacks", stack(home.name, UPDATED))
+    stubber.add_client_error("update_stack", "ValidationError", "No updates are to be performed.")
+    live = FakeLive()
+
+    deploy.deploy_all(client, [redis, home], 60, lambda _: None, live)
+
+    assert (("quiet_alarms", "home") in live.asked) is waits
+
+
+# ---------------------------------------------------------------- service-linked roles
+
+
+@pytest.fixture
+def iam(stubbed_aws: StubbedAws) -> tuple[Any, Stubber]:
+    """The stubbed IAM client and its stubber (tests/infra/conftest.py)."""
+    return stubbed_aws.client("iam"), stubbed_aws["iam"]
+
+
+ECS_PRINCIPAL, SCALING_PRINCIPAL = "ecs.amazonaws.com", "ecs.application-autoscaling.amazonaws.com"
+ECS_ROLE, SCALING_ROLE = (
+    "AWSServiceRoleForECS",
+    "AWSServiceRoleForApplicationAutoScaling_ECSService",
+)
+
+
+def created_role(name: str, principal: str) -> dict[str, Any]:
+    """Return IAM's CreateServiceLinkedRole answer."""
+    return {
+        "Role": {
+            "Path": f"/aws-service-role/{principal}/",
+            "RoleName": name,
+            "RoleId": "AROAEXAMPLE1234567890",
+            "Arn": f"arn:aws:iam::123456789012:role/aws-service-role/{principal}/{name}",
+            "CreateDate": "2020-01-01",
+        }
+    }
+
+
+def taken(name: str) -> str:
+    """Return IAM's message when a service-linked role exists already."""
+    return (
+        f"Service role name {name} has been taken in this account, please try a different suffix."
+    )
+
+
+def test_a_fresh_account_gets_both_service_linked_roles_before_the_first_stack(iam: Any) -> None:
+    client, stubber = iam
+    for principal, name in ((ECS_PRINCIPAL, ECS_ROLE), (SCALING_PRINCIPAL, SCALING_ROLE)):
+        stubber.add_response(
+            "create_service_linked_role",
+            created_role(name, principal),
+            {"AWSServiceName": principal},
+        )
+    said: list[str] = []
+
+    deploy.ensure_service_linked_roles(client, said.append)
+
+    assert said == [
+        f"created the service-linked role {ECS_ROLE} (the first use of {ECS_PRINCIPAL} here)",
+        f"created the service-linked role {SCALING_ROLE} (the first use of {SCALING_PRINCIPAL} "
+        "here)",
+    ]
+
+
+def test_roles_that_exist_already_are_left_alone_and_nothing_is_said(iam: Any) -> None:
+    client, stubber = iam
+    for name in (ECS_ROLE, SCALING_ROLE):
+        stubber.add_client_error("create_service_linked_role", "InvalidInput", taken(name))
+    said: list[str] = []
+
+    deploy.ensure_service_linked_roles(client, said.append)
+
+    assert said == []
+
+
+def test_an_identity_that_may_not_create_roles_goes_on_when_they_exist(iam: Any) -> None:
+    client, stubber = iam
+    for principal, name in ((ECS_PRINCIPAL, ECS_ROLE), (SCALING_PRINCIPAL, SCALING_ROLE)):
+        stubber.add_client_error("create_service_linked_role", "AccessDenied", "not allowed")
+        stubber.add_response("get_role", created_role(name, principal), {"RoleName": name})
+
+    deploy.ensure_service_linked_roles(client, lambda _: None)
+
+
+def test_a_missing_role_nobody_here_may_create_is_one_line_naming_the_command(iam: Any) -> None:
+    client, stubber = iam
+    stubber.add_client_error("create_service_linked_role", "AccessDenied", "not allowed")
+    stubber.add_client_error("get_role", "NoSuchEntity", f"The role {ECS_ROLE} cannot be found.")
+
+    with pytest.raises(InfraError) as caught:
+        deploy.ensure_service_linked_roles(client, lambda _: None)
+
+    assert str(caught.value) == (
+        f"the service-linked role {ECS_ROLE} is missing (or not visible) and this identity may "
+        "not create it: an administrator runs `aws iam create-service-linked-role "
+        f"--aws-service-name {ECS_PRINCIPAL}` once for the account"
+    )
+
+
+# ---------------------------------------------------------------- the data a destroy kept
+
+
+@pytest.mark.parametrize(
+    ("kept", "mounted", "said"),
+    [
+        pytest.param(
+            ["fs-0123456789abcdef0", "fs-00000000000000001"],
+            "fs-0123456789abcdef0",
+            [
+                "bookingapp-platform: mounting fs-0123456789abcdef0 again, Redis' data kept by "
+                "the last destroy (1 older left alone: fs-00000000000000001)"
+            ],
+            id="kept",
+        ),
+        pytest.param([], "", [], id="none-kept"),
+    ],
+)
+def test_a_new_platform_mounts_the_file_system_the_last_destroy_kept(
+    cfn: Any, services: dict[str, ServiceParams], kept: list[str], mounted: str, said: list[str]
+) -> None:
+    """Empty: the template creates a new file system, as on a first deploy."""
+    client, stubber, calls = cfn
+    platform = plan(services)[1]
+    expect_missing(stubber, platform.name)
+    stubber.add_response("create_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(platform.name, "CREATE_COMPLETE"))
+    lines: list[str] = []
+
+    deploy.deploy_stack(client, platform, 60, lines.append, FakeLive(kept=kept))
+
+    (create,) = [c for op, c in calls if op == "CreateStack"]
+    assert parameters(create)["ExistingDataFileSystemId"] == mounted
+    assert lines == said
+
+
+@pytest.mark.parametrize("deployed_with", ["", "fs-0123456789abcdef0"])
+def test_an_existing_platform_keeps_its_file_system_whatever_else_was_kept(
+    cfn: Any, services: dict[str, ServiceParams], deployed_with: str
+) -> None:
+    """Changing it on an update would swap the file system under a running Redis."""
+    client, stubber, calls = cfn
+    platform = plan(services)[1]
+    answer = with_parameters(stack(platform.name, UPDATED), ExistingDataFileSystemId=deployed_with)
+    stubber.add_response("describe_stacks", answer)
+    stubber.add_response("update_stack", {"StackId": "id"})
+    stubber.add_response("describe_stacks", stack(platform.name, UPDATED))
+    live = FakeLive(kept=["fs-11111111111111111"])
+
+    deploy.deploy_stack(client, platform, 60, live=live)
+
+    (update,) = [c for op, c in calls if op == "UpdateStack"]
+    assert parameters(update)["ExistingDataFileSystemId"] == deployed_with
+    assert ("kept_file_systems", platform.name) not in live.asked

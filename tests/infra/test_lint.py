@@ -25,7 +25,7 @@ from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
 from bookingapp_infra.params import ServiceParams, load_all
-from bookingapp_infra.stacks import TEMPLATES_DIR, service_stack
+from bookingapp_infra.stacks import TEMPLATES_DIR, plan, service_stack
 from tests.infra import cfn
 from tests.support import ROOT
 
@@ -55,13 +55,14 @@ def with_strategy(p: ServiceParams, **settings: Any) -> ServiceParams:
 
 
 def rendered_variants() -> dict[str, ServiceParams]:
-    """Each committed service, plus movie blue/green with and without approval."""
+    """Each committed service, plus movie blue/green with and without approval, and on ARM."""
     services = load_all()
     movie = services["movie"]
     return {
         **services,
         "movie-blue-green": with_strategy(movie, strategy="blue_green", bake_time_minutes=0),
         "movie-approval": with_strategy(movie, strategy="blue_green", approval=True),
+        "movie-arm64": dataclasses.replace(movie, cpu_architecture="ARM64"),
     }
 
 
@@ -86,6 +87,31 @@ def test_cfn_lint_accepts_the_service_template_as_each_service_renders_it(
     variant: str, p: ServiceParams
 ) -> None:
     assert lint_rendered(p) == []
+
+
+# The platform's optional parameters, each switched on.
+PLATFORM_VARIANTS = {
+    "as committed": {},
+    "kept redis data": {"ExistingDataFileSystemId": "fs-0123456789abcdef0"},
+    "https": {
+        "CertificateArn": (
+            "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+        )
+    },
+}
+
+
+@pytest.mark.parametrize("override", PLATFORM_VARIANTS.values(), ids=PLATFORM_VARIANTS)
+def test_cfn_lint_accepts_the_platform_template_with_each_option(override: dict[str, str]) -> None:
+    values = {**plan(load_all())[1].parameters, **override}
+    config = ManualArgs(regions=LINT_REGIONS, parameters=[values])
+    matches = lint_file(cfn.template_path("platform"), config=config)
+    assert [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches] == []
+
+
+def test_cfn_lint_accepts_an_app_whose_rules_join_the_https_listener() -> None:
+    p = rendered_variants()["movie-blue-green"]
+    assert lint_rendered(p, Https="true") == []
 
 
 def test_cfn_lint_with_rendered_parameters_catches_a_bad_value() -> None:

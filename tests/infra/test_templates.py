@@ -244,6 +244,17 @@ def test_namespace_is_the_one_the_apps_resolve(templates: dict[str, Any]) -> Non
     assert namespace["Properties"]["Name"] == NAMESPACE == "internal-bookingapp.com"
 
 
+def test_a_missing_name_is_cached_seconds_not_minutes(
+    templates: dict[str, Any], services: dict[str, ServiceParams]
+) -> None:
+    """The SOA TTL bounds negative caching: no A record while Redis is replaced stop-first."""
+    resources = cfn.resolve(templates["platform"], {})
+    (namespace,) = of_type(resources, "AWS::ServiceDiscovery::PrivateDnsNamespace").values()
+    ttl = int(namespace["Properties"]["Properties"]["DnsProperties"]["SOA"]["TTL"])
+    assert 0 < ttl <= 15
+    assert ttl < services["redis"].dns_ttl  # never longer than a positive answer is kept
+
+
 def test_execution_role_reaches_only_its_log_group_and_secret(templates: dict[str, Any]) -> None:
     resources = cfn.resolve(templates["platform"], {})
     role = props(resources, "ExecutionRole")
@@ -269,9 +280,17 @@ def test_logs_expire(templates: dict[str, Any]) -> None:
     assert int(logs["Properties"]["RetentionInDays"]) > 0
 
 
-def test_platform_outputs_the_alb_url(templates: dict[str, Any]) -> None:
+def test_platform_outputs_the_alb_url_https_once_there_is_a_certificate(
+    templates: dict[str, Any],
+) -> None:
     outputs = templates["platform"]["Outputs"]
-    assert outputs["AlbUrl"]["Value"] == {"Fn::Sub": "http://${LoadBalancer.DNSName}"}
+    assert outputs["AlbUrl"]["Value"] == {
+        "Fn::If": [
+            "HasCertificate",
+            {"Fn::Sub": "https://${LoadBalancer.DNSName}"},
+            {"Fn::Sub": "http://${LoadBalancer.DNSName}"},
+        ]
+    }
 
 
 # ---------------------------------------------------------------- service: apps
@@ -817,3 +836,90 @@ def test_the_image_user_and_its_writable_tmp_match_the_task_user(
     assert f"\nUSER {user}\n" in final_stage
     assert f"chown {user} /tmp" in final_stage
     assert '\nVOLUME ["/tmp"]\n' in final_stage
+
+
+# ---------------------------------------------------------------- Graviton (issue 21)
+
+
+@pytest.mark.parametrize("architecture", ["X86_64", "ARM64"])
+def test_the_task_runs_on_the_cpu_architecture_its_parameter_file_names(
+    templates: dict[str, Any], services: dict[str, ServiceParams], architecture: str
+) -> None:
+    p = replace(services["movie"], cpu_architecture=architecture)
+    runtime = props(resolved_service(templates, p), "TaskDefinition")["RuntimePlatform"]
+    assert runtime == {"CpuArchitecture": architecture, "OperatingSystemFamily": "LINUX"}
+
+
+# ---------------------------------------------------------------- kept Redis data (issue 21)
+
+
+def test_a_kept_file_system_is_mounted_again_instead_of_a_new_one(
+    templates: dict[str, Any],
+) -> None:
+    kept = "fs-0123456789abcdef0"
+    resources = cfn.resolve(templates["platform"], {"ExistingDataFileSystemId": kept})
+    assert "DataFileSystem" not in resources
+    for mounted in ("DataAccessPoint", "DataMountTarget1", "DataMountTarget2"):
+        assert props(resources, mounted)["FileSystemId"] == kept
+    (statement,) = props(resources, "BackingDataPolicy")["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:elasticfilesystem:${AWS::Region}:${AWS::AccountId}"
+        ":file-system/${ExistingDataFileSystemId}"
+    }
+    fresh = cfn.resolve(templates["platform"], {})
+    assert props(fresh, "DataAccessPoint")["FileSystemId"] == {"Ref": "DataFileSystem"}
+
+
+# ---------------------------------------------------------------- HTTPS (issue 21)
+
+
+CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+
+
+def test_without_a_certificate_the_alb_serves_plain_http_as_before(
+    templates: dict[str, Any],
+) -> None:
+    resources = cfn.resolve(templates["platform"], {})
+    assert "HttpsListener" not in resources
+    assert "AlbHttpsFromInternetIngress" not in resources
+    (action,) = props(resources, "HttpListener")["DefaultActions"]
+    assert action["Type"] == "fixed-response"
+
+
+def test_with_a_certificate_443_serves_tls_and_80_redirects_there_permanently(
+    templates: dict[str, Any],
+) -> None:
+    resources = cfn.resolve(templates["platform"], {"CertificateArn": CERTIFICATE})
+    https = props(resources, "HttpsListener")
+    assert (https["Port"], https["Protocol"]) == (443, "HTTPS")
+    assert https["Certificates"] == [{"CertificateArn": CERTIFICATE}]
+    assert https["SslPolicy"].startswith("ELBSecurityPolicy-TLS13-1-2")  # TLS 1.2 and 1.3
+    (default,) = https["DefaultActions"]
+    assert default["FixedResponseConfig"]["StatusCode"] == "404"  # unclaimed paths, as on :80
+    (redirect,) = props(resources, "HttpListener")["DefaultActions"]
+    assert redirect == {
+        "Type": "redirect",
+        "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"},
+    }
+    ingress = props(resources, "AlbHttpsFromInternetIngress")
+    assert (ingress["FromPort"], ingress["ToPort"], ingress["CidrIp"]) == (443, 443, "0.0.0.0/0")
+
+
+@pytest.mark.parametrize(
+    ("https", "export"), [("true", "HttpsListenerArn"), ("false", "ListenerArn")]
+)
+def test_app_rules_join_the_https_listener_when_there_is_a_certificate(
+    templates: dict[str, Any], services: dict[str, ServiceParams], https: str, export: str
+) -> None:
+    p = replace(
+        services["movie"], deployment=replace(services["movie"].deployment, strategy="blue_green")
+    )
+    values = {
+        i["ParameterKey"]: i["ParameterValue"]
+        for i in service_stack(p).cfn_parameters(creating=True)
+    }
+    resources = cfn.resolve(templates["service"], {**values, "Https": https})
+    for rule in ("ListenerRule", "TestListenerRule"):
+        assert props(resources, rule)["ListenerArn"] == {
+            "Fn::ImportValue": {"Fn::Sub": f"${{PlatformStackName}}-{export}"}
+        }

@@ -1,4 +1,4 @@
-"""bookingapp-infra: plan, render, deploy, release and watch, approve, roll back, destroy.
+"""bookingapp-infra: plan, cost, render, deploy, release and watch, approve, roll back, destroy.
 
 Exit codes: 0 done, 1 AWS or the emulator refused or failed (a failed or rolled-back
 release included), 2 bad input (arguments, parameter files, unknown service). Every
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,9 +19,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bookingapp_infra import aws, deploy, release, stacks
+from bookingapp_infra import aws, cost, deploy, release, stacks
 from bookingapp_infra.errors import InfraError, InputError
-from bookingapp_infra.params import ParamsError, ServiceParams, load_all
+from bookingapp_infra.live import AwsLive
+from bookingapp_infra.params import (
+    ParamsError,
+    ServiceParams,
+    anonymous_docker_hub_tasks,
+    check_images_pullable,
+    load_all,
+)
 
 PROG = "bookingapp-infra"
 DEPLOY_TIMEOUT = 3600.0  # a first deploy (NAT gateway, ALB, namespace) takes 10-20 minutes
@@ -68,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
     verbs = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         add_plan,
+        add_cost,
         add_render,
         add_deploy,
         add_release,
@@ -116,7 +125,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
             else f"{p.desired_count} task(s), fixed"
         )
         print(f"{p.name}: {p.image}")
-        print(f"  {p.cpu} CPU units / {p.memory} MiB, {scaling}")
+        print(f"  {p.cpu} CPU units / {p.memory} MiB on {p.cpu_architecture}, {scaling}")
         print(f"  route {route}; {p.dns_name} (TTL {p.dns_ttl} s)")
         print(f"  deploys {strategy_words(p)}")
 
@@ -130,13 +139,48 @@ def strategy_words(p: ServiceParams) -> str:
     return f"blue/green, bake {d.bake_time_minutes} min{pause}"
 
 
+# ---------------------------------------------------------------- cost
+
+
+def add_cost(verbs: Verbs) -> None:
+    """cost: what deploy would build, priced per stack and in total (no AWS calls)."""
+    command = verb(verbs, "cost", cmd_cost, "price what deploy would build, per hour and month")
+    command.add_argument(
+        "--region",
+        default=cost.DEFAULT_REGION,
+        help="whose prices (default: %(default)s; infra/prices.toml lists the others)",
+    )
+
+
+def cmd_cost(args: argparse.Namespace) -> None:
+    """Print each stack's price per hour, desired and max, on X86_64 and ARM64, and totals."""
+    services = load(args)
+    table = cost.load_prices(args.region)
+    extra = ["ElastiCache nodes (not in the price table)"] if stacks.managed_redis(services) else []
+    for line in cost.report(cost.estimate(stacks.plan(services, args.prefix), table), table, extra):
+        print(line)
+
+
 # ---------------------------------------------------------------- render
+
+
+# What `render` cannot know offline and `deploy` reads from AWS at deploy time.
+RENDER_NOTE = (
+    "For review. `bookingapp-infra deploy` also keeps a released Image and the blue/green "
+    "LiveColour it reads from AWS; feeding this to `aws cloudformation deploy` does not."
+)
 
 
 def add_render(verbs: Verbs) -> None:
     """render: print or write each stack's CloudFormation parameters."""
     command = verb(verbs, "render", cmd_render, "print (or write) each stack's parameters")
     command.add_argument("--out", type=Path, help="write <stack>.json files here instead")
+    command.add_argument(
+        "--create",
+        action="store_true",
+        help="parameters for stacks that do not exist yet (default: for updating them, which "
+        "leaves the autoscaler's task count alone)",
+    )
 
 
 def cmd_render(args: argparse.Namespace) -> None:
@@ -146,7 +190,10 @@ def cmd_render(args: argparse.Namespace) -> None:
             {
                 "StackName": stack.name,
                 "TemplateFile": str(stack.template),
-                "Parameters": stack.cfn_parameters(creating=True),
+                # An update with a fixed DesiredCount resets what the autoscaler chose
+                # (docs/pitfalls.md #8): only --create asks for the file's count.
+                "Parameters": stack.cfn_parameters(creating=args.create),
+                "Note": RENDER_NOTE,
             },
             indent=2,
         )
@@ -168,23 +215,72 @@ def add_deploy(verbs: Verbs) -> None:
     """deploy: create or update every stack in order."""
     command = verb(verbs, "deploy", cmd_deploy, "create or update the stacks in order")
     command.add_argument("--timeout", type=float, default=DEPLOY_TIMEOUT, help="seconds per stack")
+    https = command.add_mutually_exclusive_group()
+    https.add_argument(
+        "--certificate-arn",
+        metavar="ARN",
+        help="serve HTTPS with this ACM certificate (same region); kept by later deploys",
+    )
+    https.add_argument(
+        "--no-https", action="store_true", help="back to plain HTTP (drop the certificate)"
+    )
 
 
 def cmd_deploy(args: argparse.Namespace) -> None:
-    """Create or update the stacks in order, keeping released images, and print the URL."""
-    plan = stacks.plan(load(args), args.prefix)
+    """Create or update the stacks in order, keeping what runs, and print the URL."""
+    services = load(args)
+    check_images_pullable(services)  # before any AWS call: nobody can pull a placeholder
+    asked = chosen_certificate(args)
+    anonymous = anonymous_docker_hub_tasks(services)
+    if anonymous:
+        print(
+            f"note: {anonymous} tasks pull from Docker Hub anonymously through one NAT "
+            "address, which Docker Hub limits to a few pulls an hour: set "
+            "repository_credentials (docs/deploy.md, \"Private images and Docker Hub's rate "
+            'limit")'
+        )
     session = aws.make_session()
     cfn = session.client("cloudformation")
-    ecs = session.client("ecs")
-
-    def running_image(service: str) -> str | None:
-        # Asked only for a service stack that exists, so the platform exists too.
-        cluster = platform_output(session, args.prefix, "ClusterName")
-        return release.running_image(ecs, cluster, service)
-
-    deploy.deploy_all(cfn, plan, args.timeout, print, running_image)
+    platform = deploy.describe_stack(cfn, stacks.platform_name(args.prefix))
+    had = (deploy.deployed_parameters(platform).get("CertificateArn") or "") if platform else ""
+    certificate = had if asked is None else asked
+    check_certificate_region(certificate, cfn.meta.region_name)
+    plan = stacks.with_https(stacks.plan(services, args.prefix), certificate)
+    if had and not certificate:
+        # The apps' rules must leave the 443 listener before the platform can drop it.
+        plan = deploy.services_before_platform(plan)
+    deploy.ensure_service_linked_roles(session.client("iam"), print)
+    deploy.deploy_all(cfn, plan, args.timeout, print, AwsLive(session, args.prefix))
     url = deploy.stack_outputs(cfn, stacks.platform_name(args.prefix))["AlbUrl"]
     print(f"ALB URL: {url}")
+
+
+# An ACM certificate ARN (the template checks the same pattern).
+CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$")
+
+
+def chosen_certificate(args: argparse.Namespace) -> str | None:
+    """Return the certificate asked for: an ARN, "" for plain HTTP, None to keep what runs."""
+    if args.no_https:
+        return ""
+    if args.certificate_arn is None:
+        return None
+    if not CERTIFICATE_ARN.match(args.certificate_arn):
+        raise InputError(
+            f"--certificate-arn {args.certificate_arn!r} is not an ACM certificate ARN "
+            "(arn:aws:acm:<region>:<account>:certificate/<id>)"
+        )
+    return str(args.certificate_arn)
+
+
+def check_certificate_region(certificate: str, region: str) -> None:
+    """Refuse a certificate from another region: an ALB can only use its own region's."""
+    match = CERTIFICATE_ARN.match(certificate)
+    if match and match.group(1) != region:
+        raise InputError(
+            f"the certificate is in {match.group(1)} but the stacks are in {region}: request "
+            f"or import it in ACM in {region}"
+        )
 
 
 # ---------------------------------------------------------------- release

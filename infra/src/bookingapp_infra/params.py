@@ -44,6 +44,13 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
 _SECRET_NAME = re.compile(r"^[\w/+=.@-]{1,512}$")
+# Fargate's two CPU architectures (RuntimePlatform.CpuArchitecture); the images are built
+# for both (publish.yml: linux/amd64 and linux/arm64).
+CPU_ARCHITECTURES = ("X86_64", "ARM64")
+# The namespace the committed parameter files name: a placeholder nobody can pull from, which
+# `deploy` refuses (push the images under your own namespace first; docs/deploy.md).
+PLACEHOLDER_NAMESPACE = "bookingapp"
+_DOCKER_HUB_HOSTS = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
 
 
 class ParamsError(InputError, ValueError):
@@ -102,6 +109,10 @@ class AutoscalingParams:
     # TargetTrackingScalingPolicyConfiguration: ScaleOutCooldown, ScaleInCooldown).
     scale_out_cooldown: int = 300
     scale_in_cooldown: int = 300
+    # Blue/green only: ALB requests per task per minute that request-count tracking aims for.
+    # Derived, not measured on Fargate: 0.5 vCPU at 60 % CPU is 0.3 CPU-seconds a second; a
+    # page costs about 1 CPU-ms (docs/benchmark.md, run B), so ~300 requests/s, 18,000/min.
+    requests_per_target: int = 18000
 
 
 # ECS's deployment strategies we offer, as written in the TOML files.
@@ -184,6 +195,8 @@ class ServiceParams:
     elasticache: ElastiCacheParams | None = field(
         default=None, metadata=key(ElastiCacheParams, app="forbidden", backing="optional")
     )
+    # Fargate CPU architecture: X86_64 (default) or ARM64 (Graviton, about 20 % cheaper).
+    cpu_architecture: str = field(default="X86_64", metadata=key(str, **OPTIONAL))
 
     @property
     def is_app(self) -> bool:
@@ -324,6 +337,7 @@ def _check_service(where: str, p: ServiceParams) -> None:
     _check_registry(where, p)
     if p.elasticache is not None:
         _check_elasticache(where, p.elasticache)
+    _check_architecture(where, p)
 
 
 def _check_size(where: str, p: ServiceParams) -> None:
@@ -478,6 +492,8 @@ def _check_autoscaling(where: str, p: ServiceParams, scaling: AutoscalingParams)
         )
     if not 1 <= scaling.cpu_target <= 99:
         raise ParamsError(f"{where}: autoscaling.cpu_target {scaling.cpu_target} must be 1..99")
+    if scaling.requests_per_target < 1:
+        raise ParamsError(f"{where}: autoscaling.requests_per_target must be at least 1")
     for key in ("scale_out_cooldown", "scale_in_cooldown"):
         if getattr(scaling, key) < 0:
             raise ParamsError(f"{where}: autoscaling.{key} must be 0 or more seconds")
@@ -490,6 +506,15 @@ def _check_registry(where: str, p: ServiceParams) -> None:
         raise ParamsError(
             f"{where}: repository_credentials must be a Secrets Manager secret ARN or name, "
             f"got {secret!r}"
+        )
+
+
+def _check_architecture(where: str, p: ServiceParams) -> None:
+    """Check the CPU architecture is one Fargate runs."""
+    if p.cpu_architecture not in CPU_ARCHITECTURES:
+        raise ParamsError(
+            f"{where}: cpu_architecture must be one of {', '.join(CPU_ARCHITECTURES)}, "
+            f"got {p.cpu_architecture!r}"
         )
 
 
@@ -564,3 +589,51 @@ def alb_path_matches(pattern: str, path: str) -> bool:
     """Match a path as an ALB path-pattern condition does: case-sensitive, * and ? wildcards."""
     regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.fullmatch(regex, path) is not None
+
+
+def is_placeholder_image(image: str) -> bool:
+    """Say whether an image lies in the placeholder namespace the committed files name."""
+    name = image
+    for host in _DOCKER_HUB_HOSTS:
+        name = name.removeprefix(host)
+    return name.startswith(f"{PLACEHOLDER_NAMESPACE}/")
+
+
+def check_images_pullable(services: Mapping[str, ServiceParams]) -> None:
+    """Refuse, in one line naming the file, images still in the placeholder namespace.
+
+    A deploy with them creates every stack, then ECS fails to pull and the service stacks
+    roll back after many minutes: say so before any AWS call.
+    """
+    names = [name for name, p in sorted(services.items()) if is_placeholder_image(p.image)]
+    if not names:
+        return
+    files = [f"{name}.toml" for name in names]
+    first = services[names[0]]
+    others = f" (and {', '.join(files[1:])})" if files[1:] else ""
+    raise ParamsError(
+        f"{files[0]}: image {first.image} is the repository's placeholder, which no registry "
+        f"serves; push your images and set image in infra/services/{files[0]}{others} "
+        "(docs/deploy.md, deploy checklist)"
+    )
+
+
+def is_docker_hub_image(image: str) -> bool:
+    """Say whether an image is pulled from Docker Hub (a bare name means Docker Hub too)."""
+    first = image.split("/", 1)[0]
+    on_other_registry = "/" in image and ("." in first or ":" in first or first == "localhost")
+    return image.startswith(_DOCKER_HUB_HOSTS) or not on_other_registry
+
+
+def anonymous_docker_hub_tasks(services: Mapping[str, ServiceParams]) -> int:
+    """Return how many tasks a first deploy starts that pull from Docker Hub anonymously.
+
+    All of them leave through the one NAT address, and Docker Hub allows only a handful of
+    anonymous pulls per address per hour (docker/docs#22134): a release, a scale-out or a
+    breaker retry soon after gets `toomanyrequests`.
+    """
+    return sum(
+        p.desired_count
+        for p in services.values()
+        if not p.managed and p.repository_credentials is None and is_docker_hub_image(p.image)
+    )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bookingapp_infra.params import (
@@ -15,6 +15,8 @@ from bookingapp_infra.params import (
 
 TEMPLATES_DIR = INFRA_DIR / "templates"
 DEFAULT_PREFIX = "bookingapp"
+# The platform parameter naming the EFS file system to mount again (empty: a new one).
+DATA_FILE_SYSTEM = "ExistingDataFileSystemId"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ def network_name(prefix: str) -> str:
 def platform_name(prefix: str) -> str:
     """Return the platform stack's name."""
     return f"{prefix}-platform"
+
+
+def data_volume_name(platform_stack: str) -> str:
+    """Return the Name tag platform.yaml gives Redis' EFS file system."""
+    return f"{platform_stack}-redis-data"
 
 
 def service_name(prefix: str, service: str) -> str:
@@ -89,6 +96,9 @@ def platform_parameters(services: Mapping[str, ServiceParams], prefix: str) -> d
             values["RedisNodeType"] = p.elasticache.node_type
             values["RedisNodes"] = str(1 + p.elasticache.replicas)
     values["ManagedRedis"] = str(managed_redis(services)).lower()
+    if not managed_redis(services):
+        # A file system a destroy kept: `deploy` fills this in when it creates the platform.
+        values[DATA_FILE_SYSTEM] = ""
     secret = next(
         (p.repository_credentials for p in services.values() if p.repository_credentials), ""
     )
@@ -97,7 +107,27 @@ def platform_parameters(services: Mapping[str, ServiceParams], prefix: str) -> d
     values["RepositoryCredentialsName"] = "" if is_arn else secret
     exec_on = any(p.enable_execute_command for p in services.values())
     values["EnableExecuteCommand"] = str(exec_on).lower()
+    values["CertificateArn"] = ""  # plain HTTP unless `deploy --certificate-arn` (with_https)
     return values
+
+
+def with_https(stacks: Sequence[Stack], certificate_arn: str) -> list[Stack]:
+    """Return the stacks serving HTTPS with this ACM certificate ("" keeps plain HTTP).
+
+    The platform gets the certificate (a 443 listener, :80 redirecting); every app's path
+    rules join the 443 listener instead of :80.
+    """
+    https = "true" if certificate_arn else "false"
+    changed = []
+    for stack in stacks:
+        if stack.service is None and "CertificateArn" in stack.parameters:
+            stack = replace(
+                stack, parameters={**stack.parameters, "CertificateArn": certificate_arn}
+            )
+        elif stack.service is not None and stack.service.is_app:
+            stack = replace(stack, parameters={**stack.parameters, "Https": https})
+        changed.append(stack)
+    return changed
 
 
 def service_stack(
@@ -127,6 +157,7 @@ def service_parameters(
         "ContainerPort": str(p.container_port),
         "Cpu": str(p.cpu),
         "Memory": str(p.memory),
+        "CpuArchitecture": p.cpu_architecture,
         "DesiredCount": str(p.desired_count),
         "User": p.user,
         "Command": ",".join(p.command),
@@ -143,12 +174,14 @@ def service_parameters(
         values["HealthCheckPath"] = p.health_check_path
     if p.alb is not None:
         values |= {"PathPattern": p.alb.path_pattern, "Priority": str(p.alb.priority)}
+        values["Https"] = "false"  # the :80 listener unless with_https says otherwise
     values |= deployment_parameters(p)
     if p.autoscaling is not None:
         values |= {
             "MinCapacity": str(p.autoscaling.min_capacity),
             "MaxCapacity": str(p.autoscaling.max_capacity),
             "CpuTarget": str(p.autoscaling.cpu_target),
+            "RequestsPerTarget": str(p.autoscaling.requests_per_target),
             "ScaleOutCooldown": str(p.autoscaling.scale_out_cooldown),
             "ScaleInCooldown": str(p.autoscaling.scale_in_cooldown),
         }
@@ -174,4 +207,6 @@ def deployment_parameters(p: ServiceParams) -> dict[str, str]:
     }
     if p.alb is not None:
         values["TestPriority"] = str(priority_of_test_rule(p))
+        # What the file cannot know: `deploy` replaces it with the colour that is live now.
+        values["LiveColour"] = "blue"
     return values
