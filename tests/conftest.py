@@ -26,15 +26,34 @@ _POLICY = os.environ.get("BOOKINGAPP_FORBID_SKIPS", "")
 _forbidden: list[str] = []
 
 
+# Parallel workers (pytest-xdist, `--dist loadgroup` in pyproject): a worker takes a whole
+# module, so a module's stack fixture starts once; these packages share one session-scoped
+# stack or image across their modules, so each goes to one worker whole.
+WHOLE_PACKAGES = {"faults", "docker"}
+
+# The fixtures that start a Redis: a redis-server process where one is installed, else a
+# container (tests/unit/conftest.py, tests/unit/test_redis_tls.py).
+REDIS_FIXTURES = {"redis_server", "tls_redis"}
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests whose Redis will be a container as `docker`, so -m 'not docker' leaves them."""
+    """Group tests for the parallel workers; mark those whose Redis is a container `docker`."""
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(worker_group(item)))
     # Decided from PATH and the environment only: collecting never asks Docker anything.
     if not unit_redis_is_a_container():
         return
     for item in items:
-        if "redis_server" in getattr(item, "fixturenames", ()):
+        if REDIS_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.docker)
+
+
+def worker_group(item: pytest.Item) -> str:
+    """Name the tests that must share a worker: the module's, or the whole package's."""
+    module = item.path.relative_to(item.config.rootpath)
+    package = module.parts[1] if len(module.parts) > 2 else ""
+    return package if package in WHOLE_PACKAGES else module.as_posix()
 
 
 def _missing_for(item: pytest.Item) -> str | None:

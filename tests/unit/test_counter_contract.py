@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import threading
 import time
@@ -130,14 +128,14 @@ def test_a_write_whose_answer_was_lost_is_not_counted_twice(
 
 def fail_while_paused(counter: HitCounter, redis_server) -> None:
     """Pause Redis (connections hang), see a hit fail, wait out its sender, resume Redis."""
-    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    redis_server.pause()
     try:
         with pytest.raises(CounterUnavailable):
             counter.hit()
         # Past the latest moment this process could still have been waiting for an answer.
         time.sleep(BUDGET_SECONDS + 0.6)
     finally:
-        os.kill(redis_server.process.pid, signal.SIGCONT)
+        redis_server.resume()
 
 
 def test_a_visit_answered_503_while_redis_is_paused_is_not_counted_later(
