@@ -11,9 +11,30 @@ from pathlib import Path
 
 import yaml
 
+from tests.infra import cfn
 from tests.support import COMPOSE_FILE
 
 APP_SERVICES = ("home", "movie", "bus")
+
+
+def listener_default_action() -> dict[str, str]:
+    """Return the ALB listeners' fixed response (platform.yaml): one, for :80 and :443 alike."""
+    found: list[dict[str, str]] = []
+
+    def walk(node: object) -> None:
+        """Collect every FixedResponseConfig in the template."""
+        if isinstance(node, dict):
+            found.extend([node["FixedResponseConfig"]] if "FixedResponseConfig" in node else [])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(cfn.load("platform"))
+    assert found, "platform.yaml has no fixed-response action"
+    assert all(f == found[0] for f in found), found
+    return found[0]
 
 
 def load_compose() -> dict:

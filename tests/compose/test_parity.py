@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bookingapp_infra.params import ServiceParams, load_all
-from tests.compose.stack import load_compose
+from tests.compose.stack import listener_default_action, load_compose
 from tests.support import ROOT, app_services
 
 # Traefik picks the highest priority, the ALB the lowest: compose uses 1000 - ALB priority.
@@ -35,7 +35,9 @@ def test_the_same_services_exist_in_code_infra_and_compose(params, compose):
     code = set(app_services())
     infra_apps = {name for name, p in params.items() if p.kind == "app"}
     compose_apps = {
-        name for name, s in compose["services"].items() if labels(s).get("traefik.enable") == "true"
+        name
+        for name, s in compose["services"].items()
+        if f"traefik.http.services.{name}.loadbalancer.server.port" in labels(s)
     }
     assert code == infra_apps == compose_apps
     backing = {name for name, p in params.items() if p.kind == "backing"}
@@ -115,3 +117,16 @@ def test_apps_run_as_the_user_the_task_definition_names(params):
 def test_redis_runs_as_the_user_the_task_definition_names(params, compose):
     """Local Redis runs as the uid:gid of the ECS task (the official image's redis user)."""
     assert compose["services"]["redis"]["user"] == params["redis"].user
+
+
+def test_unmatched_paths_get_the_alb_listeners_default_action(compose):
+    """Traefik's catch-all answers what the ALB's default action answers, word for word."""
+    expected = listener_default_action()
+    got = labels(compose["services"]["traefik"])
+    router = "traefik.http.routers.default-action"
+    assert got[f"{router}.rule"] == "PathPrefix(`/`)"
+    assert got[f"{router}.priority"] == "1"  # below every app rule (TRAEFIK_PRIORITY_BASE - n)
+    plugin = "traefik.http.middlewares.default-action.plugin.fixedresponse"
+    assert got[f"{plugin}.statusCode"] == expected["StatusCode"]
+    assert got[f"{plugin}.contentType"] == expected["ContentType"]
+    assert got[f"{plugin}.messageBody"] == expected["MessageBody"]
