@@ -387,7 +387,7 @@ class Controller:
         """
         count = self.traefik.server_errors(routing.names(self.release.service)["green"])
         if count is None:
-            return None  # a stack without Traefik's metrics: nothing to read (docs/bluegreen.md)
+            return None  # a stack without Traefik's metrics: nothing to read (docs/releases.md)
         now = time.monotonic()
         self.errors.append((now, count))
         while self.errors[0][0] < now - ERROR_WINDOW:
