@@ -66,12 +66,13 @@ def test_redis_is_refused_blue_green_saying_why(tmp_path: Path) -> None:
 
 BROKEN = {
     "unknown strategy": (
-        set_key("home", "deployment.strategy", "canary"),
-        "home.toml: deployment.strategy must be one of rolling, blue_green, got 'canary'",
+        set_key("home", "deployment.strategy", "shadow"),
+        "home.toml: deployment.strategy must be one of rolling, blue_green, linear, canary, "
+        "got 'shadow'",
     ),
     "upper-case strategy": (
         set_key("home", "deployment.strategy", "BLUE_GREEN"),
-        "deployment.strategy must be one of rolling, blue_green",
+        "deployment.strategy must be one of rolling, blue_green, linear, canary",
     ),
     "negative bake time": (
         set_key("home", "deployment.bake_time_minutes", -1),
@@ -83,7 +84,7 @@ BROKEN = {
     ),
     "approval on a rolling service": (
         set_key("bus", "deployment.approval", True),
-        "bus.toml: deployment.approval pauses a blue/green deployment",
+        "bus.toml: deployment.approval pauses a traffic-shifting deployment",
     ),
     "approval as text": (
         set_key("bus", "deployment.approval", "yes"),

@@ -68,12 +68,12 @@ def test_an_unknown_service_is_named_with_the_known_ones(tmp_path):
 
 
 def test_a_broken_parameter_file_is_one_line_naming_it(tmp_path, capsys):
-    directory = services_dir(tmp_path, strategy="canary")
+    directory = services_dir(tmp_path, strategy="shadow")
     code, err = run(capsys, "release", "movie", "--image", "x", "--services-dir", str(directory))
     assert code == 2
     assert err == (
         "bookingapp-local: error: movie.toml: deployment.strategy must be one of rolling, "
-        "blue_green, got 'canary'\n"
+        "blue_green, linear, canary, got 'shadow'\n"
     )
 
 
@@ -93,22 +93,29 @@ def test_redis_is_not_rolled_locally_either(capsys):
     )
 
 
+SHIFTING = "blue_green, linear or canary"
+
+
 @pytest.mark.parametrize(
-    ("option", "value"),
+    ("option", "value", "owners"),
     [
-        ("--approval", None),
-        ("--bake-time-minutes", "1"),
-        ("--traffic-steps", "50,100"),
-        ("--step-seconds", "3"),
-        ("--approval-timeout", "60"),
+        ("--approval", None, SHIFTING),
+        ("--bake-time-minutes", "1", SHIFTING),
+        ("--approval-timeout", "60", SHIFTING),
+        ("--traffic-steps", "50,100", "blue_green"),
+        ("--step-seconds", "3", "blue_green"),
+        ("--step-percent", "25", "linear"),
+        ("--step-bake-time-minutes", "0.1", "linear"),
+        ("--canary-percent", "10", "canary"),
+        ("--canary-bake-time-minutes", "0.1", "canary"),
     ],
 )
-def test_blue_green_options_are_refused_for_a_rolling_release(capsys, option, value):
+def test_traffic_shifting_options_are_refused_for_a_rolling_release(capsys, option, value, owners):
     given = [option] if value is None else [option, value]
     code, err = run(capsys, "release", "movie", "--image", "x", "--strategy", "rolling", *given)
     assert code == 2
     assert err == (
-        f"bookingapp-local: error: {option}: only for blue_green releases (movie is rolling)\n"
+        f"bookingapp-local: error: {option}: only for {owners} releases (movie is rolling)\n"
     )
 
 
