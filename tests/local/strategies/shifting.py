@@ -85,11 +85,11 @@ class BlueGreenStack:
         """Return the instance ids (hostnames) of movie's running replicas."""
         return {r.hostname for r in self.edge.replicas(SERVICE)}
 
-    def load(self) -> tuple[Traffic, HeaderTraffic]:
-        """Return production clients and one test-header client on /movie."""
+    def load(self, pause: float = 0.0) -> tuple[Traffic, HeaderTraffic]:
+        """Return production clients and one test-header client on /movie (paced by pause)."""
         path = f"/{SERVICE}"
-        return Traffic(self.edge.port, path, clients=CLIENTS), HeaderTraffic(
-            self.edge.port, path, 1
+        return Traffic(self.edge.port, path, clients=CLIENTS, pause=pause), HeaderTraffic(
+            self.edge.port, path, 1, pause=pause
         )
 
 
