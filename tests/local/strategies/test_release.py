@@ -165,3 +165,16 @@ def test_a_stack_started_with_the_development_override_is_not_released(capsys):
         assert [c["Id"] for c in stack.containers("movie")] == before
     finally:
         stack.down()
+
+
+def test_the_readme_gives_one_release_command_per_strategy():
+    """Every strategy params.py declares has its `release ... --strategy S` line, once."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in params.STRATEGIES:
+        lines = [
+            line
+            for line in readme.splitlines()
+            if line.startswith("uv run bookingapp-local release ") and f"--strategy {name} " in line
+        ]
+        assert len(lines) == 1, (name, lines)
+    assert "docs/releases.md" in readme
