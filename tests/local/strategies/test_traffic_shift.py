@@ -14,8 +14,8 @@ below 10 at p = 0.1, tight enough to tell every step from its neighbours. Measur
 (bounds 6.6/8.0/6.4 points), the canary 9.9 % on n = 689 (bound 4.6); unpaced, with n of
 10,000-13,000, exactly 25.0/50.0/75.0 and 10.0 %.
 
-A green that loses Redis at the 50 % step: the rollback began 1.0 s later, with 14 requests
-failed (allowance 28) and 5 more while Traefik switched back (docs/releases.md).
+A green that loses Redis at the 50 % step: the rollback began 0.97-1.16 s later, with 11-16
+requests failed (allowance 50) and 1-9 more while Traefik switched back (docs/releases.md).
 
 What these can't prove: timings (the machine is shared), CloudWatch's own datapoints, or
 anything about the ALB; they prove the local release moves production in ECS's steps, rolls
@@ -36,6 +36,7 @@ import pytest
 from bookingapp_infra.local.strategies.traffic_shift import ERROR_LIMIT, POLL
 from tests.compose.edge import Traffic
 from tests.local.strategies.shifting import (
+    CLIENTS,
     SERVICE,
     BlueGreenStack,
     assert_back_on_blue,
@@ -196,8 +197,10 @@ RELAY = textwrap.dedent(f"""
 def test_a_green_that_starts_failing_mid_way_rolls_back_at_the_next_check(bluegreen, redis_relay):
     """Green loses Redis at the 50 % step: the 5xx alarm fires at the next look, all to blue.
 
-    Allowed before the rollback begins: the alarm's ERROR_LIMIT (5) plus what green fails in
-    CHECK_SECONDS at the rate it failed. After it begins, Traefik needs a moment to route by
+    Allowed before the rollback begins: the alarm's ERROR_LIMIT (5) plus what green can fail
+    in CHECK_SECONDS. The paced load sends at most CLIENTS / PAUSE requests a second (each
+    client waits PAUSE after every answer, however fast), green's half of them at the 50 %
+    step: a bound that holds however fast green's 503s come back. After it begins, Traefik needs a moment to route by
     the rules that send everything back to blue; green's share of those requests fails too
     (counted, reported, not held to the allowance: the ALB has the same moment).
     """
@@ -234,13 +237,11 @@ def test_a_green_that_starts_failing_mid_way_rolls_back_at_the_next_check(bluegr
     assert {a.status for a in failed} == {503}, failed  # green's own answers: never a drop
     began = release.when("rolling back")
     before_alarm = [a for a in failed if a.started < began]
-    starts = [a.started for a in failed]
-    episode = max(max(starts) - min(starts), POLL)
-    rate = len(failed) / episode
-    allowance = ERROR_LIMIT + math.ceil(rate * CHECK_SECONDS)
+    most = CLIENTS / PAUSE * 0.5  # green's share of the most the load can send, a second
+    allowance = ERROR_LIMIT + math.ceil(most * CHECK_SECONDS)
     print(
         f"rollback began {began - killed:.2f} s after green lost Redis; failed before it: "
-        f"{len(before_alarm)} (allowance {allowance}: {ERROR_LIMIT} + {rate:.1f}/s x "
+        f"{len(before_alarm)} (allowance {allowance}: {ERROR_LIMIT} + {most:g}/s x "
         f"{CHECK_SECONDS:g} s); during the switch back: {len(failed) - len(before_alarm)}"
     )
     assert ERROR_LIMIT < len(before_alarm) <= allowance
