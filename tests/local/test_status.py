@@ -97,3 +97,9 @@ def test_a_linear_release_in_progress_shows_both_weights_and_its_steps(stack, mo
         "  production traffic: green 66.6%, blue 33.4% "
         "(steps 33.3% (held 6 s), 66.6% (held 6 s), 99.9% (held 6 s), 100%)"
     )
+
+
+def test_status_of_a_service_without_a_release_names_the_three_strategies(stack):
+    said: list[str] = []
+    status.release_status("demo", "home", said.append)
+    assert said == ["home: no blue/green, linear or canary release recorded in 'demo'"]

@@ -79,7 +79,7 @@ def release_status(project: str, service: str, say: Say) -> None:
     """Print the service's last traffic-shifting release: stage, colours, weights."""
     current = traffic_shift.recorded(project, service)
     if current is None:
-        say(f"{service}: no blue/green release recorded in {project!r}")
+        say(f"{service}: no blue/green, linear or canary release recorded in {project!r}")
         return
     paused = " (paused for approval)" if current.paused else ""
     say(
