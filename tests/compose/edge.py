@@ -133,6 +133,7 @@ class Traffic:
     clients: int = 8
     answers: list[Answer] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)  # sent with every request
+    pause: float = 0.0  # seconds each client waits after an answer (0: the next at once)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -185,6 +186,8 @@ class Traffic:
                 connection.close()  # a fresh connection for the next request
             with self._lock:
                 self.answers.append(answer)
+            if self.pause:
+                self._stop.wait(self.pause)
         connection.close()
 
     def _once(self, connection: http.client.HTTPConnection) -> Answer:

@@ -390,8 +390,8 @@ def test_updating_a_service_that_pauses_for_approval_says_how_to_let_it_finish(
     assert deploy.deploy_stack(client, target, 60, said.append) == "unchanged"
 
     assert said == [
-        "bookingapp-movie: a task definition change deploys blue/green and pauses after test "
-        "traffic: `bookingapp-infra approve movie` from another terminal lets it finish"
+        "bookingapp-movie: a task definition change is a blue_green deployment and pauses after "
+        "test traffic: `bookingapp-infra approve movie` from another terminal lets it finish"
     ]
 
 

@@ -122,7 +122,10 @@ def test_a_rule_split_between_groups_mid_deployment_is_refused(
     stubbed_aws: StubbedAws, aws_live: live.AwsLive
 ) -> None:
     expect_rule(stubbed_aws, 50, 50)
-    with pytest.raises(InfraError, match="a blue/green deployment is moving it; wait until"):
+    with pytest.raises(
+        InfraError,
+        match=r"a traffic-shifting deployment \(blue/green, linear, canary\) is moving it; wait",
+    ):
         aws_live.live_colour(STACK)
 
 

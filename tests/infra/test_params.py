@@ -234,8 +234,8 @@ BROKEN = {
     "root group": (set_key("home", "user", "10001:0"), "user's gid must not be 0"),
     "root uid with a group": (set_key("home", "user", "0:10001"), "non-root user"),
     "unknown strategy": (
-        set_key("home", "deployment.strategy", "canary"),
-        "deployment.strategy must be one of rolling, blue_green, got 'canary'",
+        set_key("home", "deployment.strategy", "shadow"),
+        "deployment.strategy must be one of rolling, blue_green, linear, canary, got 'shadow'",
     ),
     "blue/green for redis": (
         set_key("redis", "deployment.strategy", "blue_green"),
@@ -509,8 +509,8 @@ def test_blue_green_refusals_say_how_to_fix_them(tmp_path: Path) -> None:
     with pytest.raises(ParamsError) as caught:
         load_all(write(tmp_path, files))
     assert str(caught.value).endswith(
-        "deployment.approval pauses a blue/green deployment after test traffic; "
-        "set deployment.strategy = 'blue_green' or drop approval"
+        "deployment.approval pauses a traffic-shifting deployment after test traffic; "
+        "set deployment.strategy to one of blue_green, linear, canary or drop approval"
     )
     files["home"]["deployment"] = {"strategy": "blue_green"}
     files["home"]["alb"]["priority"] = 1

@@ -14,6 +14,7 @@ What it does not: how long real deployments take or that ECS moves traffic as do
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -195,7 +196,9 @@ def test_a_rollout_still_in_progress_at_the_deadline_says_so(ecs: Any) -> None:
 # ---------------------------------------------------------------- blue/green
 
 
-def service_deployment(status: str, stage: str, **extra: Any) -> dict[str, Any]:
+def service_deployment(
+    status: str, stage: str, strategy: str = "BLUE_GREEN", **extra: Any
+) -> dict[str, Any]:
     """Return a DescribeServiceDeployments answer for the one deployment."""
     return {
         "serviceDeployments": [
@@ -203,7 +206,7 @@ def service_deployment(status: str, stage: str, **extra: Any) -> dict[str, Any]:
                 "serviceDeploymentArn": DEPLOYMENT,
                 "status": status,
                 "lifecycleStage": stage,
-                "deploymentConfiguration": {"strategy": "BLUE_GREEN"},
+                "deploymentConfiguration": {"strategy": strategy},
                 **extra,
             }
         ],
@@ -385,6 +388,165 @@ def test_an_update_answer_naming_the_previous_deployment_is_not_watched(ecs: Any
     expect_stages(stubber, service_deployment("SUCCESSFUL", "CLEAN_UP"))
 
     assert run_release(client)[-1] == f"movie: stable on {IMAGE}"
+
+
+# ---------------------------------------------------------------- linear and canary (issue 22)
+
+
+def at_weight(
+    status: str, stage: str, strategy: str, weight: float, **extra: Any
+) -> dict[str, Any]:
+    """Return a DescribeServiceDeployments answer whose new revision has this production share."""
+    revision = {"arn": "rev/new", "requestedProductionTrafficWeight": weight}
+    return service_deployment(status, stage, strategy, targetServiceRevision=revision, **extra)
+
+
+def expect_gradual_start(stubber: Stubber, strategy: str) -> None:
+    """Stub a release's start on a linear or canary service whose new deployment is DEPLOYMENT."""
+    expect_release_start(stubber, service(NEW, [], strategy=strategy, current=DEPLOYMENT))
+
+
+def test_a_linear_release_says_each_step_of_production_traffic_once(ecs: Any) -> None:
+    """ECS reports the new revision's requested weight; each new one is said once, in order."""
+    client, stubber = ecs
+    expect_gradual_start(stubber, "LINEAR")
+    shift = "PRODUCTION_TRAFFIC_SHIFT"
+    expect_stages(
+        stubber,
+        at_weight("IN_PROGRESS", "TEST_TRAFFIC_SHIFT", "LINEAR", 0.0),
+        at_weight("IN_PROGRESS", shift, "LINEAR", 25.0),
+        at_weight("IN_PROGRESS", shift, "LINEAR", 25.0),  # held: said once
+        at_weight("IN_PROGRESS", shift, "LINEAR", 50.0),
+        at_weight("IN_PROGRESS", shift, "LINEAR", 75.0),
+        at_weight("IN_PROGRESS", "BAKE_TIME", "LINEAR", 100.0),
+        at_weight("SUCCESSFUL", "CLEAN_UP", "LINEAR", 100.0),
+    )
+
+    said = run_release(client)
+
+    assert said == [
+        f"movie: registered {NEW}",
+        "movie: TEST_TRAFFIC_SHIFT: moving test traffic (X-Bookingapp-Test: green) to green",
+        "movie: PRODUCTION_TRAFFIC_SHIFT: moving production traffic to green",
+        "movie: production traffic: new revision 25 %, previous 75 %",
+        "movie: production traffic: new revision 50 %, previous 50 %",
+        "movie: production traffic: new revision 75 %, previous 25 %",
+        "movie: BAKE_TIME: baking: blue kept running so a rollback is instant",
+        "movie: production traffic: new revision 100 %, previous 0 %",
+        "movie: CLEAN_UP: stopping blue",
+        f"movie: stable on {IMAGE}",
+    ]
+
+
+def test_a_canary_release_says_the_canary_share_then_all(ecs: Any) -> None:
+    client, stubber = ecs
+    expect_gradual_start(stubber, "CANARY")
+    expect_stages(
+        stubber,
+        at_weight("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", "CANARY", 5.0),
+        at_weight("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", "CANARY", 5.0),
+        at_weight("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", "CANARY", 100.0),
+        at_weight("SUCCESSFUL", "CLEAN_UP", "CANARY", 100.0),
+    )
+
+    said = run_release(client)
+
+    traffic = [line for line in said if "production traffic:" in line]
+    assert traffic == [
+        "movie: production traffic: new revision 5 %, previous 95 %",
+        "movie: production traffic: new revision 100 %, previous 0 %",
+    ]
+    assert said[-1] == f"movie: stable on {IMAGE}"
+
+
+def test_a_linear_step_rolled_back_by_its_alarm_fails_where_traffic_stood(ecs: Any) -> None:
+    """The 5xx alarm fires while 30 % is held: the release fails naming it; the step was said."""
+    client, stubber = ecs
+    expect_gradual_start(stubber, "LINEAR")
+    expect_stages(
+        stubber,
+        at_weight("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", "LINEAR", 30.0),
+        at_weight(
+            "ROLLBACK_IN_PROGRESS",
+            "PRODUCTION_TRAFFIC_SHIFT",
+            "LINEAR",
+            0.0,
+            statusReason="Deployment alarm triggered",
+            alarms={"status": "TRIGGERED", "triggeredAlarmNames": ["movie-GreenTarget5xxAlarm"]},
+        ),
+    )
+    said: list[str] = []
+
+    with pytest.raises(InfraError) as caught:
+        release.release(client, CLUSTER, "movie", IMAGE, 60, poll=0, say=said.append)
+
+    assert "movie: production traffic: new revision 30 %, previous 70 %" in said
+    assert str(caught.value) == (
+        "movie: deployment ROLLBACK_IN_PROGRESS: Deployment alarm triggered "
+        "(alarms: movie-GreenTarget5xxAlarm); production stays on the previous revision"
+    )
+
+
+def test_a_paused_canary_says_how_to_approve_like_blue_green(ecs: Any) -> None:
+    client, stubber = ecs
+    expect_gradual_start(stubber, "CANARY")
+    expect_stages(
+        stubber,
+        at_weight("IN_PROGRESS", "POST_TEST_TRAFFIC_SHIFT", "CANARY", 0.0, **PAUSED),
+        at_weight("SUCCESSFUL", "CLEAN_UP", "CANARY", 100.0),
+    )
+
+    said = run_release(client)
+
+    assert any("paused for approval" in line and "approve movie" in line for line in said)
+
+
+@pytest.mark.parametrize("strategy", ["LINEAR", "CANARY"])
+def test_rollback_mid_way_through_production_steps_stops_the_deployment(
+    ecs: Any, strategy: str
+) -> None:
+    """Between steps nothing is paused: rollback stops the deployment with ROLLBACK."""
+    client, stubber = ecs
+    expect_in_progress(
+        stubber, at_weight("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", strategy, 20.0)
+    )
+    stubber.add_response(
+        "stop_service_deployment",
+        {"serviceDeploymentArn": DEPLOYMENT},
+        {"serviceDeploymentArn": DEPLOYMENT, "stopType": "ROLLBACK"},
+    )
+
+    release.rollback(client, CLUSTER, "movie", say=lambda _: None)
+
+
+@pytest.mark.parametrize("strategy", ["LINEAR", "CANARY"])
+def test_approve_continues_a_paused_gradual_deployment(ecs: Any, strategy: str) -> None:
+    client, stubber = ecs
+    expect_in_progress(
+        stubber, at_weight("IN_PROGRESS", "POST_TEST_TRAFFIC_SHIFT", strategy, 0.0, **PAUSED)
+    )
+    stubber.add_response(
+        "continue_service_deployment",
+        {"serviceDeploymentArn": DEPLOYMENT},
+        {"serviceDeploymentArn": DEPLOYMENT, "hookId": HOOK, "action": "CONTINUE"},
+    )
+
+    assert release.approve(client, CLUSTER, "movie", say=lambda _: None) == DEPLOYMENT
+
+
+def test_a_release_is_watched_through_every_step_and_bake_by_default(
+    services: dict[str, Any],
+) -> None:
+    """The default watch covers 10 % steps held 6 minutes (54 min) and the 15-minute bake."""
+    movie = services["movie"]
+    linear = dataclasses.replace(
+        movie, deployment=dataclasses.replace(movie.deployment, strategy="linear")
+    )
+    assert cli.release_timeout(linear) == cli.RELEASE_TIMEOUT + 60 * (9 * 6 + 15)
+    canary = dataclasses.replace(
+        movie, deployment=dataclasses.replace(movie.deployment, strategy="canary", approval=True)
+    )
+    assert cli.release_timeout(canary) == cli.RELEASE_TIMEOUT + 60 * (10 + 15) + cli.APPROVAL_WAIT
 
 
 # ---------------------------------------------------------------- approve, rollback, status

@@ -33,7 +33,7 @@ def stack(monkeypatch) -> list:
         r for r in running if service in (None, r.service)
     ])  # fmt: skip
     monkeypatch.setattr(status.Traefik, "of", classmethod(lambda cls, project: FakeTraefik()))
-    monkeypatch.setattr(status.blue_green, "recorded", lambda project, service: None)
+    monkeypatch.setattr(status.traffic_shift, "recorded", lambda project, service: None)
     return running
 
 
@@ -56,7 +56,7 @@ def test_status_names_a_release_in_progress_after_the_table(stack, monkeypatch):
         "home", "img:2", "demo", 0.0, True, stage=st.Stage.POST_TEST_TRAFFIC_SHIFT
     )
     monkeypatch.setattr(
-        status.blue_green, "recorded", lambda project, s: underway if s == "home" else None
+        status.traffic_shift, "recorded", lambda project, s: underway if s == "home" else None
     )
     said: list[str] = []
     status.status("demo", said.append)
@@ -72,11 +72,34 @@ def test_a_finished_release_does_not_list_the_replicas_it_removed(stack, monkeyp
     green = tuple(stack[:2])
     done = st.Release("home", "img:2", "demo", 0.0, False, status=st.Status.SUCCESSFUL,
                       stage=st.Stage.CLEAN_UP, green_weight=100, blue=blue, green=green)  # fmt: skip
-    monkeypatch.setattr(status.blue_green, "recorded", lambda project, s: done)
+    monkeypatch.setattr(status.traffic_shift, "recorded", lambda project, s: done)
     said: list[str] = []
     status.release_status("demo", "home", said.append)
     assert said[0] == "home: blue_green SUCCESSFUL CLEAN_UP, image img:2"
     assert said[1].split() == ["blue:", "removed"]
     assert said[2].split() == ["green:", "p-home-1,", "p-home-2"]
     assert "p-home-7" not in "\n".join(said)
-    assert said[3] == "  production traffic to green: 100% (steps 100%); test rule: off"
+    assert said[3] == "  production traffic: green 100%, blue 0% (steps 100%)"
+    assert said[4] == "  test rule (X-Bookingapp-Test: green to green): off"
+
+
+def test_a_linear_release_in_progress_shows_both_weights_and_its_steps(stack, monkeypatch):
+    """Mid-way through a linear release status says where production stands, in tenths."""
+    shifts = (st.Shift(33.3, 6.0), st.Shift(66.6, 6.0), st.Shift(99.9, 6.0), st.Shift(100))
+    underway = st.Release("home", "img:2", "demo", 0.0, False, strategy="linear", shifts=shifts,
+                          stage=st.Stage.PRODUCTION_TRAFFIC_SHIFT, green_weight=66.6,
+                          blue=(replica("home", 7),), green=tuple(stack[:1]))  # fmt: skip
+    monkeypatch.setattr(status.traffic_shift, "recorded", lambda project, s: underway)
+    said: list[str] = []
+    status.release_status("demo", "home", said.append)
+    assert said[0] == "home: linear IN_PROGRESS PRODUCTION_TRAFFIC_SHIFT, image img:2"
+    assert said[3] == (
+        "  production traffic: green 66.6%, blue 33.4% "
+        "(steps 33.3% (held 6 s), 66.6% (held 6 s), 99.9% (held 6 s), 100%)"
+    )
+
+
+def test_status_of_a_service_without_a_release_names_the_three_strategies(stack):
+    said: list[str] = []
+    status.release_status("demo", "home", said.append)
+    assert said == ["home: no blue/green, linear or canary release recorded in 'demo'"]

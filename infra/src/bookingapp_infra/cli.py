@@ -32,7 +32,7 @@ from bookingapp_infra.params import (
 
 PROG = "bookingapp-infra"
 DEPLOY_TIMEOUT = 3600.0  # a first deploy (NAT gateway, ALB, namespace) takes 10-20 minutes
-RELEASE_TIMEOUT = 900.0  # rolling; blue/green adds its bake time (see release_timeout)
+RELEASE_TIMEOUT = 900.0  # rolling; traffic-shifting adds its bake times (see release_timeout)
 APPROVAL_WAIT = 3600.0  # how long a release waits, by default, for someone to approve
 
 Verbs = Any  # argparse's private _SubParsersAction
@@ -133,10 +133,20 @@ def cmd_plan(args: argparse.Namespace) -> None:
 def strategy_words(p: ServiceParams) -> str:
     """Describe a service's deployment strategy in a few words."""
     d = p.deployment
-    if not d.is_blue_green:
+    if not d.shifts_traffic:
         return f"rolling {d.minimum_healthy_percent}/{d.maximum_percent} %"
     pause = ", pausing for approval after test traffic" if d.approval else ""
-    return f"blue/green, bake {d.bake_time_minutes} min{pause}"
+    steps = ""
+    if d.strategy != "blue_green":
+        moves = ", ".join(
+            f"{w:g} %" + (f" for {m} min" if m else "") for w, m in d.production_steps()
+        )
+        steps = f", production {moves}"
+    return f"{STRATEGY_NAMES[d.strategy]}{steps}, bake {d.bake_time_minutes} min{pause}"
+
+
+# How `plan` names each strategy.
+STRATEGY_NAMES = {"blue_green": "blue/green", "linear": "linear", "canary": "canary"}
 
 
 # ---------------------------------------------------------------- cost
@@ -166,7 +176,7 @@ def cmd_cost(args: argparse.Namespace) -> None:
 
 # What `render` cannot know offline and `deploy` reads from AWS at deploy time.
 RENDER_NOTE = (
-    "For review. `bookingapp-infra deploy` also keeps a released Image and the blue/green "
+    "For review. `bookingapp-infra deploy` also keeps a released Image and the traffic-shifting "
     "LiveColour it reads from AWS; feeding this to `aws cloudformation deploy` does not."
 )
 
@@ -297,7 +307,7 @@ def add_release(verbs: Verbs) -> None:
         "--timeout",
         type=float,
         default=None,
-        help="seconds to watch (default: 900, plus the bake time and an hour for approval)",
+        help="seconds to watch (default: 900, plus the bake times and an hour for approval)",
     )
     command.add_argument("--poll", type=float, default=10.0, help=argparse.SUPPRESS)
 
@@ -315,9 +325,9 @@ def cmd_release(args: argparse.Namespace) -> None:
 def release_timeout(p: ServiceParams) -> float:
     """Return how long a release of p is watched by default."""
     d = p.deployment
-    if not d.is_blue_green:
+    if not d.shifts_traffic:
         return RELEASE_TIMEOUT
-    return RELEASE_TIMEOUT + 60 * d.bake_time_minutes + (APPROVAL_WAIT if d.approval else 0)
+    return RELEASE_TIMEOUT + 60 * d.bake_minutes() + (APPROVAL_WAIT if d.approval else 0)
 
 
 # ---------------------------------------------------------------- approve / rollback

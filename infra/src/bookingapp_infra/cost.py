@@ -42,9 +42,9 @@ LEFT_OUT = (
     "ALB LCUs above one",
     "Container Insights metrics",
     "CloudWatch Logs ingestion and storage",
-    "the rollback alarms (2 per app, 4 blue/green; no dated price in the table)",
+    "the rollback alarms (2 per app, 4 traffic-shifting; no dated price in the table)",
     "EFS storage, throughput and its AWS Backup (kilobytes for a counter)",
-    "a blue/green deployment's second set of tasks while it runs",
+    "a blue/green, linear or canary deployment's second set of tasks while it runs",
     "API calls (Secrets Manager, Route 53 queries), a registry secret you create, tax",
 )
 

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from bookingapp_infra.aws import error_code
 from bookingapp_infra.errors import InfraError
+from bookingapp_infra.params import TRAFFIC_SHIFTING
 from bookingapp_infra.stacks import DATA_FILE_SYSTEM, Stack
 
 POLL_SECONDS = 10
@@ -209,9 +210,9 @@ def apply(cfn: Any, stack: Stack, timeout: float, say: Say, live: Live | None) -
     if pauses and stack.service is not None:
         # CloudFormation waits for ECS's deployment, which waits for a person.
         say(
-            f"{stack.name}: a task definition change deploys blue/green and pauses after "
-            f"test traffic: `bookingapp-infra approve {stack.service.name}` from another "
-            "terminal lets it finish"
+            f"{stack.name}: a task definition change is a {stack.service.deployment.strategy} "
+            "deployment and pauses after test traffic: `bookingapp-infra approve "
+            f"{stack.service.name}` from another terminal lets it finish"
         )
     try:
         cfn.update_stack(**request)
@@ -292,22 +293,23 @@ def deployed_parameters(described: dict[str, Any]) -> dict[str, str | None]:
 def keep_live_colour(stack: Stack, described: dict[str, Any], live: Live) -> Stack:
     """Return the stack with LiveColour set to the target group production is on now.
 
-    After an odd number of blue/green releases production runs on green; a template that
-    always said blue 100 would move it to the empty group on any update of the rule.
+    After an odd number of traffic-shifting releases (blue/green, linear or canary)
+    production runs on green; a template that always said blue 100 would move it to the
+    empty group on any update of the rule.
     """
     p = stack.service
     if p is None or not p.is_app:
         return stack
-    if deployed_parameters(described).get("DeploymentStrategy") != "blue_green":
+    if deployed_parameters(described).get("DeploymentStrategy") not in TRAFFIC_SHIFTING:
         return stack  # rolling uses blue's group only: that is where production is
     colour = live.live_colour(stack.name)
-    if not p.deployment.is_blue_green and colour != "blue":
+    if not p.deployment.shifts_traffic and colour != "blue":
         raise InfraError(
             f"{stack.name}: production runs on the {colour} target group (after an odd "
-            "number of blue/green releases); rolling serves from the blue group only, which "
-            f"has no tasks: `bookingapp-infra release {p.name} --image ...` once more while "
-            "still blue/green (that moves production back to blue), then deploy with "
-            'strategy = "rolling"'
+            "number of traffic-shifting releases); rolling serves from the blue group only, "
+            f"which has no tasks: `bookingapp-infra release {p.name} --image ...` once more "
+            "while still traffic-shifting (that moves production back to blue), then deploy "
+            'with strategy = "rolling"'
         )
     return dataclasses.replace(stack, parameters={**stack.parameters, "LiveColour": colour})
 

@@ -2,7 +2,7 @@
 
 A stack's parameters come from the parameter files, but some things only the running
 system knows: the image a `release` put in place, which target group production traffic
-is on after blue/green releases, whether the apps' rollback alarms are quiet, whether a
+is on after traffic-shifting releases, whether the apps' rollback alarms are quiet, whether a
 new service's first deployment waits at an approval pause, and which EFS file system a
 `destroy` kept. AwsLive asks AWS; the tests in
 tests/infra/test_live.py answer with botocore's Stubber.
@@ -28,7 +28,7 @@ QUIET_SECONDS = 180.0
 # Longest deploy waits for them before it gives up on the app's update.
 QUIET_LIMIT = 900.0
 ALARM_POLL = 15.0
-# The template's logical ids of what a blue/green app's traffic runs through.
+# The template's logical ids of what a traffic-shifting app's traffic runs through.
 PRODUCTION_RULE, BLUE_GROUP, GREEN_GROUP = "ListenerRule", "TargetGroup", "GreenTargetGroup"
 # ECS answers these while the service does not exist yet (a create still under way).
 NOT_YET = ("ServiceNotFoundException", "ClusterNotFoundException")
@@ -168,8 +168,8 @@ def colour_of(stack_name: str, weights: dict[str, int], blue: str | None, green:
         return "blue"
     raise InfraError(
         f"{stack_name}: production traffic is split between target groups ({weights}): a "
-        "blue/green deployment is moving it; wait until it ends (`bookingapp-infra status "
-        "SERVICE` shows it), then deploy again"
+        "traffic-shifting deployment (blue/green, linear, canary) is moving it; wait until it "
+        "ends (`bookingapp-infra status SERVICE` shows it), then deploy again"
     )
 
 

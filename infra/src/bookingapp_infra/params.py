@@ -116,29 +116,86 @@ class AutoscalingParams:
 
 
 # ECS's deployment strategies we offer, as written in the TOML files.
-STRATEGIES = ("rolling", "blue_green")
-# ECS's bake time when a blue/green deployment names none (AWS::ECS::Service
-# DeploymentConfiguration.BakeTimeInMinutes: 15 for blue/green, 0..1440 allowed).
+STRATEGIES = ("rolling", "blue_green", "linear", "canary")
+# The ones that start a full green set beside blue and move the listener rules' weights:
+# two target groups, a test rule, the bake time, the approval pause and the green alarms.
+# ECS calls them blue/green, linear and canary; they differ only in how production moves.
+TRAFFIC_SHIFTING = ("blue_green", "linear", "canary")
+# ECS's bake time when a traffic-shifting deployment names none (AWS::ECS::Service
+# DeploymentConfiguration.BakeTimeInMinutes: 15 for blue/green, linear and canary, 0..1440).
 DEFAULT_BAKE_TIME_MINUTES = 15
 MAX_BAKE_TIME_MINUTES = 1440
+# What ECS accepts for the gradual strategies' shares (cfn-lint's bundled AWS::ECS::Service
+# schema and the ECS API reference, LinearConfiguration.StepPercent: 3.0..100.0 and
+# CanaryConfiguration.CanaryPercent: 0.1..100.0, both in multiples of 0.1).
+STEP_PERCENT_RANGE = (3.0, 100.0)
+CANARY_PERCENT_RANGE = (0.1, 100.0)
+# CloudFormation refuses a linear or canary deployment whose bake times add up to more than
+# 33 hours (its handler gives up after 36): BakeTimeInMinutes plus StepBakeTimeInMinutes per
+# step held, or plus CanaryBakeTimeInMinutes (the schema's LinearConfiguration and
+# CanaryConfiguration descriptions).
+MAX_DEPLOYMENT_BAKE_MINUTES = 33 * 60
+FULL = 100.0  # percent of production traffic
 
 
 @dataclass(frozen=True)
 class DeploymentParams:
-    """How ECS replaces a service's tasks: rolling bounds, or blue/green with a bake time."""
+    """How ECS replaces a service's tasks: rolling bounds, or shifting traffic to a green set.
+
+    ECS's names and defaults: a blue/green deployment moves production at once; a linear one
+    `step_percent` at a time, each step held `step_bake_time_minutes`; a canary one
+    `canary_percent` first, held `canary_bake_time_minutes`, then the rest.
+    """
 
     minimum_healthy_percent: int = 100
     maximum_percent: int = 200
     strategy: str = "rolling"
-    # Blue/green only: minutes blue keeps running after production traffic moved to green.
+    # Traffic-shifting only: minutes blue keeps running after production moved to green.
     bake_time_minutes: int = DEFAULT_BAKE_TIME_MINUTES
-    # Blue/green only: pause after test traffic reaches green until `approve` or `rollback`.
+    # Traffic-shifting only: pause after test traffic reaches green until `approve`.
     approval: bool = False
+    # Linear only (LinearConfiguration; ECS's defaults 10 % and 6 minutes).
+    step_percent: float = 10.0
+    step_bake_time_minutes: int = 6
+    # Canary only (CanaryConfiguration; ECS's defaults 5 % and 10 minutes).
+    canary_percent: float = 5.0
+    canary_bake_time_minutes: int = 10
 
     @property
-    def is_blue_green(self) -> bool:
-        """Say whether ECS deploys this service blue/green (else rolling)."""
-        return self.strategy == "blue_green"
+    def shifts_traffic(self) -> bool:
+        """Say whether ECS runs green beside blue and moves traffic (else it rolls tasks)."""
+        return self.strategy in TRAFFIC_SHIFTING
+
+    def production_steps(self) -> tuple[tuple[float, int], ...]:
+        """Return how production moves to green: (its percent, minutes held) per step."""
+        if self.strategy == "linear":
+            weights, held = linear_weights(self.step_percent), self.step_bake_time_minutes
+        elif self.strategy == "canary":
+            weights, held = canary_weights(self.canary_percent), self.canary_bake_time_minutes
+        else:
+            weights, held = (FULL,), 0
+        return tuple((w, 0 if w == FULL else held) for w in weights)
+
+    def bake_minutes(self) -> int:
+        """Return the minutes a deployment holds in total: each step's, then the bake time."""
+        return sum(minutes for _, minutes in self.production_steps()) + self.bake_time_minutes
+
+
+def linear_weights(step_percent: float) -> tuple[float, ...]:
+    """Return green's production share after each linear step: p, 2p, ... and then 100.
+
+    Counted in tenths of a percent, as ECS takes them, so 33.3 gives 33.3, 66.6, 99.9, 100:
+    CloudFormation counts a step held for each multiple below 100 (floor(100 / p), one
+    fewer when p divides 100), and the last step to 100 is not held.
+    """
+    tenths = round(step_percent * 10)
+    below = range(tenths, round(FULL * 10), tenths)
+    return (*(t / 10 for t in below), FULL)
+
+
+def canary_weights(canary_percent: float) -> tuple[float, ...]:
+    """Return green's production share after each canary step: the canary's, then 100."""
+    return (FULL,) if canary_percent >= FULL else (canary_percent, FULL)
 
 
 @dataclass(frozen=True)
@@ -291,6 +348,7 @@ def _convert(where: str, name: str, value: Any, declared: Key) -> Any:
 
 _TYPE_WORDS = {
     int: "an integer",
+    float: "a number",
     str: "a string",
     bool: "true or false",
     list: "a list",
@@ -299,7 +357,12 @@ _TYPE_WORDS = {
 
 
 def _typed(where: str, key: str, value: Any, expected: Any) -> Any:
-    """Return value if it has the expected TOML type (a bool is not an int here)."""
+    """Return value if it has the expected TOML type (a bool is not an int here).
+
+    Where a number is expected an integer will do (`step_percent = 10`), as a float.
+    """
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     if isinstance(value, bool) is not (expected is bool) or not isinstance(value, expected):
         wanted = _TYPE_WORDS.get(expected, expected.__name__)
         raise ParamsError(f"{where}: {key} must be {wanted}, got {type(value).__name__} {value!r}")
@@ -330,6 +393,7 @@ def _check_service(where: str, p: ServiceParams) -> None:
     _check_container(where, p)
     _check_discovery(where, p)
     check_deployment(where, p)
+    _check_unused_settings(where, p.deployment)
     if p.alb is not None:
         _check_alb(where, p, p.alb)
     if p.autoscaling is not None:
@@ -419,43 +483,86 @@ def check_deployment(where: str, p: ServiceParams) -> None:
 
 
 def _check_strategy(where: str, p: ServiceParams) -> None:
-    """Check the deployment strategy fits the service and its blue/green settings."""
+    """Check the deployment strategy fits the service and its traffic-shifting settings."""
     d = p.deployment
     if d.strategy not in STRATEGIES:
         raise ParamsError(
             f"{where}: deployment.strategy must be one of {', '.join(STRATEGIES)}, "
             f"got {d.strategy!r}"
         )
-    if d.is_blue_green and not p.is_app:
-        # Blue/green runs the old and the new tasks side by side: two Redis servers would
-        # each count their own hits, and nothing routes a "test" share to a backing service.
+    if d.shifts_traffic and not p.is_app:
+        # These run the old and the new tasks side by side: two Redis servers would each
+        # count their own hits, and nothing routes a "test" share to a backing service.
         raise ParamsError(
-            f"{where}: deployment.strategy 'blue_green' is for apps behind the ALB; "
+            f"{where}: deployment.strategy {d.strategy!r} is for apps behind the ALB; "
             f"kind {p.kind!r} stays rolling (two Redis tasks at once would split the counter)"
         )
     check_bake_time_minutes(where, d.bake_time_minutes)
-    if d.approval and not d.is_blue_green:
+    if d.approval and not d.shifts_traffic:
         raise ParamsError(
-            f"{where}: deployment.approval pauses a blue/green deployment after test "
-            "traffic; set deployment.strategy = 'blue_green' or drop approval"
+            f"{where}: deployment.approval pauses a traffic-shifting deployment after test "
+            f"traffic; set deployment.strategy to one of {', '.join(TRAFFIC_SHIFTING)} "
+            "or drop approval"
         )
-    if d.is_blue_green and p.alb is not None and p.alb.priority < 2:
+    if d.shifts_traffic and p.alb is not None and p.alb.priority < 2:
         raise ParamsError(
-            f"{where}: alb.priority must be at least 2 with blue_green: the test rule "
+            f"{where}: alb.priority must be at least 2 with {d.strategy}: the test rule "
             "takes the number just below it"
         )
-
-
-def check_bake_time_minutes(where: str, minutes: float) -> None:
-    """Refuse a bake time ECS would refuse (BakeTimeInMinutes: 0..1440)."""
-    if not 0 <= minutes <= MAX_BAKE_TIME_MINUTES:
+    check_percent(where, "step_percent", d.step_percent, STEP_PERCENT_RANGE)
+    check_bake_time_minutes(where, d.step_bake_time_minutes, "step_bake_time_minutes")
+    check_percent(where, "canary_percent", d.canary_percent, CANARY_PERCENT_RANGE)
+    check_bake_time_minutes(where, d.canary_bake_time_minutes, "canary_bake_time_minutes")
+    if d.strategy in ("linear", "canary") and d.bake_minutes() > MAX_DEPLOYMENT_BAKE_MINUTES:
         raise ParamsError(
-            f"{where}: deployment.bake_time_minutes must be 0..{MAX_BAKE_TIME_MINUTES}"
+            f"{where}: a {d.strategy} deployment here holds {d.bake_minutes()} minutes "
+            f"(its steps' bake times plus bake_time_minutes); CloudFormation refuses more "
+            f"than {MAX_DEPLOYMENT_BAKE_MINUTES} (33 hours)"
         )
+
+
+def check_bake_time_minutes(where: str, minutes: float, key: str = "bake_time_minutes") -> None:
+    """Refuse a bake time ECS would refuse (BakeTimeInMinutes and the steps': 0..1440)."""
+    if not 0 <= minutes <= MAX_BAKE_TIME_MINUTES:
+        raise ParamsError(f"{where}: deployment.{key} must be 0..{MAX_BAKE_TIME_MINUTES}")
+
+
+def check_percent(where: str, key: str, percent: float, allowed: tuple[float, float]) -> None:
+    """Refuse a step or canary share ECS would refuse: out of range, or finer than 0.1 %."""
+    low, high = allowed
+    tenths = percent * 10
+    if not low <= percent <= high or abs(tenths - round(tenths)) > 1e-6:
+        raise ParamsError(
+            f"{where}: deployment.{key} must be {low:g}..{high:g} in steps of 0.1, got {percent:g}"
+        )
+
+
+# The [deployment] keys only one strategy reads: in a file naming another they do nothing.
+_OWN_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "linear": ("step_percent", "step_bake_time_minutes"),
+        "canary": ("canary_percent", "canary_bake_time_minutes"),
+    }
+)
+
+
+def _check_unused_settings(where: str, d: DeploymentParams) -> None:
+    """Refuse a file that sets another strategy's keys (a value left from a switch, say).
+
+    A key holding ECS's default is let through: it changes nothing either way.
+    """
+    defaults = DeploymentParams()
+    for owner, keys in _OWN_KEYS.items():
+        for key in keys:
+            if owner != d.strategy and getattr(d, key) != getattr(defaults, key):
+                raise ParamsError(
+                    f"{where}: deployment.{key} is for strategy {owner!r}, and this file says "
+                    f"{d.strategy!r}: drop it, or set deployment.strategy = {owner!r}"
+                )
 
 
 def priority_of_test_rule(p: ServiceParams) -> int:
-    """Return the blue/green test listener rule's priority: just ahead of the production rule."""
+    """Return the test listener rule's priority: just ahead of the production rule."""
     return p.alb.priority - 1 if p.alb is not None else 0
 
 
@@ -556,19 +663,19 @@ def check_together(services: Mapping[str, ServiceParams]) -> None:
 
 
 def _check_test_rule_priorities(services: Mapping[str, ServiceParams]) -> None:
-    """Refuse a blue/green test rule whose priority (alb.priority - 1) another rule holds.
+    """Refuse a test rule (traffic-shifting apps) whose priority another rule holds.
 
     Two test rules never collide: production priorities are unique, so are they minus one.
     """
     taken = {p.alb.priority: f"{n}.toml" for n, p in services.items() if p.alb is not None}
     for name, p in sorted(services.items()):
-        if not p.deployment.is_blue_green or p.alb is None:
+        if not p.deployment.shifts_traffic or p.alb is None:
             continue
         number = priority_of_test_rule(p)
         if number in taken:
             raise ParamsError(
-                f"{name}.toml: blue_green needs listener priority {number} for its test rule "
-                f"(alb.priority - 1), but {taken[number]} uses it; leave a gap below "
+                f"{name}.toml: {p.deployment.strategy} needs listener priority {number} for its "
+                f"test rule (alb.priority - 1), but {taken[number]} uses it; leave a gap below "
                 f"{p.alb.priority}"
             )
 

@@ -2,10 +2,10 @@
 
 A rolling service is watched through its deployment's rolloutState (COMPLETED, FAILED,
 IN_PROGRESS): "one deployment at the desired count" can also be what a circuit-breaker
-rollback looks like. A blue/green service is watched through its service deployment
-(ListServiceDeployments / DescribeServiceDeployments: status and lifecycle stage), which
-is also what `approve` and `rollback` act on (ContinueServiceDeployment,
-StopServiceDeployment).
+rollback looks like. A traffic-shifting service (blue/green, linear, canary) is watched
+through its service deployment (ListServiceDeployments / DescribeServiceDeployments: status,
+lifecycle stage, and the new revision's share of production at each step), which is also
+what `approve` and `rollback` act on (ContinueServiceDeployment, StopServiceDeployment).
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ def check_image(image: str) -> str:
 
 Say = Callable[[str], None]
 
-# The header the blue/green test listener rule matches (infra/templates/service.yaml).
+# The header a traffic-shifting app's test listener rule matches (templates/service.yaml).
 TEST_HEADER = "X-Bookingapp-Test: green"
-# What each blue/green lifecycle stage means for traffic, as `release` prints it.
+# What each lifecycle stage of a traffic-shifting deployment means, as `release` prints it.
 STAGES: Mapping[str, str] = MappingProxyType(
     {
         "RECONCILE_SERVICE": "reconciling the revisions already running",
@@ -82,7 +82,9 @@ SUCCEEDED = "SUCCESSFUL"
 UNDER_WAY = ("PENDING", "IN_PROGRESS")
 FAILED = ("STOPPED", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
 ROLLED_BACK = ("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
-ROLLING, BLUE_GREEN = "ROLLING", "BLUE_GREEN"
+ROLLING = "ROLLING"
+# ECS's strategies that run green beside blue and move the listener rules' weights.
+TRAFFIC_SHIFTING = ("BLUE_GREEN", "LINEAR", "CANARY")
 
 
 def release(
@@ -106,7 +108,7 @@ def release(
     answer = ecs.update_service(cluster=cluster, service=service, taskDefinition=new_arn)
     updated = answer["service"]
     clock = Clock(timeout, poll)
-    if strategy(updated) == BLUE_GREEN:
+    if strategy(updated) in TRAFFIC_SHIFTING:
         arn = new_deployment(ecs, cluster, service, current, updated)
         watch_service_deployment(ecs, service, arn, clock, say)
     else:
@@ -239,14 +241,19 @@ def watch_rollout(
 
 
 def watch_service_deployment(ecs: Any, service: str, arn: str, clock: Clock, say: Say) -> None:
-    """Poll a service deployment, printing each lifecycle stage once, until it succeeds."""
+    """Poll a service deployment until it succeeds, saying each stage and traffic step once."""
     seen: set[str] = set()
+    share = 0.0  # the new revision's production weight last said
     while True:
         deployment = describe_deployment(ecs, arn)
         stage = deployment.get("lifecycleStage")
         if stage and stage not in seen:
             seen.add(stage)
             say(f"{service}: {stage}: {STAGES.get(stage, 'stage reached')}")
+        weight = production_share(deployment)
+        if weight is not None and weight != share:
+            share = weight
+            say(f"{service}: production traffic: {traffic_split(weight)}")
         hook = paused_hook(deployment)
         if hook is not None and hook["hookId"] not in seen:
             seen.add(hook["hookId"])
@@ -263,6 +270,21 @@ def watch_service_deployment(ecs: Any, service: str, arn: str, clock: Clock, say
                 f"it goes on: `bookingapp-infra status {service}`"
             )
         clock.wait()
+
+
+def production_share(deployment: dict[str, Any]) -> float | None:
+    """Return the new revision's requested share of production traffic, if ECS reports one.
+
+    ECS calls it a snapshot that may lag the listener rule by a poll; a linear deployment
+    shows each step here, a canary its canary share, a blue/green one 0 then 100.
+    """
+    weight = deployment.get("targetServiceRevision", {}).get("requestedProductionTrafficWeight")
+    return None if weight is None else float(weight)
+
+
+def traffic_split(new: float) -> str:
+    """Say how production is split between the new and the previous revision."""
+    return f"new revision {new:g} %, previous {100 - new:g} %"
 
 
 def failure(service: str, deployment: dict[str, Any]) -> str:

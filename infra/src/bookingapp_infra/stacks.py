@@ -204,6 +204,11 @@ def deployment_parameters(p: ServiceParams) -> dict[str, str]:
         "DeploymentStrategy": d.strategy,
         "BakeTimeInMinutes": str(d.bake_time_minutes),
         "ApprovalPause": "true" if d.approval else "false",
+        # Read by the template for its own strategy only; ECS takes tenths of a percent.
+        "StepPercent": f"{d.step_percent:g}",
+        "StepBakeTimeInMinutes": str(d.step_bake_time_minutes),
+        "CanaryPercent": f"{d.canary_percent:g}",
+        "CanaryBakeTimeInMinutes": str(d.canary_bake_time_minutes),
     }
     if p.alb is not None:
         values["TestPriority"] = str(priority_of_test_rule(p))

@@ -68,12 +68,12 @@ def test_an_unknown_service_is_named_with_the_known_ones(tmp_path):
 
 
 def test_a_broken_parameter_file_is_one_line_naming_it(tmp_path, capsys):
-    directory = services_dir(tmp_path, strategy="canary")
+    directory = services_dir(tmp_path, strategy="shadow")
     code, err = run(capsys, "release", "movie", "--image", "x", "--services-dir", str(directory))
     assert code == 2
     assert err == (
         "bookingapp-local: error: movie.toml: deployment.strategy must be one of rolling, "
-        "blue_green, got 'canary'\n"
+        "blue_green, linear, canary, got 'shadow'\n"
     )
 
 
@@ -93,22 +93,29 @@ def test_redis_is_not_rolled_locally_either(capsys):
     )
 
 
+SHIFTING = "blue_green, linear or canary"
+
+
 @pytest.mark.parametrize(
-    ("option", "value"),
+    ("option", "value", "owners"),
     [
-        ("--approval", None),
-        ("--bake-time-minutes", "1"),
-        ("--traffic-steps", "50,100"),
-        ("--step-seconds", "3"),
-        ("--approval-timeout", "60"),
+        ("--approval", None, SHIFTING),
+        ("--bake-time-minutes", "1", SHIFTING),
+        ("--approval-timeout", "60", SHIFTING),
+        ("--traffic-steps", "50,100", "blue_green"),
+        ("--step-seconds", "3", "blue_green"),
+        ("--step-percent", "25", "linear"),
+        ("--step-bake-time-minutes", "0.1", "linear"),
+        ("--canary-percent", "10", "canary"),
+        ("--canary-bake-time-minutes", "0.1", "canary"),
     ],
 )
-def test_blue_green_options_are_refused_for_a_rolling_release(capsys, option, value):
+def test_traffic_shifting_options_are_refused_for_a_rolling_release(capsys, option, value, owners):
     given = [option] if value is None else [option, value]
     code, err = run(capsys, "release", "movie", "--image", "x", "--strategy", "rolling", *given)
     assert code == 2
     assert err == (
-        f"bookingapp-local: error: {option}: only for blue_green releases (movie is rolling)\n"
+        f"bookingapp-local: error: {option}: only for {owners} releases (movie is rolling)\n"
     )
 
 
@@ -158,3 +165,16 @@ def test_a_stack_started_with_the_development_override_is_not_released(capsys):
         assert [c["Id"] for c in stack.containers("movie")] == before
     finally:
         stack.down()
+
+
+def test_the_readme_gives_one_release_command_per_strategy():
+    """Every strategy params.py declares has its `release ... --strategy S` line, once."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in params.STRATEGIES:
+        lines = [
+            line
+            for line in readme.splitlines()
+            if line.startswith("uv run bookingapp-local release ") and f"--strategy {name} " in line
+        ]
+        assert len(lines) == 1, (name, lines)
+    assert "docs/releases.md" in readme

@@ -49,7 +49,7 @@ def test_production_router_shadows_the_docker_router_with_the_same_rule() -> Non
 def test_before_the_shift_production_goes_to_blue_only() -> None:
     config = render(routing(green_weight=0, test=True))
     weighted = config["http"]["services"]["movie-production"]["weighted"]
-    assert weighted["services"] == [{"name": "movie-blue", "weight": 100}]
+    assert weighted["services"] == [{"name": "movie-blue", "weight": 1000}]
 
 
 def test_test_rule_adds_the_header_and_wins_over_production() -> None:
@@ -66,13 +66,24 @@ def test_without_test_traffic_there_is_no_test_router() -> None:
 
 
 def test_a_weight_step_splits_production_between_the_colours() -> None:
-    assert weights(routing(green_weight=10)) == {"movie-blue": 90, "movie-green": 10}
+    """Traefik's integer weights are tenths of a percent: a 10 % step is 100 to 900."""
+    assert weights(routing(green_weight=10)) == {"movie-blue": 900, "movie-green": 100}
+
+
+@pytest.mark.parametrize(
+    ("percent", "blue", "green"), [(0.1, 999, 1), (5, 950, 50), (33.3, 667, 333), (99.9, 1, 999)]
+)
+def test_every_share_ecs_accepts_is_an_exact_integer_split(
+    percent: float, blue: int, green: int
+) -> None:
+    """ECS takes shares in steps of 0.1 %: each is a whole number of tenths, none rounded off."""
+    assert weights(routing(green_weight=percent)) == {"movie-blue": blue, "movie-green": green}
 
 
 def test_after_the_shift_blue_gets_no_weight_at_all() -> None:
     config = render(routing(green_weight=FULL))
     weighted = config["http"]["services"]["movie-production"]["weighted"]
-    assert weighted["services"] == [{"name": "movie-green", "weight": 100}]
+    assert weighted["services"] == [{"name": "movie-green", "weight": 1000}]
     assert weighted["healthCheck"] == {}
 
 

@@ -182,3 +182,18 @@ def test_history_keeps_one_line_per_transition() -> None:
         "IN_PROGRESS SCALE_UP green=0%",
         "IN_PROGRESS POST_SCALE_UP green=0%",
     )
+
+
+def test_rollback_mid_way_through_linear_steps_takes_the_share_back_from_green() -> None:
+    """A linear release held at 66.6 %: rollback (or an alarm) sends it all back to blue."""
+    linear = (Shift(33.3, 60.0), Shift(66.6, 60.0), Shift(99.9, 60.0), Shift(100))
+    r = walk_to(replace(release(), shifts=check_shifts(linear)), Stage.PRODUCTION_TRAFFIC_SHIFT)
+    held = shift(shift(r, 33.3), 66.6)
+    assert held.green_weight == 66.6
+    rolled = rollback(held, "alarm: green answered 6 5xx within 60 s")
+    assert (rolled.status, rolled.green_weight, rolled.test_traffic) == (
+        ROLLBACK_IN_PROGRESS,
+        0,
+        False,
+    )
+    assert rolled.history[-2].endswith("green=66.6%")

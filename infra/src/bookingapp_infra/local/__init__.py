@@ -8,8 +8,9 @@ Each concept has one home:
 - `traefik`: the one client of Traefik's API (pools, routers, weights, 5xx counts) and what
   a replica's labels tell Traefik
 - `wait`: the one poller (a check, a deadline, a message) and the step timeout
-- `strategies`: `release` follows the service's [deployment] strategy: rolling, blue/green
-  (traffic-shifting, with its stages, listener rules and state between commands)
+- `strategies`: `release` follows the service's [deployment] strategy: rolling, or one of
+  the traffic-shifting three, blue/green, linear and canary (one release with its stages,
+  listener rules and state between commands; they differ in how production moves)
 - `autoscale`: each app's target tracking policy (policy) and the scaler acting it out
 - `status`: what runs, and the releases in progress
 

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -19,10 +20,12 @@ from bookingapp_infra.errors import InfraError
 from bookingapp_infra.local import PROG, autoscale, status
 from bookingapp_infra.local.autoscale.policy import TimingOverrides
 from bookingapp_infra.local.docker import DEFAULT_PROJECT
-from bookingapp_infra.local.strategies import blue_green
+from bookingapp_infra.local.strategies import blue_green, traffic_shift
 from bookingapp_infra.local.strategies import release as releases
+from bookingapp_infra.local.strategies.canary import Canary
+from bookingapp_infra.local.strategies.linear import Linear
 from bookingapp_infra.local.strategies.state import APPROVAL_TIMEOUT
-from bookingapp_infra.local.strategies.strategy import Overrides, Say
+from bookingapp_infra.local.strategies.strategy import Overrides, Say, flag
 from bookingapp_infra.local.wait import STEP_TIMEOUT
 from bookingapp_infra.params import SERVICES_DIR
 
@@ -67,8 +70,9 @@ def add_release(subparsers: Subparsers) -> None:
     verb = subparsers.add_parser(
         "release",
         help="release an image to a service by its [deployment] strategy (no request fails)",
-        description="Release an image to a service the way ECS would: rolling, or blue/green, "
-        "as its infra/services/SERVICE.toml [deployment] says (or --strategy). Refuses "
+        description="Release an image to a service the way ECS would: rolling, blue/green, "
+        "linear or canary, as its infra/services/SERVICE.toml [deployment] says (or "
+        "--strategy). Refuses "
         "replicas that run the development override's mounted sources.",
     )
     verb.add_argument("service", metavar="SERVICE", help=SERVICE_HELP)
@@ -80,26 +84,40 @@ def add_release(subparsers: Subparsers) -> None:
         "--strategy", choices=sorted(releases.STRATEGIES),
         help="override deployment.strategy for this release",
     )  # fmt: skip
-    shift = verb.add_argument_group("blue/green (deployment.strategy = blue_green)")
+    shift = verb.add_argument_group("traffic-shifting releases (blue_green, linear, canary)")
     shift.add_argument(
-        "--bake-time-minutes", type=float, help="override deployment.bake_time_minutes"
-    )
+        "--bake-time-minutes", type=float, metavar="MINUTES",
+        help="override deployment.bake_time_minutes (fractions of a minute allowed)",
+    )  # fmt: skip
     shift.add_argument(
         "--approval", action=argparse.BooleanOptionalAction, help="override deployment.approval"
     )
     shift.add_argument(
+        "--approval-timeout", type=float, metavar="SECONDS",
+        help=f"roll back when nobody approves within this many seconds ({APPROVAL_TIMEOUT:g})",
+    )  # fmt: skip
+    blue_green_only = verb.add_argument_group("blue_green (ECS moves production at once)")
+    blue_green_only.add_argument(
         "--traffic-steps",
+        metavar="WEIGHTS",
         help="green's production weights in percent, e.g. 10,50,100 (default: 100, all at "
         "once as on ECS)",
     )
-    shift.add_argument(
-        "--step-seconds", type=float,
+    blue_green_only.add_argument(
+        "--step-seconds", type=float, metavar="SECONDS",
         help=f"seconds each weight but the last is held ({blue_green.STEP_SECONDS:g})",
     )  # fmt: skip
-    shift.add_argument(
-        "--approval-timeout", type=float,
-        help=f"roll back when nobody approves within this many seconds ({APPROVAL_TIMEOUT:g})",
-    )  # fmt: skip
+    for gradual in (Linear, Canary):
+        low, high = gradual.allowed
+        group = verb.add_argument_group(gradual.name, (gradual.__doc__ or "").splitlines()[0])
+        group.add_argument(
+            flag(gradual.share), type=float, metavar="PERCENT",
+            help=f"override deployment.{gradual.share} ({low:g}..{high:g} in steps of 0.1)",
+        )  # fmt: skip
+        group.add_argument(
+            flag(gradual.held), type=float, metavar="MINUTES",
+            help=f"override deployment.{gradual.held} (fractions of a minute allowed)",
+        )  # fmt: skip
     add_services_dir(verb)
     add_common(verb, timeout=True)
     verb.set_defaults(handler=release)
@@ -107,14 +125,7 @@ def add_release(subparsers: Subparsers) -> None:
 
 def release(args: argparse.Namespace) -> None:
     """Handle `release`."""
-    overrides = Overrides(
-        strategy=args.strategy,
-        bake_time_minutes=args.bake_time_minutes,
-        approval=args.approval,
-        traffic_steps=args.traffic_steps,
-        step_seconds=args.step_seconds,
-        approval_timeout=args.approval_timeout,
-    )
+    overrides = Overrides(**{f.name: getattr(args, f.name) for f in fields(Overrides)})
     releases.release(
         args.project, args.service, args.image, overrides, args.timeout, say, args.services_dir
     )
@@ -127,9 +138,9 @@ def release(args: argparse.Namespace) -> None:
 REQUESTS = {
     "approve": (
         "let a release paused after test traffic shift production to green",
-        blue_green.approve,
+        traffic_shift.approve,
     ),
-    "rollback": ("send all traffic back to blue now and remove green", blue_green.rollback),
+    "rollback": ("send all traffic back to blue now and remove green", traffic_shift.rollback),
 }
 
 
@@ -153,7 +164,10 @@ def add_status(subparsers: Subparsers) -> None:
         "status", help="show replicas, images, health and Traefik's pool; or a service's release"
     )
     verb.add_argument(
-        "service", nargs="?", metavar="SERVICE", help="show this service's blue/green release"
+        "service",
+        nargs="?",
+        metavar="SERVICE",
+        help="show this service's traffic-shifting release: stage, colours, weights",
     )
     add_common(verb)
     verb.set_defaults(handler=show_status)

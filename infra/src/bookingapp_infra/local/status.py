@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.local import PROG, docker, traefik
 from bookingapp_infra.local.docker import Replica
-from bookingapp_infra.local.strategies import blue_green
+from bookingapp_infra.local.strategies import routing, traffic_shift
+from bookingapp_infra.local.strategies.state import FULL
 from bookingapp_infra.local.strategies.strategy import Say
 from bookingapp_infra.local.traefik import Traefik
 
@@ -63,11 +64,11 @@ def pool_status(api: Traefik | None, replica: Replica, pools: dict[str, dict[str
 def releases_in_progress(project: str, services: list[str]) -> list[str]:
     """Return one line per service with a traffic-shifting release in progress."""
     try:
-        found = [(s, blue_green.recorded(project, s)) for s in services]
+        found = [(s, traffic_shift.recorded(project, s)) for s in services]
     except InputError:
         return []  # a stack without a rules directory has no such release
     return [
-        f"{s}: {r.strategy} release {r.status} {r.stage}, green has {r.green_weight}% of "
+        f"{s}: {r.strategy} release {r.status} {r.stage}, green has {r.green_weight:g}% of "
         f"production ({PROG} status {s})"
         for s, r in found
         if r is not None and r.active
@@ -76,9 +77,9 @@ def releases_in_progress(project: str, services: list[str]) -> list[str]:
 
 def release_status(project: str, service: str, say: Say) -> None:
     """Print the service's last traffic-shifting release: stage, colours, weights."""
-    current = blue_green.recorded(project, service)
+    current = traffic_shift.recorded(project, service)
     if current is None:
-        say(f"{service}: no blue/green release recorded in {project!r}")
+        say(f"{service}: no blue/green, linear or canary release recorded in {project!r}")
         return
     paused = " (paused for approval)" if current.paused else ""
     say(
@@ -91,12 +92,12 @@ def release_status(project: str, service: str, say: Say) -> None:
         gone = "removed" if replicas else "none"  # stopped by the release: not listed
         say(f"  {colour + ':':<6} {', '.join(live) or gone}")
     steps = ", ".join(
-        f"{s.weight}%" + (f" (held {s.bake_seconds:g} s)" if s.bake_seconds else "")
+        f"{s.weight:g}%" + (f" (held {s.bake_seconds:g} s)" if s.bake_seconds else "")
         for s in current.shifts
     )
     test = "on" if current.test_traffic else "off"
-    say(
-        f"  production traffic to green: {current.green_weight}% (steps {steps}); test rule: {test}"
-    )
+    green = current.green_weight
+    say(f"  production traffic: green {green:g}%, blue {FULL - green:g}% (steps {steps})")
+    say(f"  test rule ({routing.TEST_HEADER}: {routing.TEST_VALUE} to green): {test}")
     if current.reason:
         say(f"  reason: {current.reason}")

@@ -4,11 +4,14 @@
   after the checks every release makes (`STRATEGIES` is the registry)
 - strategy.py: the interface (`Strategy`: name, options, configure, release) and `Overrides`
 - rolling.py: ECS's ROLLING (`Rolling`, its `Bounds` and batch `plan`)
-- blue_green.py: the traffic-shifting strategies (`TrafficShift`; `BlueGreen` shifts at once)
-  with their controller, and `approve`/`rollback` of a release in progress
+- traffic_shift.py: the release the traffic-shifting strategies share (`TrafficShift`), its
+  controller, and `approve`/`rollback` of a release in progress
+- blue_green.py: ECS's BLUE_GREEN (`BlueGreen`: production moves at once)
+- linear.py: ECS's LINEAR (`Linear`: step_percent at a time, each step held)
+- canary.py: ECS's CANARY (`Canary`: canary_percent first, held, then the rest)
 - state.py: a traffic-shifting release's stages and transitions (pure), kept by store.py
 - routing.py: its listener rules as Traefik file-provider configuration (pure)
 
 A new ECS strategy is one more `Strategy` in release.STRATEGIES, named as params.STRATEGIES
-names it; linear and canary are `TrafficShift`s with other shifts (issue 22).
+names it; one that shifts traffic is a `TrafficShift` with its own `shifts_for`.
 """

@@ -14,13 +14,15 @@ from pathlib import Path
 from bookingapp_infra.errors import InputError
 from bookingapp_infra.local import docker
 from bookingapp_infra.local.docker import Replica
-from bookingapp_infra.local.strategies import blue_green
+from bookingapp_infra.local.strategies import traffic_shift
 from bookingapp_infra.local.strategies.blue_green import BlueGreen
+from bookingapp_infra.local.strategies.canary import Canary
+from bookingapp_infra.local.strategies.linear import Linear
 from bookingapp_infra.local.strategies.rolling import Rolling
-from bookingapp_infra.local.strategies.strategy import Overrides, Say, Strategy
+from bookingapp_infra.local.strategies.strategy import Overrides, Say, Strategy, flag
 from bookingapp_infra.params import ServiceParams, load_all
 
-STRATEGIES: Mapping[str, type[Strategy]] = {s.name: s for s in (Rolling, BlueGreen)}
+STRATEGIES: Mapping[str, type[Strategy]] = {s.name: s for s in (Rolling, BlueGreen, Linear, Canary)}
 
 
 def release(
@@ -37,7 +39,7 @@ def release(
     strategy = choose(params, overrides)
     running = docker.require_up(project, service)
     refuse_development_sources(running, project)
-    blue_green.refuse_if_busy(project, service)
+    traffic_shift.refuse_if_busy(project, service)
     docker.image_id(image)  # refuses when the image is not on this machine
     strategy.release(project, image, timeout, say)
 
@@ -56,15 +58,20 @@ def choose(params: ServiceParams, overrides: Overrides) -> Strategy:
     chosen = STRATEGIES[name]  # params.py accepts only the strategies it declares
     foreign = sorted(overrides.given() - chosen.options)
     if foreign:
-        flags = ", ".join(f"--{option.replace('_', '-')}" for option in foreign)
-        owners = sorted(s.name for s in STRATEGIES.values() if set(foreign) <= s.options)
-        raise InputError(
-            f"{flags}: only for {' or '.join(owners) or 'other'} releases ({params.name} is {name})"
-        )
+        flags = ", ".join(flag(name) for name in foreign)
+        owners = [s.name for s in STRATEGIES.values() if set(foreign) <= s.options]
+        raise InputError(f"{flags}: only for {either(owners)} releases ({params.name} is {name})")
     strategy = chosen.configure(params, overrides)
     if not params.is_app:  # refused after configure, which says why a strategy can't be
         raise InputError(f"{params.name} is not behind the load balancer: nothing to roll")
     return strategy
+
+
+def either(names: list[str]) -> str:
+    """Return "a", "a or b", "a, b or c" ("other" for none)."""
+    if len(names) < 2:
+        return "".join(names) or "other"
+    return f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def refuse_development_sources(running: list[Replica], project: str) -> None:

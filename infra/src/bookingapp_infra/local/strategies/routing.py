@@ -27,6 +27,7 @@ from bookingapp_infra.local.strategies.state import FULL
 from bookingapp_infra.local.traefik import HealthCheck, Listener
 
 TEST_HEADER = "X-Bookingapp-Test"
+TENTHS = 10  # Traefik weight units per percent of production traffic
 TEST_VALUE = "green"
 
 
@@ -39,13 +40,13 @@ class Routing:
     health: HealthCheck
     blue: tuple[str, ...]  # server URLs of the blue replicas
     green: tuple[str, ...] = ()  # server URLs of the green replicas
-    green_weight: int = 0  # percent of production traffic green gets
+    green_weight: float = 0  # percent of production traffic green gets (steps of 0.1)
     test: bool = False  # whether the test rule sends header-carrying requests to green
 
     def __post_init__(self) -> None:
         """Refuse routings that would send traffic nowhere."""
         if not 0 <= self.green_weight <= FULL:
-            raise ValueError(f"green_weight must be 0..{FULL}, got {self.green_weight}")
+            raise ValueError(f"green_weight must be 0..{FULL}, got {self.green_weight:g}")
         if self.green_weight < FULL and not self.blue:
             raise ValueError("blue has no replicas but still gets production traffic")
         if (self.green_weight > 0 or self.test) and not self.green:
@@ -68,9 +69,14 @@ def with_test_header(rule: str) -> str:
 
 
 def weights(routing: Routing) -> dict[str, int]:
-    """Return each target group's weight in the production rule, zero weights left out."""
+    """Return each target group's weight in the production rule, zero weights left out.
+
+    Traefik's weights are integers and ECS's shares go in steps of 0.1 %, so the weights are
+    tenths of a percent (a 5 % canary is 50 to 950): every share ECS accepts is exact.
+    """
     n = names(routing.service)
-    split = {n["blue"]: FULL - routing.green_weight, n["green"]: routing.green_weight}
+    green = round(routing.green_weight * TENTHS)
+    split = {n["blue"]: FULL * TENTHS - green, n["green"]: green}
     # Traefik ignores non-positive weights anyway; leaving them out says so plainly.
     return {name: weight for name, weight in split.items() if weight > 0}
 

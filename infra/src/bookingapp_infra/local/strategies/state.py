@@ -20,7 +20,7 @@ from typing import Any, TypedDict, Unpack
 
 from bookingapp_infra.local.docker import Replica
 
-FULL = 100  # weights are percent of production traffic
+FULL = 100  # weights are percent of production traffic, in steps of 0.1 as on ECS
 APPROVAL_TIMEOUT = 3600.0  # seconds a paused release waits for `approve` before rolling back
 
 
@@ -70,7 +70,7 @@ class TransitionError(ValueError):
 class Shift:
     """One step of production traffic: green's weight, then how long it is held."""
 
-    weight: int  # percent of production traffic green has from this step on
+    weight: float  # percent of production traffic green has from this step on
     bake_seconds: float = 0.0  # held this long (alarms watched) before the next step
 
 
@@ -88,7 +88,7 @@ class Release:
     approval_timeout: float = APPROVAL_TIMEOUT
     status: Status = Status.IN_PROGRESS
     stage: Stage = Stage.PRE_SCALE_UP
-    green_weight: int = 0
+    green_weight: float = 0
     paused: bool = False
     blue: tuple[Replica, ...] = ()
     green: tuple[Replica, ...] = ()
@@ -133,13 +133,13 @@ def advance(release: Release) -> Release:
     return _at(release, stage, green_weight=weight, paused=stage == PAUSE_AT and release.approval)
 
 
-def shift(release: Release, weight: int) -> Release:
+def shift(release: Release, weight: float) -> Release:
     """Record one production traffic step (only during PRODUCTION_TRAFFIC_SHIFT)."""
     if release.stage != SHIFT_AT or release.status != Status.IN_PROGRESS:
         raise TransitionError(f"traffic shifts only in {SHIFT_AT}, not {release.stage}")
     if weight not in {s.weight for s in release.shifts}:
         raise TransitionError(
-            f"{weight} is not one of the steps {[s.weight for s in release.shifts]}"
+            f"{weight:g} is not one of the steps {[s.weight for s in release.shifts]}"
         )
     return _at(release, release.stage, green_weight=weight)
 
@@ -186,7 +186,7 @@ class Changes(TypedDict, total=False):
     """The fields a transition may change besides the stage (and the history it extends)."""
 
     status: Status
-    green_weight: int
+    green_weight: float
     paused: bool
     reason: str
 
@@ -194,7 +194,8 @@ class Changes(TypedDict, total=False):
 def _at(release: Release, stage: Stage, **changes: Unpack[Changes]) -> Release:
     """Return the release at a stage with changes, its history extended by one line."""
     new = replace(release, stage=stage, **changes)
-    line = f"{new.status} {new.stage} green={new.green_weight}%" + (" paused" if new.paused else "")
+    paused = " paused" if new.paused else ""
+    line = f"{new.status} {new.stage} green={new.green_weight:g}%{paused}"
     return replace(new, history=(*release.history, line))
 
 

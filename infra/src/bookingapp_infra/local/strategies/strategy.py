@@ -27,9 +27,13 @@ class Overrides:
     strategy: str | None = None
     bake_time_minutes: float | None = None
     approval: bool | None = None
-    traffic_steps: str | None = None
-    step_seconds: float | None = None
     approval_timeout: float | None = None
+    traffic_steps: str | None = None  # blue_green
+    step_seconds: float | None = None  # blue_green
+    step_percent: float | None = None  # linear
+    step_bake_time_minutes: float | None = None  # linear
+    canary_percent: float | None = None  # canary
+    canary_bake_time_minutes: float | None = None  # canary
 
     def given(self) -> set[str]:
         """Return the names of the options given, the strategy itself left out."""
@@ -38,6 +42,11 @@ class Overrides:
             for f in fields(self)
             if f.name != "strategy" and getattr(self, f.name) is not None
         }
+
+
+def flag(field: str) -> str:
+    """Return the `release` option that sets an Overrides field (step_percent: --step-percent)."""
+    return f"--{field.replace('_', '-')}"
 
 
 class Strategy(ABC):
