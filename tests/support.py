@@ -27,6 +27,8 @@ from types import ModuleType
 
 import yaml
 
+from bookingapp_infra.params import app_names, load_all
+
 ROOT = Path(__file__).resolve().parent.parent
 CHANGED_SERVICES_SCRIPT = ROOT / ".github" / "scripts" / "changed_services.py"
 COMPOSE_FILE = ROOT / "compose.yaml"
@@ -44,9 +46,18 @@ def changed_services() -> ModuleType:
 
 
 def app_services() -> list[str]:
-    """Return the app services, found exactly as CI's matrix script finds them."""
-    # One definition of "a service" for tests, CI's build matrix and releases alike.
-    return list(changed_services().app_services(ROOT))
+    """Return the app services of infra/services/*.toml, in ALB rule order (params.py reads them).
+
+    Every test that needs "the services" asks here, so a new service is in every test's list
+    the moment its parameter file exists. That the code (the workspace members CI builds) and
+    compose.yaml agree with this list is what tests/compose/test_parity.py checks.
+    """
+    return app_names(load_all())
+
+
+def workspace_apps(root: Path = ROOT) -> list[str]:
+    """Return the app services as CI's matrix script finds them: workspace members on common."""
+    return list(changed_services().app_services(root))
 
 
 def free_port() -> int:

@@ -21,7 +21,7 @@ from localstack_client.session import Session as LocalSession
 
 from bookingapp_infra import aws, deploy
 from bookingapp_infra.cli import main
-from bookingapp_infra.params import SERVICES_DIR, ServiceParams
+from bookingapp_infra.params import SERVICES_DIR, ServiceParams, app_names
 from bookingapp_infra.stacks import plan, service_parameters
 from tests.infra.conftest import StubbedAws
 
@@ -309,7 +309,7 @@ def test_render_create_writes_the_parameters_a_first_deploy_sends(
     assert sorted(written) == sorted(s.name for s in plan(services))
     home = written["bookingapp-home"]
     assert Path(home["TemplateFile"]).name == "service.yaml"
-    assert sent(home) == service_parameters(services["home"])
+    assert sent(home) == service_parameters(services["home"], apps=app_names(services))
 
 
 def test_render_by_default_leaves_the_autoscaled_count_alone(

@@ -15,7 +15,13 @@ import pytest
 from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
-from bookingapp_infra.params import NAMESPACE, TMP_PATH, ElastiCacheParams, ServiceParams
+from bookingapp_infra.params import (
+    NAMESPACE,
+    TMP_PATH,
+    ElastiCacheParams,
+    ServiceParams,
+    app_names,
+)
 from bookingapp_infra.stacks import (
     plan,
     platform_parameters,
@@ -462,6 +468,21 @@ def test_environment_and_redis_password_reach_the_container(
     c = container(resolved_service(templates, p))
     assert {e["Name"]: e["Value"] for e in c["Environment"]} == dict(p.environment)
     assert [s["Name"] for s in c["Secrets"]] == ["REDIS_PASSWORD"]
+
+
+def test_every_app_is_told_every_app_in_rule_order_and_redis_nothing(
+    templates: dict[str, Any], services: dict[str, ServiceParams]
+) -> None:
+    """BOOKINGAPP_APPS (the nav, home's panels) is the parameter files' apps, none left out."""
+    for stack in plan(services):
+        if stack.service is None:
+            continue
+        values = {
+            i["ParameterKey"]: i["ParameterValue"] for i in stack.cfn_parameters(creating=True)
+        }
+        env = container(cfn.resolve(templates["service"], values))["Environment"]
+        told = {e["Name"]: e["Value"] for e in env}.get("BOOKINGAPP_APPS")
+        assert told == (",".join(app_names(services)) if stack.service.is_app else None)
 
 
 def test_service_template_defaults_match_the_home_parameters(

@@ -46,6 +46,7 @@ def gunicorn(**environment: str) -> subprocess.Popen:
         ("BOOKINGAPP_DRAIN_SECONDS", "nan"),
         ("BOOKINGAPP_DRAIN_SECONDS", "25"),
         ("BOOKINGAPP_DRAIN_SECONDS", "-1"),
+        ("BOOKINGAPP_APPS", "home,,bus"),
     ],
 )
 def test_a_bad_setting_stops_gunicorn_with_one_line_and_code_78(name, value):
