@@ -76,6 +76,16 @@ def test_a_broken_parameter_file_is_one_line_naming_it(tmp_path, capsys):
     )
 
 
+def test_a_parameter_file_that_is_not_utf8_is_one_line_not_a_traceback(tmp_path, capsys):
+    directory = services_dir(tmp_path)
+    (directory / "movie.toml").write_bytes(b'name = "movi\xe9"\n')
+    code, err = run(capsys, "release", "movie", "--image", "x", "--services-dir", str(directory))
+    assert code == 2
+    assert err == (
+        "bookingapp-local: error: movie.toml: not UTF-8 text (byte 12): TOML files must be UTF-8\n"
+    )
+
+
 def test_redis_refuses_a_blue_green_release(capsys):
     code, err = run(capsys, "release", "redis", "--image", "x", "--strategy", "blue_green")
     assert code == 2
