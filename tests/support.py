@@ -60,6 +60,21 @@ def workspace_apps(root: Path = ROOT) -> list[str]:
     return list(changed_services().app_services(root))
 
 
+def copy_of_repository(destination: Path) -> Path:
+    """Copy the repository's tracked files (what a fresh clone has) to destination; return it."""
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z"],
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a file deleted in the work tree but not yet in the index
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    return destination
+
+
 def free_port() -> int:
     """Return a TCP port nobody listens on right now."""
     with socket.socket() as probe:

@@ -8,7 +8,6 @@ not prove: that the new service builds and serves (tests/compose/test_add_servic
 
 from __future__ import annotations
 
-import subprocess
 import tomllib
 from pathlib import Path
 
@@ -19,22 +18,13 @@ from bookingapp_infra import scaffold
 from bookingapp_infra.cli import main
 from bookingapp_infra.params import app_names, load_all
 from tests.compose.test_parity import TRAEFIK_PRIORITY_BASE, labels, missing_parts
-from tests.support import ROOT, compose_config, workspace_apps
+from tests.support import compose_config, copy_of_repository, workspace_apps
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A copy of the repository's tracked files (what a fresh clone has)."""
-    listed = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=True
-    ).stdout.decode()
-    copy = tmp_path / "repo"
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            (copy / name).write_bytes(source.read_bytes())
-    return copy
+    return copy_of_repository(tmp_path / "repo")
 
 
 def add(repo: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
