@@ -118,13 +118,19 @@ def test_routing_matches_the_alb_listener_rule(name, params, compose):
     p = params[name]
     got = labels(compose["services"][name])
     assert p.alb is not None
-    assert got[f"traefik.http.routers.{name}.rule"] == f"PathPrefix(`{p.path_prefix}`)"
-    assert (
-        int(got[f"traefik.http.routers.{name}.priority"]) == TRAEFIK_PRIORITY_BASE - p.alb.priority
-    )
-    assert int(got[f"traefik.http.services.{name}.loadbalancer.server.port"]) == p.container_port
-    assert got[f"traefik.http.services.{name}.loadbalancer.healthcheck.path"] == p.health_check_path
-    assert not any("stripprefix" in key.lower() for key in got)
+    wanted = {
+        f"traefik.http.routers.{name}.rule": f"PathPrefix(`{p.path_prefix}`)",
+        f"traefik.http.routers.{name}.priority": str(TRAEFIK_PRIORITY_BASE - p.alb.priority),
+        f"traefik.http.services.{name}.loadbalancer.server.port": str(p.container_port),
+        f"traefik.http.services.{name}.loadbalancer.healthcheck.path": p.health_check_path,
+    }
+    drift = [
+        f"{label}={got.get(label)!r} in compose.yaml, {value!r} from infra/services/{name}.toml"
+        for label, value in wanted.items()
+        if got.get(label) != value
+    ]
+    assert not drift, f"{name}: set these labels in compose.yaml: " + "; ".join(drift)
+    assert not any("stripprefix" in key.lower() for key in got), "the ALB strips no prefix"
 
 
 @pytest.mark.parametrize("name", app_services())
@@ -132,11 +138,12 @@ def test_size_count_and_discovery_name_match_the_ecs_service(name, params, compo
     """Replicas = desired count, limits = task size, alias = Cloud Map name."""
     p = params[name]
     service = compose["services"][name]
-    assert service["deploy"]["replicas"] == p.desired_count
+    where = f"compose.yaml's {name} (or the x-app block) against infra/services/{name}.toml"
+    assert service["deploy"]["replicas"] == p.desired_count, f"replicas: {where}"
     limits = service["deploy"]["resources"]["limits"]
-    assert float(limits["cpus"]) == p.cpu / 1024
-    assert limits["memory"] == f"{p.memory // 1024}g"
-    assert p.dns_name in service["networks"]["vpc"]["aliases"]
+    assert float(limits["cpus"]) == p.cpu / 1024, f"cpus: {where}"
+    assert limits["memory"] == f"{p.memory // 1024}g", f"memory: {where}"
+    assert p.dns_name in service["networks"]["vpc"]["aliases"], f"alias {p.dns_name}: {where}"
 
 
 def test_redis_is_reached_by_its_cloud_map_name(params, compose):
