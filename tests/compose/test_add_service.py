@@ -2,8 +2,9 @@
 
 In a copy of the tracked files: the command README shows (pointed at the copy), `uv lock`,
 then compose.yaml brought up with Traefik, home and the new app. The new app answers under
-its prefix through the listener, and home links to it and shows its panel. What this does
-not prove: AWS (the copy's `plan` is checked in tests/infra/test_scaffold.py).
+its prefix through the listener, home links to it and shows its panel, and `bookingapp-local
+release` rolls it onto a new image. What this does not prove: AWS (the copy's parameter
+files are checked in tests/infra/test_scaffold.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import subprocess
 import pytest
 
 from bookingapp_infra.cli import main
-from tests.compose.edge import Edge, edge_stack
+from tests.compose.edge import Edge, edge_stack, local, relabelled_image
 from tests.support import ROOT, copy_of_repository, http_get
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik]
@@ -57,6 +58,20 @@ def test_the_added_service_serves_through_traefik_and_home_shows_it(tmp_path):
             return re.search(panel, home_html(edge)) is not None
 
         edge.wait_for(home_shows_it_up)
+
+        # And bookingapp-local releases it as it releases the others (its own strategy).
+        image = relabelled_image(edge, "bookingapp-added", "bookingapp.added", name)
+        try:
+            done = local(
+                "release", name, "--image", image, "--project", edge.stack.project,
+                "--services-dir", str(copy / "infra" / "services"), "--timeout", "300",
+            )  # fmt: skip
+            assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+            assert {r.image for r in edge.replicas(name)} == {image}
+            assert edge.get(f"/{name}")[0] == 200
+        finally:
+            edge.stack.down()  # no container may still use the image
+            subprocess.run(["docker", "rmi", image], capture_output=True, check=False)
 
 
 def home_html(edge: Edge) -> str:
