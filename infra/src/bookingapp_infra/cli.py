@@ -471,7 +471,7 @@ def add_add_service(verbs: Verbs) -> None:
 def cmd_add_service(args: argparse.Namespace) -> None:
     """Write the new service's files and say what was written and what to run next."""
     wanted = scaffold.NewService(args.name, args.priority, args.title)
-    written, _ = scaffold.add_service(args.root, wanted)
+    written = scaffold.add_service(args.root, wanted)
     print(f"added app service {args.name}, served under /{args.name}:")
     for path in written:
         print(f"  wrote {path.relative_to(args.root)}")

@@ -67,11 +67,11 @@ class NewService:
     title: str | None = None
 
 
-def add_service(root: Path, wanted: NewService) -> tuple[list[Path], str]:
-    """Write the new service into the repository at root; return the files and the next step."""
+def add_service(root: Path, wanted: NewService) -> list[Path]:
+    """Write the new service into the repository at root; return the files written."""
     changes = planned_changes(root, wanted)
     write_all(changes)
-    return list(changes), "uv lock"
+    return list(changes)
 
 
 def planned_changes(root: Path, wanted: NewService) -> dict[Path, str]:
