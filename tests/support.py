@@ -61,18 +61,44 @@ def workspace_apps(root: Path = ROOT) -> list[str]:
 
 
 def copy_of_repository(destination: Path) -> Path:
-    """Copy the repository's tracked files (what a fresh clone has) to destination; return it."""
+    """Copy the work tree as it is (what git does not ignore) to destination; return it.
+
+    Untracked files too: a service just added and not yet committed is part of the tree.
+    """
     listed = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-files", "-z"],
+        ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
+        check=False,
+    )
+    if listed.returncode != 0:  # not a git checkout (an unpacked archive): all but the caches
+        ignored = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".*_cache", "build")
+        shutil.copytree(ROOT, destination, ignore=ignored)
+        return destination
+    for name in filter(None, listed.stdout.decode().split("\0")):
         source = ROOT / name
         if source.is_file():  # a file deleted in the work tree but not yet in the index
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination / name)
     return destination
+
+
+# Service names a test may add: the first that no file, directory or prefix here holds.
+CANDIDATE_NAMES = ("train", "ferry", "tram", "taxi", "cablecar", "rickshaw", "gondola")
+
+
+def unused_service_names(count: int) -> list[str]:
+    """Return `count` names add-service would accept in this repository, none a prefix of another."""
+    prefixes = [p.path_prefix for p in load_all().values() if p.path_prefix]
+    chosen: list[str] = []
+    for name in CANDIDATE_NAMES:
+        taken = [*prefixes, *(f"/{c}" for c in chosen)]
+        if (ROOT / name).exists() or any(
+            f"/{name}".startswith(t) or t.startswith(f"/{name}") for t in taken
+        ):
+            continue
+        chosen.append(name)
+    assert len(chosen) >= count, f"no {count} free names among {CANDIDATE_NAMES}"
+    return chosen[:count]
 
 
 def free_port() -> int:

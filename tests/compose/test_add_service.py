@@ -17,7 +17,7 @@ import pytest
 
 from bookingapp_infra.cli import main
 from tests.compose.edge import Edge, edge_stack, local, relabelled_image
-from tests.support import ROOT, copy_of_repository, http_get
+from tests.support import ROOT, copy_of_repository, http_get, unused_service_names
 
 
 def readme_commands() -> list[str]:
@@ -38,6 +38,8 @@ def test_readme_says_one_command_then_lock_and_up():
 @pytest.mark.traefik
 def test_the_added_service_serves_through_traefik_and_home_shows_it(tmp_path):
     name = readme_commands()[0].rsplit(" ", 1)[1]
+    if name != unused_service_names(1)[0]:  # this tree has README's service already
+        name = unused_service_names(1)[0]
     copy = copy_of_repository(tmp_path / "repo")
     assert main(["add-service", name, "--root", str(copy)]) == 0
     uv = shutil.which("uv")

@@ -18,7 +18,10 @@ from bookingapp_infra import scaffold
 from bookingapp_infra.cli import main
 from bookingapp_infra.params import app_names, load_all
 from tests.compose.test_parity import TRAEFIK_PRIORITY_BASE, labels, missing_parts
-from tests.support import compose_config, copy_of_repository, workspace_apps
+from tests.support import compose_config, copy_of_repository, unused_service_names, workspace_apps
+
+# Names add-service accepts in this repository (train, unless a train was added already).
+NEW, OTHER = unused_service_names(2)
 
 
 @pytest.fixture
@@ -41,72 +44,75 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 def test_the_new_service_is_accepted_by_params_parity_and_the_workspace(repo, capsys):
     before = load_all(repo / "infra" / "services")
-    code, out, err = add(repo, capsys, "train", "--title", "Trains")
+    code, out, err = add(repo, capsys, NEW, "--title", "Trains")
 
     assert (code, err) == (0, "")
     services = load_all(repo / "infra" / "services")
-    assert app_names(services) == [*app_names(before), "train"]
-    train = services["train"]
-    assert (train.path_prefix, train.health_check_path) == ("/train", "/train/health")
-    assert train.alb is not None
-    assert train.alb.priority == max(p.alb.priority for p in before.values() if p.alb) + 10
-    assert train.image == "docker.io/bookingapp/bookingapp-train:latest"
+    assert app_names(services) == [*app_names(before), NEW]
+    new = services[NEW]
+    assert (new.path_prefix, new.health_check_path) == (f"/{NEW}", f"/{NEW}/health")
+    assert new.alb is not None
+    highest = max(p.alb.priority for p in before.values() if p.alb)
+    assert new.alb.priority == (highest // 10 + 1) * 10
+    assert new.image == f"docker.io/bookingapp/bookingapp-{NEW}:latest"
 
     compose = yaml.safe_load((repo / "compose.yaml").read_text())
-    entry = compose["services"]["train"]
+    entry = compose["services"][NEW]
     got = labels(entry)
-    assert got["traefik.http.routers.train.rule"] == "PathPrefix(`/train`)"
-    assert int(got["traefik.http.routers.train.priority"]) == (
-        TRAEFIK_PRIORITY_BASE - train.alb.priority
+    assert got[f"traefik.http.routers.{NEW}.rule"] == f"PathPrefix(`/{NEW}`)"
+    assert int(got[f"traefik.http.routers.{NEW}.priority"]) == (
+        TRAEFIK_PRIORITY_BASE - new.alb.priority
     )
-    assert got["traefik.http.services.train.loadbalancer.healthcheck.path"] == "/train/health"
-    assert entry["build"]["args"]["SERVICE"] == "train"
-    assert entry["networks"]["vpc"]["aliases"] == [train.dns_name]
+    assert got[f"traefik.http.services.{NEW}.loadbalancer.healthcheck.path"] == f"/{NEW}/health"
+    assert entry["build"]["args"]["SERVICE"] == NEW
+    assert entry["networks"]["vpc"]["aliases"] == [new.dns_name]
     assert entry["environment"]["BOOKINGAPP_APPS"] == ",".join(app_names(services))
 
     code_side = set(workspace_apps(repo))
     compose_apps = {n for n, s in compose["services"].items() if "labels" in s}
     assert missing_parts(code_side, set(app_names(services)), compose_apps) == []
 
-    override = yaml.safe_load((repo / "compose.override.yaml").read_text())["services"]["train"]
-    assert "./train/src:/dev-src/train/src:ro" in override["volumes"]
-    init = (repo / "train" / "src" / "bookingapp_train" / "__init__.py").read_text()
-    assert 'name="train"' in init
+    override = yaml.safe_load((repo / "compose.override.yaml").read_text())["services"][NEW]
+    assert f"./{NEW}/src:/dev-src/{NEW}/src:ro" in override["volumes"]
+    init = (repo / NEW / "src" / f"bookingapp_{NEW}" / "__init__.py").read_text()
+    assert f'name="{NEW}"' in init
     assert 'title="Trains"' in init
-    package = tomllib.loads((repo / "train" / "pyproject.toml").read_text())
-    assert package["project"]["name"] == "bookingapp-train"
+    package = tomllib.loads((repo / NEW / "pyproject.toml").read_text())
+    assert package["project"]["name"] == f"bookingapp-{NEW}"
     assert package["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == [
-        "src/bookingapp_train"
+        f"src/bookingapp_{NEW}"
     ]
 
-    assert "wrote infra/services/train.toml" in out
+    assert f"wrote infra/services/{NEW}.toml" in out
     assert out.splitlines()[-1].startswith("next: `uv lock`")
 
 
 def test_every_line_of_the_new_entries_keeps_its_comment(repo, capsys):
     """The project rule (every Traefik label says what it emulates) holds for the copy too."""
-    assert add(repo, capsys, "train")[0] == 0
-    new = (repo / "compose.yaml").read_text().split("  train:\n", 1)[1].split("\n\n", 1)[0]
+    assert add(repo, capsys, NEW)[0] == 0
+    new = (repo / "compose.yaml").read_text().split(f"  {NEW}:\n", 1)[1].split("\n\n", 1)[0]
     assert [line for line in new.splitlines() if "traefik." in line and "#" not in line] == []
-    assert "# ALB priority 40" in new
+    priority = load_all(repo / "infra" / "services")[NEW].alb.priority
+    assert f"# ALB priority {priority}: lower wins there" in new
 
 
 def test_the_new_service_can_itself_be_the_model_of_the_next(repo, capsys):
-    assert add(repo, capsys, "train")[0] == 0
-    assert add(repo, capsys, "ferry", "--priority", "45")[0] == 0
+    assert add(repo, capsys, NEW)[0] == 0
+    priority = load_all(repo / "infra" / "services")[NEW].alb.priority
+    assert add(repo, capsys, OTHER, "--priority", str(priority + 5))[0] == 0
     services = load_all(repo / "infra" / "services")
-    assert app_names(services)[-2:] == ["train", "ferry"]
+    assert app_names(services)[-2:] == [NEW, OTHER]
     assert set(workspace_apps(repo)) == set(app_names(services))
 
 
 @pytest.mark.docker  # runs `docker compose config`: the CLI and its Compose plugin, no engine
 def test_compose_accepts_the_files_with_the_new_service(repo, capsys):
-    assert add(repo, capsys, "train")[0] == 0
+    assert add(repo, capsys, NEW)[0] == 0
     alone = compose_config(repo / "compose.yaml")
     assert alone.returncode == 0, alone.stderr
     merged = compose_config(repo / "compose.yaml", repo / "compose.override.yaml")
     assert merged.returncode == 0, merged.stderr
-    assert '"train"' in merged.stdout
+    assert f'"{NEW}"' in merged.stdout
 
 
 @pytest.mark.parametrize(
@@ -124,8 +130,8 @@ def test_compose_accepts_the_files_with_the_new_service(repo, capsys):
             "homepage.toml: alb.path_pattern '/homepage*' overlaps '/home*' of home.toml",
         ),
         (["ho"], "ho.toml: alb.path_pattern '/ho*' overlaps '/home*' of home.toml"),
-        (["train", "--priority", "10"], "train.toml: alb.priority 10 is already used by home.toml"),
-        (["train", "--priority", "0"], "train.toml: alb.priority 0 must be between 1 and 50000"),
+        ([NEW, "--priority", "10"], f"{NEW}.toml: alb.priority 10 is already used by home.toml"),
+        ([NEW, "--priority", "0"], f"{NEW}.toml: alb.priority 0 must be between 1 and 50000"),
     ],
 )
 def test_a_refusal_is_one_line_exit_2_and_writes_nothing(repo, capsys, args, says):
@@ -142,7 +148,7 @@ def test_a_refusal_is_one_line_exit_2_and_writes_nothing(repo, capsys, args, say
 def test_broken_parameter_files_are_named_before_anything_is_added(repo, capsys):
     (repo / "infra" / "services" / "movie.toml").write_bytes(b'name = "m\xe9"\n')
     before = snapshot(repo)
-    code, _, err = add(repo, capsys, "train")
+    code, _, err = add(repo, capsys, NEW)
     assert code == 2
     assert err.startswith("bookingapp-infra: error: fix the existing parameter files first: ")
     assert "movie.toml: not UTF-8" in err
@@ -161,11 +167,11 @@ def test_a_write_that_fails_half_way_leaves_every_file_as_it_was(repo, capsys, m
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "write_text", failing)
-    code, _, err = add(repo, capsys, "train")
+    code, _, err = add(repo, capsys, NEW)
     assert code == 1
     assert "No space left on device; nothing was changed" in err
     assert snapshot(repo) == before
-    assert not (repo / "train").exists()
+    assert not (repo / NEW).exists()
 
 
 def test_the_model_is_the_last_app_in_rule_order():
