@@ -13,10 +13,15 @@ import redis
 from testcontainers.core.container import DockerContainer
 
 from bookingapp_home import create_app
+from bookingapp_infra.params import app_names, load_all
 from tests.stubs import silent_server
 from tests.support import free_port, unit_redis_is_a_container, wait_until
 
 PASSWORD = "unit-test-password"
+# Every app service, in the nav's order, as the deploy reads them (params.app_names).
+APPS = tuple(app_names(load_all()))
+# What home shows: every other app.
+HOME_NEIGHBOURS = tuple(name for name in APPS if name != "home")
 # Where there is no redis-server binary: the image tests/docker uses (stand-ins set it too).
 REDIS_IMAGE = os.environ.get("REDIS_IMAGE", "redis:7.4")
 
@@ -162,6 +167,8 @@ def app_config(port: int, **overrides) -> dict:
         "REDIS_PASSWORD": PASSWORD,
         # Not the discovery names: resolving those here may wait for DNS timeouts.
         "NEIGHBOUR_URL_TEMPLATE": f"http://127.0.0.1:{free_port()}/{{name}}/ready",
+        # What the deploy passes as BOOKINGAPP_APPS: the apps of infra/services/*.toml.
+        "SERVICE_LINKS": APPS,
         **overrides,
     }
 

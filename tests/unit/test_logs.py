@@ -23,7 +23,7 @@ from bookingapp_common import logs
 from bookingapp_home import create_app
 from tests.stubs import StubHandler, serving
 from tests.support import free_port, http_get, http_status, wait_until
-from tests.unit.conftest import app_config
+from tests.unit.conftest import HOME_NEIGHBOURS, app_config
 
 TRACE = "Root=1-67891233-abcdef012345678912345678;Sampled=1"
 
@@ -145,7 +145,7 @@ def neighbour_headers() -> Iterator[tuple[str, list[dict[str, str]]]]:
 def test_home_asks_its_neighbours_with_the_visits_request_id(
     redis_server, neighbour_headers, trace
 ) -> None:
-    """One id follows a visit into movie's and bus's logs: home sends it as the trace header."""
+    """One id follows a visit into every neighbour's log: home sends it as the trace header."""
     template, seen = neighbour_headers
     app = create_app(app_config(redis_server.port, NEIGHBOUR_URL_TEMPLATE=template))
     response = app.test_client().get("/home", headers={logs.TRACE_HEADER: trace} if trace else {})
@@ -153,7 +153,10 @@ def test_home_asks_its_neighbours_with_the_visits_request_id(
     request_id = response.headers[logs.REQUEST_ID_HEADER]
     if trace:
         assert request_id == trace
-    assert [headers.get(logs.TRACE_HEADER) for headers in seen] == [request_id] * 2  # movie, bus
+    # Every neighbour home asks (every other app) got the id.
+    assert [headers.get(logs.TRACE_HEADER) for headers in seen] == [request_id] * len(
+        HOME_NEIGHBOURS
+    )
 
 
 def test_lines_outside_a_request_have_no_request_id(written: JsonLines) -> None:

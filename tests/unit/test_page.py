@@ -10,7 +10,7 @@ import pytest
 from bookingapp_bus import create_app as create_bus
 from bookingapp_common.logs import json_formatter
 from bookingapp_movie import create_app as create_movie
-from tests.unit.conftest import app_config
+from tests.unit.conftest import APPS, app_config
 
 JSON = {"Accept": "application/json"}
 
@@ -77,7 +77,7 @@ def test_html_page_shows_instance_counts_and_links(client):
     assert response.mimetype == "text/html"
     assert "<code>test-instance</code>" in html
     assert "<dt>Hits on home</dt><dd>2</dd>" in html
-    for name in ("home", "movie", "bus"):
+    for name in APPS:
         assert f'href="/{name}"' in html
 
 

@@ -32,7 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "NEIGHBOUR_MAX_AGE": 2.0,
     "ECS_CONTAINER_METADATA_URI_V4": None,
     "INSTANCE_ID": None,
-    "SERVICE_LINKS": ("home", "movie", "bus"),
+    # The app services, in the nav's order: BOOKINGAPP_APPS (service_list.py); none unless set.
+    "SERVICE_LINKS": (),
     # Hits arriving together share one round trip (counter.py); off: one script call per hit,
     # the simplest exact alternative, kept so the benchmark can compare the two.
     "COUNTER_GROUP_COMMIT": True,

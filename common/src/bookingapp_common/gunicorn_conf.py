@@ -5,6 +5,7 @@ comes from BOOKINGAPP_SERVICE, set by the image.
 """
 
 import os
+import sys
 from typing import Any
 
 from bookingapp_common import drain, logs
@@ -47,6 +48,18 @@ logconfig_dict = logs.gunicorn_logconfig(loglevel)
 def when_ready(server: Any) -> None:  # gunicorn ships no types: its Arbiter
     """Arm the drain on SIGTERM once the master is up."""
     drain.install(server, _settings.drain_seconds)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """With --reload (compose.override.yaml), let a new worker import the code as it is now.
+
+    The master imported bookingapp_common above (settings, drain, logs) and a worker forks
+    from it: without this, a worker started after an edit to those modules runs them as
+    they were when the master started, though gunicorn logged that it reloaded.
+    """
+    if server.cfg.reload:
+        for name in [n for n in sys.modules if n.split(".", 1)[0].startswith("bookingapp_")]:
+            del sys.modules[name]
 
 
 def post_worker_init(worker: Any) -> None:

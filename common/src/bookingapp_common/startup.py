@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bookingapp_common import drain
+from bookingapp_common import drain, service_list
 from bookingapp_common.config import ConfigError, from_environment, integer
 
 # The drain plus gunicorn's 10 s graceful timeout must end before ECS's (and compose's) 30 s
@@ -37,6 +37,7 @@ class ServerSettings:
 def server_settings(environ: Mapping[str, str]) -> ServerSettings:
     """Return the server's settings, after checking the app's too; ConfigError if one is bad."""
     from_environment(environ)  # the app's settings, so a worker never fails on them
+    service_list.from_environment(environ)
     defaults = ServerSettings()
     port = integer(environ, "PORT", 1, 65535)
     # Zero workers starts a master that serves nothing; the upper bounds are far beyond
