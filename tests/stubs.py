@@ -1,11 +1,11 @@
-"""Fake servers on loopback: one that accepts and never answers, and any HTTP handler."""
+"""Fake servers on loopback: one that accepts and never answers, any HTTP handler, a name."""
 
 from __future__ import annotations
 
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -51,3 +51,55 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class Name:
+    """A TCP name on loopback that a test can point at another port, as DNS is re-pointed.
+
+    What a Redis failover looks like from an app (an ElastiCache primary endpoint, a Cloud
+    Map record after a task replacement): new connections through the name reach whoever
+    holds it now; a connection already open stays with the node it reached.
+    """
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=256)
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, name="name-accept", daemon=True).start()
+
+    def point_at(self, target: int) -> None:
+        """Send new connections to `target` from now on; open ones keep their node."""
+        self.target = target
+
+    def close(self) -> None:
+        """Stop taking connections (open ones end when either side closes)."""
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=2)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    """Copy bytes one way until either side is gone, then close both."""
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass  # either side gone: close both below
+    finally:
+        for end in (source, sink):
+            with suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
