@@ -16,8 +16,8 @@ current batch makes the process take a new token, so a new record.
 The script is named by its SHA-1 (EVALSHA) and sent whole (EVAL) once after NOSCRIPT (a
 restarted or flushed Redis), on the wire's own connection. redis-py's register_script does
 the same through a client's execute_command, whose reply wait is the whole socket timeout
-rather than what is left of the visit's deadline, at a measured cost per batch
-(docs/benchmark.md, "The wire"): so the eight lines below instead.
+rather than what is left of the visit's deadline, and whose retries are not bounded by it:
+so the few lines below instead (docs/redis.md, "The wire").
 """
 
 from __future__ import annotations

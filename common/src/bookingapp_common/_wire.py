@@ -1,15 +1,15 @@
 """The counter's wire: one redis-py connection of this process's own, one caller at a time.
 
 The counter sends one command per round trip and never has two in flight (the caller holds
-`Wire.lock`), so one connection made once and kept is cheaper than a pool checkout per
-batch, and cheaper than handing each batch to a thread of its own (docs/benchmark.md, "The
-wire"). Every wait is bounded by the caller's deadline, never by the socket timeout alone:
-a reply is waited for with `can_read(timeout)` until the deadline at most, and a new
+`Wire.lock`), so one connection made once and kept is all it needs: no pool checkout per
+batch, no thread per batch (docs/redis.md, "The wire"). Every wait is bounded by the
+caller's deadline, never by the socket timeout alone: a reply is waited for with
+`can_read(timeout)` until the deadline at most, and a new
 connection (TCP, TLS, AUTH, CLIENT SETINFO, the checks below: several round trips) is made
 by a thread of its own that the caller waits for until its deadline. An answer that does
 not come by then drops the connection, so a late reply is never read as the next one's.
 
-Failover, the way production clients handle it (docs/pitfalls.md #20): every new connection
+Failover, the way production clients handle it (docs/pitfalls.md #27): every new connection
 checks that it reached the primary (ROLE) before any command uses it, and an answer that
 says this node cannot take writes (READONLY, MASTERDOWN, LOADING, or that check) drops the
 connection, so the next attempt resolves the name again and connects to whoever holds it.

@@ -12,8 +12,8 @@ load balancer's log line into every line the app wrote for it.
 The access line (one per request) is written by AccessLog, a WSGI middleware around the
 whole app, in the same shape as the formatter's lines (time, level, logger, message, then
 the fields) but built directly: a LogRecord, its filters, the JSON formatter and a
-handler cost more per request than everything else on the health path together
-(docs/benchmark.md, "The framework's floor"). It goes to sys.stdout, as the handlers' lines.
+handler are the most expensive part of a health answer, which every probe pays for.
+It goes to sys.stdout, as the handlers' lines.
 """
 
 from __future__ import annotations
