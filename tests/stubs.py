@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +64,8 @@ class Name:
 
     def __init__(self, target: int) -> None:
         self.target = target
+        self.flowing = threading.Event()  # cleared while requests are held (hold())
+        self.flowing.set()
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=256)
         self.port = self._listener.getsockname()[1]
         threading.Thread(target=self._accept, name="name-accept", daemon=True).start()
@@ -70,6 +73,18 @@ class Name:
     def point_at(self, target: int) -> None:
         """Send new connections to `target` from now on; open ones keep their node."""
         self.target = target
+
+    def hold(self, seconds: float) -> None:
+        """Hold every request on the way to Redis for `seconds` (a stall); answers still flow.
+
+        What is sent meanwhile reaches Redis when the stall ends, in order: as a paused
+        Redis or a congested link would deliver it.
+        """
+        self.flowing.clear()
+        try:
+            time.sleep(seconds)
+        finally:
+            self.flowing.set()
 
     def close(self) -> None:
         """Stop taking connections (open ones end when either side closes)."""
@@ -87,14 +102,16 @@ class Name:
                 client.close()
                 continue
             upstream.settimeout(None)
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+            for source, sink, gate in ((client, upstream, self.flowing), (upstream, client, None)):
+                threading.Thread(target=_pipe, args=(source, sink, gate), daemon=True).start()
 
 
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    """Copy bytes one way until either side is gone, then close both."""
+def _pipe(source: socket.socket, sink: socket.socket, gate: threading.Event | None) -> None:
+    """Copy bytes one way (waiting for `gate` before each write) until a side is gone."""
     try:
         while data := source.recv(65536):
+            if gate is not None:
+                gate.wait()
             sink.sendall(data)
     except OSError:
         pass  # either side gone: close both below

@@ -2,22 +2,28 @@
 
 A visit gives up after BUDGET_SECONDS (1 s); the script refuses a batch from
 LATE_MARGIN_SECONDS before that, on Redis's clock. Stalls of 0.9-1.1 s straddle that moment:
-batches sent just before a stall reach Redis after their visits gave up (refused), or just
-before (counted, answered in time). Either way the count equals the 200 answers exactly.
-Moving the apply-by time later (LATE_MARGIN_SECONDS = -0.5, say: batches let in half a
-second after their visits gave up) makes this test fail with more counts than 200s.
+batches held by a stall reach Redis after their visits gave up (refused), or just before
+(counted, answered in time). Either way the count equals the 200 answers exactly. Moving
+the apply-by time later (LATE_MARGIN_SECONDS = -0.5, say: batches let in half a second
+after their visits gave up) makes this test fail with more counts than 200s.
+
+The stall holds the requests on their way to Redis (tests/stubs.py's Name.hold), and the
+answers flow. A stalled Redis process (SIGSTOP) holds the answers too: one that stops
+after running a batch and before writing its answer makes that batch the one case no
+client can rule out, counted though answered 503 (docs/redis.md). Seen here once in about
+twenty runs of SIGSTOP stalls; the exact test below excludes that case by construction.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from bookingapp_home import create_app
+from tests.stubs import Name
 from tests.support import JSON
 from tests.unit.conftest import app_config
 
@@ -32,20 +38,17 @@ def visit_until(app, stop: threading.Event, statuses: list[int]) -> None:
         statuses.append(client.get("/home", headers=JSON).status_code)
 
 
-def stall(pid: int, seconds: float) -> None:
-    """Freeze Redis for `seconds` (SIGSTOP): connections stay open, nothing is answered."""
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        time.sleep(seconds)
-    finally:
-        os.kill(pid, signal.SIGCONT)
+@pytest.fixture
+def name(redis_server) -> Iterator[Name]:
+    """The test Redis behind a name whose requests a test can hold."""
+    way = Name(redis_server.port)
+    yield way
+    way.close()
 
 
-def test_stalls_straddling_the_deadline_count_exactly_the_200_answers(redis_server, redis_client):
+def test_stalls_straddling_the_deadline_count_exactly_the_200_answers(name, redis_client):
     """Six stalls of 0.9-1.1 s under 24 clients: the Redis count is the number of 200s."""
-    if redis_server.process is None:
-        pytest.skip("the stall test freezes a redis-server process; the unit Redis is a container")
-    app = create_app(app_config(redis_server.port))
+    app = create_app(app_config(name.port))
     stop = threading.Event()
     statuses: list[int] = []
     clients = [
@@ -57,7 +60,7 @@ def test_stalls_straddling_the_deadline_count_exactly_the_200_answers(redis_serv
     try:
         time.sleep(0.5)
         for seconds in STALLS:
-            stall(redis_server.process.pid, seconds)
+            name.hold(seconds)
             time.sleep(0.6)  # counting resumes (a probe interval) before the next stall
     finally:
         stop.set()
