@@ -61,15 +61,25 @@ class Pair:
 
 
 @pytest.fixture
-def pair() -> Iterator[Pair]:
+def pair(tmp_path) -> Iterator[Pair]:
     """Start a primary, a replica of it in sync, and a name pointing at the primary."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("the failover test runs two redis-server processes; none is on PATH")
-    primary = RedisServer(binary, "--masterauth", PASSWORD)
+    # A full sync writes an RDB file: each node in a directory of its own, not the repo's.
+    (tmp_path / "primary").mkdir()
+    (tmp_path / "replica").mkdir()
+    primary = RedisServer(binary, "--masterauth", PASSWORD, "--dir", str(tmp_path / "primary"))
     primary.start()
     replica = RedisServer(
-        binary, "--masterauth", PASSWORD, "--replicaof", "127.0.0.1", str(primary.port)
+        binary,
+        "--masterauth",
+        PASSWORD,
+        "--dir",
+        str(tmp_path / "replica"),
+        "--replicaof",
+        "127.0.0.1",
+        str(primary.port),
     )
     replica.start()
     name = Name(primary.port)
