@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import logging
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -29,8 +30,9 @@ REDIS_IMAGE = os.environ.get("REDIS_IMAGE", "redis:7.4")
 class RedisServer:
     """A throwaway redis-server process on loopback that tests can stop and start again."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, *options: str) -> None:
         self.binary = binary
+        self.options = options  # more redis-server options (e.g. --replicaof for a replica)
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -49,6 +51,7 @@ class RedisServer:
                 "no",
                 "--requirepass",
                 PASSWORD,
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
         )
@@ -185,17 +188,35 @@ def client(app):
     return app.test_client()
 
 
+class AccessLines:
+    """The access lines the app wrote to stdout while a test ran, each parsed as JSON.
+
+    AccessLog (bookingapp_common.logs) writes them to sys.stdout itself, not through a
+    logger; each line is read here as a whole, so a line that is not JSON fails the test.
+    """
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+        self.written = ""
+
+    def lines(self) -> list[dict]:
+        """Return every access line written so far, parsed, in order."""
+        self.written += self.capsys.readouterr().out
+        parsed = [json.loads(line) for line in self.written.splitlines()]
+        return [line for line in parsed if line.get("logger") == "bookingapp.access"]
+
+    def __iter__(self) -> Iterator[SimpleNamespace]:
+        """Give each line as an object whose attributes are its fields."""
+        return iter([SimpleNamespace(**line) for line in self.lines()])
+
+    def __len__(self) -> int:
+        return len(self.lines())
+
+    def __getitem__(self, index: int) -> SimpleNamespace:
+        return list(self)[index]
+
+
 @pytest.fixture
-def access_log() -> Iterator[list[logging.LogRecord]]:
-    """Collect the records the access logger emits."""
-    records: list[logging.LogRecord] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Collect()
-    logger = logging.getLogger("bookingapp.access")
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
+def access_log(capsys: pytest.CaptureFixture[str]) -> AccessLines:
+    """Collect the access lines the app writes to stdout."""
+    return AccessLines(capsys)

@@ -27,7 +27,7 @@ def test_without_config_the_settings_come_from_the_environment(monkeypatch):
     app = factory.create_service_app(HOME)
     assert (app.config["REDIS_HOST"], app.config["REDIS_PORT"]) == ("redis.test", 6390)
     assert app.config["NEIGHBOUR_TIMEOUT"] == 0.25
-    assert app.config["REDIS_RETRIES"] == 2  # a default nobody overrode
+    assert app.config["REDIS_SOCKET_TIMEOUT"] == 0.4  # a default nobody overrode
     assert app.extensions[INSTANCE] == identity.Instance(id=socket.gethostname())
 
 

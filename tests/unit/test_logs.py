@@ -6,7 +6,6 @@ server with the image's config and reads its whole output, boot lines included.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -31,21 +30,39 @@ TRACE = "Root=1-67891233-abcdef012345678912345678;Sampled=1"
 class JsonLines:
     """What the project's JSON handler wrote while a test ran, line by line, parsed."""
 
-    def __init__(self) -> None:
-        self.stream = io.StringIO()
-        self.handler = logging.StreamHandler(self.stream)
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+        self.written = ""
+        self.handler = logging.StreamHandler(Stdout())
         self.handler.setFormatter(logs.json_formatter())
         self.handler.addFilter(logs.RequestIdFilter())
 
     def lines(self) -> list[dict]:
         """Return every line written so far, each parsed as JSON (failing if one is not)."""
-        return [json.loads(line) for line in self.stream.getvalue().splitlines()]
+        self.written += self.capsys.readouterr().out
+        return [json.loads(line) for line in self.written.splitlines()]
+
+
+class Stdout:
+    """Whatever sys.stdout is when written to (pytest swaps it between a test's phases)."""
+
+    def write(self, text: str) -> int:
+        """Write to the stdout of the moment."""
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        """Flush the stdout of the moment."""
+        sys.stdout.flush()
 
 
 @pytest.fixture
-def written() -> Iterator[JsonLines]:
-    """Collect the `bookingapp` tree's lines, formatted exactly as in production."""
-    collected = JsonLines()
+def written(capsys: pytest.CaptureFixture[str]) -> Iterator[JsonLines]:
+    """Collect the `bookingapp` tree's lines, formatted exactly as in production.
+
+    The access line is written to sys.stdout by AccessLog itself, not through the tree: the
+    handler here writes to stdout too, so the lines stay in the order they were written.
+    """
+    collected = JsonLines(capsys)
     tree = logging.getLogger(logs.ROOT_LOGGER)
     tree.addHandler(collected.handler)
     yield collected

@@ -49,6 +49,17 @@ def gunicorn(**environment: str) -> subprocess.Popen:
         ("BOOKINGAPP_DRAIN_SECONDS", "25"),
         ("BOOKINGAPP_DRAIN_SECONDS", "-1"),
         ("BOOKINGAPP_APPS", "home,,bus"),
+        # Accepted before, each breaking a promise once running (issue 20, item 3):
+        ("REDIS_HOST", "redis://x:6379"),  # started, healthy, 503 forever
+        ("REDIS_HOST", "redis.internal-bookingapp.com:6379"),
+        ("NEIGHBOUR_TIMEOUT", "1e10"),  # every home visit a 500, after counting it
+        ("NEIGHBOUR_URL_TEMPLATE", "http://{name}." + "x" * 64 + ":5000/{name}/ready"),
+        ("NEIGHBOUR_URL_TEMPLATE", "http://{name}..internal:5000/{name}/ready"),
+        ("REDIS_SOCKET_TIMEOUT", "1e10"),  # workers crashed with tracebacks (exit 3)
+        ("REDIS_SOCKET_TIMEOUT", "3"),  # a 503 after 3.0 s against the 2 s promise
+        ("BOOKINGAPP_SERVICE", "Home"),  # a traceback in every worker
+        ("BOOKINGAPP_SERVICE", "common"),
+        ("GUNICORN_LOGLEVEL", "loud"),
     ],
 )
 def test_a_bad_setting_stops_gunicorn_with_one_line_and_code_78(name, value):
