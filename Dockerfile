@@ -18,7 +18,7 @@ RUN find . -type f ! -name pyproject.toml ! -name uv.lock -print0 \
 FROM ${PYTHON_IMAGE} AS build
 ARG SERVICE
 ARG UV_VERSION=0.13.9
-RUN test -n "${SERVICE}" || { echo "build with --build-arg SERVICE=<home|movie|bus>" >&2; exit 1; }
+RUN test -n "${SERVICE}" || { echo "build with --build-arg SERVICE=<an app: a directory with its pyproject.toml>" >&2; exit 1; }
 # uv from PyPI into its own venv: works on Debian's python too (no pip into the system).
 RUN python -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}"
 ENV UV_COMPILE_BYTECODE=1 \

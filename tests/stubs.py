@@ -1,11 +1,12 @@
-"""Fake servers on loopback: one that accepts and never answers, and any HTTP handler."""
+"""Fake servers on loopback: one that accepts and never answers, any HTTP handler, a name."""
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -51,3 +52,71 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class Name:
+    """A TCP name on loopback that a test can point at another port, as DNS is re-pointed.
+
+    What a Redis failover looks like from an app (an ElastiCache primary endpoint, a Cloud
+    Map record after a task replacement): new connections through the name reach whoever
+    holds it now; a connection already open stays with the node it reached.
+    """
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.flowing = threading.Event()  # cleared while requests are held (hold())
+        self.flowing.set()
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=256)
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, name="name-accept", daemon=True).start()
+
+    def point_at(self, target: int) -> None:
+        """Send new connections to `target` from now on; open ones keep their node."""
+        self.target = target
+
+    def hold(self, seconds: float) -> None:
+        """Hold every request on the way to Redis for `seconds` (a stall); answers still flow.
+
+        What is sent meanwhile reaches Redis when the stall ends, in order: as a paused
+        Redis or a congested link would deliver it.
+        """
+        self.flowing.clear()
+        try:
+            time.sleep(seconds)
+        finally:
+            self.flowing.set()
+
+    def close(self) -> None:
+        """Stop taking connections (open ones end when either side closes)."""
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=2)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            for source, sink, gate in ((client, upstream, self.flowing), (upstream, client, None)):
+                threading.Thread(target=_pipe, args=(source, sink, gate), daemon=True).start()
+
+
+def _pipe(source: socket.socket, sink: socket.socket, gate: threading.Event | None) -> None:
+    """Copy bytes one way (waiting for `gate` before each write) until a side is gone."""
+    try:
+        while data := source.recv(65536):
+            if gate is not None:
+                gate.wait()
+            sink.sendall(data)
+    except OSError:
+        pass  # either side gone: close both below
+    finally:
+        for end in (source, sink):
+            with suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()

@@ -27,6 +27,8 @@ from types import ModuleType
 
 import yaml
 
+from bookingapp_infra.params import app_names, load_all
+
 ROOT = Path(__file__).resolve().parent.parent
 CHANGED_SERVICES_SCRIPT = ROOT / ".github" / "scripts" / "changed_services.py"
 COMPOSE_FILE = ROOT / "compose.yaml"
@@ -44,9 +46,59 @@ def changed_services() -> ModuleType:
 
 
 def app_services() -> list[str]:
-    """Return the app services, found exactly as CI's matrix script finds them."""
-    # One definition of "a service" for tests, CI's build matrix and releases alike.
-    return list(changed_services().app_services(ROOT))
+    """Return the app services of infra/services/*.toml, in ALB rule order (params.py reads them).
+
+    Every test that needs "the services" asks here, so a new service is in every test's list
+    the moment its parameter file exists. That the code (the workspace members CI builds) and
+    compose.yaml agree with this list is what tests/compose/test_parity.py checks.
+    """
+    return app_names(load_all())
+
+
+def workspace_apps(root: Path = ROOT) -> list[str]:
+    """Return the app services as CI's matrix script finds them: workspace members on common."""
+    return list(changed_services().app_services(root))
+
+
+def copy_of_repository(destination: Path) -> Path:
+    """Copy the work tree as it is (what git does not ignore) to destination; return it.
+
+    Untracked files too: a service just added and not yet committed is part of the tree.
+    """
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=False,
+    )
+    if listed.returncode != 0:  # not a git checkout (an unpacked archive): all but the caches
+        ignored = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".*_cache", "build")
+        shutil.copytree(ROOT, destination, ignore=ignored)
+        return destination
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a file deleted in the work tree but not yet in the index
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+# Service names a test may add: the first that no file, directory or prefix here holds.
+CANDIDATE_NAMES = ("train", "ferry", "tram", "taxi", "cablecar", "rickshaw", "gondola")
+
+
+def unused_service_names(count: int) -> list[str]:
+    """Return `count` names add-service would accept in this repository, none a prefix of another."""
+    prefixes = [p.path_prefix for p in load_all().values() if p.path_prefix]
+    chosen: list[str] = []
+    for name in CANDIDATE_NAMES:
+        taken = [*prefixes, *(f"/{c}" for c in chosen)]
+        if (ROOT / name).exists() or any(
+            f"/{name}".startswith(t) or t.startswith(f"/{name}") for t in taken
+        ):
+            continue
+        chosen.append(name)
+    assert len(chosen) >= count, f"no {count} free names among {CANDIDATE_NAMES}"
+    return chosen[:count]
 
 
 def free_port() -> int:

@@ -88,17 +88,22 @@ def edge_stack(
     apps: tuple[str, ...] = APP_SERVICES,
     rules_dir: Path | None = None,
     prefix: str = "bookingapp-test",
+    compose_file: Path | None = None,
 ) -> Iterator[Edge]:
     """compose.yaml's traefik, redis and these apps on free host ports, every replica in the pool.
 
     With `rules_dir` Traefik's file provider reads that directory (a blue/green release's
-    rules), so a test's releases never meet another stack's.
+    rules), so a test's releases never meet another stack's. `compose_file` runs another
+    checkout's compose.yaml (a copy of the repository a test changed) instead.
     """
     port, api_port = free_port(), free_port()
     env = {"HTTP_PORT": str(port), "DASHBOARD_PORT": str(api_port)}
     if rules_dir is not None:
         env["TRAEFIK_DYNAMIC_DIR"] = str(rules_dir)
-    stack = Stack(env=env, prefix=prefix)
+    if compose_file is None:
+        stack = Stack(env=env, prefix=prefix)
+    else:  # another checkout's compose.yaml (a copy a test changed), which may name other apps
+        stack = Stack(env=env, prefix=prefix, compose_file=compose_file, apps=apps)
     try:
         stack.up(*(() if apps == APP_SERVICES else ("redis", "traefik", *apps)))
         edge = Edge(stack, port, api_port)

@@ -12,9 +12,10 @@ from pathlib import Path
 import yaml
 
 from tests.infra import cfn
-from tests.support import COMPOSE_FILE
+from tests.support import COMPOSE_FILE, app_services
 
-APP_SERVICES = ("home", "movie", "bus")
+# The app services (infra/services/*.toml), which compose.yaml must run (test_parity.py).
+APP_SERVICES = tuple(app_services())
 
 
 def listener_default_action() -> dict[str, str]:
@@ -50,10 +51,13 @@ class Stack:
         env: dict[str, str] | None = None,
         overlays: tuple[Path, ...] = (),
         prefix: str = "bookingapp-test",
+        compose_file: Path = COMPOSE_FILE,
+        apps: tuple[str, ...] = APP_SERVICES,
     ) -> None:
         self.project = f"{prefix}-{uuid.uuid4().hex[:8]}"
         self.env = {**os.environ, **(env or {})}
-        self.files = [arg for f in (COMPOSE_FILE, *overlays) for arg in ("-f", str(f))]
+        self.files = [arg for f in (compose_file, *overlays) for arg in ("-f", str(f))]
+        self.apps = apps  # whose images down() untags
 
     def compose(self, *args: str, timeout: float = 600, check: bool = True) -> str:
         """Run `docker compose` on this project and return its stdout."""
@@ -85,7 +89,7 @@ class Stack:
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "1", check=False)
         if not self.env.get("TAG"):  # compose.yaml's default tag names the project: untag ours
             namespace = self.env.get("DOCKERHUB_NAMESPACE", "bookingapp")
-            tags = [f"{namespace}/bookingapp-{s}:{self.project}-latest" for s in APP_SERVICES]
+            tags = [f"{namespace}/bookingapp-{s}:{self.project}-latest" for s in self.apps]
             subprocess.run(["docker", "image", "rm", *tags], capture_output=True, check=False)
 
     def containers(self, service: str) -> list[dict]:

@@ -16,6 +16,20 @@ from bookingapp_infra.params import ServiceParams, load_all
 from tests.infra import cfn
 
 
+def stack_order(services: dict[str, ServiceParams]) -> list[str]:
+    """Return the stacks deploy builds, as README and docs state the order, without the prefix.
+
+    network, platform, then the backing services, then the apps, each group by name.
+    """
+    backing = sorted(n for n, p in services.items() if not p.is_app and not p.managed)
+    return ["network", "platform", *backing, *app_stacks(services)]
+
+
+def app_stacks(services: dict[str, ServiceParams]) -> list[str]:
+    """Return the apps' stack names without the prefix, in deploy order (by name)."""
+    return sorted(n for n, p in services.items() if p.is_app)
+
+
 @pytest.fixture(scope="session")
 def services() -> dict[str, ServiceParams]:
     """The committed parameter files, loaded and validated."""

@@ -17,8 +17,10 @@ import pytest
 from bookingapp_infra.params import ServiceParams
 from bookingapp_infra.stacks import service_parameters, service_stack
 from tests.infra import cfn
+from tests.support import app_services
 
-APPS = ("home", "movie", "bus")
+# Every app of infra/services/*.toml: each is checked on its own.
+APPS = tuple(app_services())
 MANAGED_POLICY = "AmazonECSInfrastructureRolePolicyForLoadBalancers"
 
 

@@ -21,9 +21,9 @@ from localstack_client.session import Session as LocalSession
 
 from bookingapp_infra import aws, deploy
 from bookingapp_infra.cli import main
-from bookingapp_infra.params import SERVICES_DIR, ServiceParams
+from bookingapp_infra.params import SERVICES_DIR, ServiceParams, app_names, load_all
 from bookingapp_infra.stacks import plan, service_parameters
-from tests.infra.conftest import StubbedAws
+from tests.infra.conftest import StubbedAws, app_stacks, stack_order
 
 CLUSTER = "bookingapp-test"
 
@@ -170,7 +170,8 @@ def test_release_of_an_unknown_service_is_refused_before_any_call(
 
     assert release("homepage", "--image", "docker.io/someone/x:1") == 2
 
-    assert "unknown service 'homepage' (known: bus, home, movie, redis)" in one_line_error(capsys)
+    known = ", ".join(services)
+    assert f"unknown service 'homepage' (known: {known})" in one_line_error(capsys)
     assert revisions(old["family"]) == [old["taskDefinitionArn"]]
 
 
@@ -227,10 +228,7 @@ def test_status_lists_every_stack_as_not_deployed_on_an_empty_account(
     assert main(["status"]) == 0
 
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [
-        f"bookingapp-{name}: not deployed"
-        for name in ("network", "platform", "redis", "bus", "home", "movie")
-    ]
+    assert lines == [f"bookingapp-{name}: not deployed" for name in stack_order(services)]
     assert {f"bookingapp-{n}" for n in services} <= {line.split(":")[0] for line in lines}
 
 
@@ -309,7 +307,7 @@ def test_render_create_writes_the_parameters_a_first_deploy_sends(
     assert sorted(written) == sorted(s.name for s in plan(services))
     home = written["bookingapp-home"]
     assert Path(home["TemplateFile"]).name == "service.yaml"
-    assert sent(home) == service_parameters(services["home"])
+    assert sent(home) == service_parameters(services["home"], apps=app_names(services))
 
 
 def test_render_by_default_leaves_the_autoscaled_count_alone(
@@ -378,11 +376,13 @@ def test_bad_parameter_files_exit_2_through_the_error_family(
     assert "home.toml: kind must be one of app, backing" in one_line_error(capsys)
 
 
-def test_plan_says_how_each_service_deploys(capsys: pytest.CaptureFixture[str]) -> None:
+def test_plan_says_how_each_service_deploys(
+    services: dict[str, ServiceParams], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["plan"]) == 0
 
     out = capsys.readouterr().out
-    assert out.count("deploys rolling 100/200 %") == 3
+    assert out.count("deploys rolling 100/200 %") == len(app_stacks(services))
     assert "deploys rolling 0/100 %" in out  # redis
 
 
@@ -494,7 +494,7 @@ def test_deploy_with_a_certificate_moves_every_app_rule_to_https(
     (stacks,) = planned
     assert stacks[1].parameters["CertificateArn"] == CERT.format(region)
     apps = [s for s in stacks if s.service is not None and s.service.is_app]
-    assert [s.service.name for s in apps] == ["bus", "home", "movie"]
+    assert [s.service.name for s in apps] == app_stacks(load_all(tmp_path))
     assert {s.parameters["Https"] for s in apps} == {"true"}
 
 
@@ -559,5 +559,6 @@ def test_deploy_warns_when_tasks_pull_from_docker_hub_anonymously(
     assert deploy_with(tmp_path) == 0
 
     out = capsys.readouterr().out
-    assert out.startswith("note: 7 tasks pull from Docker Hub anonymously through one NAT ")
+    tasks = sum(p.desired_count for p in load_all(tmp_path).values())
+    assert out.startswith(f"note: {tasks} tasks pull from Docker Hub anonymously through one NAT ")
     assert "set repository_credentials" in out

@@ -159,7 +159,8 @@ def test_plan_shows_a_blue_green_service_with_its_bake_time_and_pause(
 
     out = capsys.readouterr().out
     assert "deploys blue/green, bake 15 min, pausing for approval after test traffic" in out
-    assert out.count("deploys rolling 100/200 %") == 2
+    apps = [name for name, raw in files.items() if raw["kind"] == "app"]
+    assert out.count("deploys rolling 100/200 %") == len(apps) - 1  # all but movie
 
 
 # ---------------------------------------------------------------- linear and canary (issue 22)

@@ -13,6 +13,7 @@ from tests.support import ROOT
 
 DOCS = ROOT / "docs"
 GUNICORN_CONF = ROOT / "common" / "src" / "bookingapp_common" / "gunicorn_conf.py"
+PROMISES = ROOT / "common" / "src" / "bookingapp_common" / "promises.py"
 
 
 def code_number(path_text: str, name: str) -> int:
@@ -22,7 +23,10 @@ def code_number(path_text: str, name: str) -> int:
 
 
 def test_pitfalls_give_the_graceful_timeout_the_gunicorn_config_sets() -> None:
-    graceful = code_number(GUNICORN_CONF.read_text(encoding="utf-8"), "graceful_timeout")
+    # gunicorn's config takes the number from promises.py, where the drain's bound is derived.
+    conf = GUNICORN_CONF.read_text(encoding="utf-8")
+    assert re.search(r"^graceful_timeout = GRACEFUL_STOP_SECONDS$", conf, flags=re.MULTILINE)
+    graceful = code_number(PROMISES.read_text(encoding="utf-8"), "GRACEFUL_STOP_SECONDS")
     pitfalls = (DOCS / "pitfalls.md").read_text(encoding="utf-8")
     quoted = {int(n) for n in re.findall(r"graceful_timeout = (\d+)", pitfalls)}
     quoted |= {int(n) for n in re.findall(r"(\d+) s graceful timeout", pitfalls)}

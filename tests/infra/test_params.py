@@ -18,7 +18,7 @@ from bookingapp_infra.params import (
     alb_path_matches,
     load_all,
 )
-from tests.support import app_services
+from tests.support import app_services, workspace_apps
 
 Raw = dict[str, Any]
 
@@ -43,19 +43,19 @@ def write(directory: Path, files: dict[str, Raw]) -> Path:
     return directory
 
 
-def test_the_committed_files_describe_three_apps_and_redis(
+def test_the_committed_files_describe_apps_and_redis_behind_them(
     services: dict[str, ServiceParams],
 ) -> None:
-    assert sorted(services) == ["bus", "home", "movie", "redis"]
-    assert sorted(n for n, p in services.items() if p.is_app) == ["bus", "home", "movie"]
-    assert services["redis"].kind == "backing"
+    """Apps behind the ALB (the walk-through's three, and any added since) and one Redis."""
+    assert [n for n, p in services.items() if not p.is_app] == ["redis"]
+    assert len([p for p in services.values() if p.is_app]) >= 3
 
 
 def test_every_app_in_the_workspace_has_a_parameter_file_and_back(
     services: dict[str, ServiceParams],
 ) -> None:
     """Adding a service means its code and its parameter file; one without the other fails."""
-    assert sorted(app_services()) == sorted(n for n, p in services.items() if p.is_app)
+    assert sorted(workspace_apps()) == sorted(n for n, p in services.items() if p.is_app)
 
 
 def test_the_walkthrough_sizes_and_counts_hold(services: dict[str, ServiceParams]) -> None:
@@ -540,3 +540,73 @@ def test_a_parameter_file_that_cannot_be_read_is_named_with_the_reason(tmp_path:
     opening = f"{tmp_path / 'home.toml'}: cannot read: "
     assert str(caught.value).startswith(opening)
     assert len(str(caught.value)) > len(opening)
+
+
+@pytest.mark.parametrize(
+    ("service", "prefix", "says"),
+    [
+        # /home* already takes /homepage, and /ho* takes /home: either direction.
+        (
+            "bus",
+            "/homepage",
+            "bus.toml: alb.path_pattern '/homepage*' overlaps '/home*' of home.toml",
+        ),
+        ("bus", "/ho", "bus.toml: alb.path_pattern '/ho*' overlaps '/home*' of home.toml"),
+        # The file named is the later rule (higher alb.priority), whatever changed.
+        (
+            "home",
+            "/movies",
+            "movie.toml: alb.path_pattern '/movie*' overlaps '/movies*' of home.toml",
+        ),
+    ],
+)
+def test_overlapping_prefixes_are_refused_naming_the_later_rule(
+    tmp_path: Path, service: str, prefix: str, says: str
+) -> None:
+    """The ALB and Traefik match plain prefixes: one prefix starting another is a shadow."""
+    files = committed()
+    files[service]["alb"]["path_pattern"] = f"{prefix}*"
+    files[service]["health_check_path"] = f"{prefix}/health"
+    with pytest.raises(ParamsError) as caught:
+        load_all(write(tmp_path, files))
+    assert str(caught.value).startswith(f"{says}: the ALB and Traefik match plain prefixes")
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["Shop", "shop_1", "-shop", "shop-", "s" * 64])
+def test_a_name_cloudformation_would_refuse_is_refused_by_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """Before any stack exists, not when the service's stack is created after the platform."""
+    files = committed()
+    raw = files.pop("bus")
+    raw["name"] = name
+    files[name] = raw
+    assert main(["--services-dir", str(write(tmp_path, files)), "plan"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"bookingapp-infra: error: {name}.toml: name {name!r} is not a service")
+    assert "AllowedPattern" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("pattern", ["/bus", "/b*s*", "/bus?*", "/bus /x*"])
+def test_a_path_pattern_compose_cannot_mirror_as_a_prefix_is_refused(
+    tmp_path: Path, pattern: str
+) -> None:
+    files = committed()
+    files["bus"]["alb"]["path_pattern"] = pattern
+    files["bus"]["health_check_path"] = "/bus"
+    with pytest.raises(ParamsError, match=r"^bus.toml: alb.path_pattern .* must be a path prefix"):
+        load_all(write(tmp_path, files))
+
+
+def test_a_file_that_is_not_utf8_is_one_line_exit_2_for_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, committed())
+    (tmp_path / "bus.toml").write_bytes(b'# caf\xe9\nname = "bus"\n')
+    assert main(["--services-dir", str(tmp_path), "plan"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "bookingapp-infra: error: bus.toml: not UTF-8 text (byte 5): TOML files must be UTF-8\n"
+    )

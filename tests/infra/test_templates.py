@@ -15,7 +15,13 @@ import pytest
 from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
-from bookingapp_infra.params import NAMESPACE, TMP_PATH, ElastiCacheParams, ServiceParams
+from bookingapp_infra.params import (
+    NAMESPACE,
+    TMP_PATH,
+    ElastiCacheParams,
+    ServiceParams,
+    app_names,
+)
 from bookingapp_infra.stacks import (
     plan,
     platform_parameters,
@@ -23,9 +29,11 @@ from bookingapp_infra.stacks import (
     service_stack,
 )
 from tests.infra import cfn
-from tests.support import ROOT
+from tests.infra.conftest import app_stacks, stack_order
+from tests.support import ROOT, app_services
 
-APPS = ("home", "movie", "bus")
+# Every app of infra/services/*.toml: each is checked on its own.
+APPS = tuple(app_services())
 # CloudFormation's TemplateBody limit; bigger templates would need an S3 URL.
 TEMPLATE_BODY_LIMIT = 51_200
 
@@ -464,6 +472,21 @@ def test_environment_and_redis_password_reach_the_container(
     assert [s["Name"] for s in c["Secrets"]] == ["REDIS_PASSWORD"]
 
 
+def test_every_app_is_told_every_app_in_rule_order_and_redis_nothing(
+    templates: dict[str, Any], services: dict[str, ServiceParams]
+) -> None:
+    """BOOKINGAPP_APPS (the nav, home's panels) is the parameter files' apps, none left out."""
+    for stack in plan(services):
+        if stack.service is None:
+            continue
+        values = {
+            i["ParameterKey"]: i["ParameterValue"] for i in stack.cfn_parameters(creating=True)
+        }
+        env = container(cfn.resolve(templates["service"], values))["Environment"]
+        told = {e["Name"]: e["Value"] for e in env}.get("BOOKINGAPP_APPS")
+        assert told == (",".join(app_names(services)) if stack.service.is_app else None)
+
+
 def test_service_template_defaults_match_the_home_parameters(
     templates: dict[str, Any], services: dict[str, ServiceParams]
 ) -> None:
@@ -633,12 +656,9 @@ def test_with_managed_redis_the_apps_take_host_and_tls_from_the_platform(
     templates: dict[str, Any], services: dict[str, ServiceParams]
 ) -> None:
     stacks = plan(managed(services))
+    # No Redis stack: the platform builds ElastiCache.
     assert [s.name for s in stacks] == [
-        "bookingapp-network",
-        "bookingapp-platform",
-        "bookingapp-bus",
-        "bookingapp-home",
-        "bookingapp-movie",
+        f"bookingapp-{n}" for n in ("network", "platform", *app_stacks(services))
     ]
     home = next(s for s in stacks if s.service and s.service.name == "home")
     values = {i["ParameterKey"]: i["ParameterValue"] for i in home.cfn_parameters(creating=True)}
@@ -816,11 +836,15 @@ def test_ecs_exec_opt_in_turns_on_exec_and_the_ssm_channels_for_the_task_roles(
     assert container(resolved_service(templates, services["movie"]))["ReadonlyRootFilesystem"]
 
 
+# README's words for the order stack_order() spells out.
+README_STACK_ORDER = "network, platform, redis, then each app by name: stacks in order"
+
+
 def test_readme_states_the_stack_order_deploy_uses(services: dict[str, ServiceParams]) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    order = ", ".join(s.name.removeprefix("bookingapp-") for s in plan(services))
-    assert order == "network, platform, redis, bus, home, movie"
-    assert f"{order} stacks in order" in readme
+    assert [s.name.removeprefix("bookingapp-") for s in plan(services)] == stack_order(services)
+    assert [n for n, p in services.items() if not p.is_app] == ["redis"]  # as README says
+    assert README_STACK_ORDER in readme
 
 
 @pytest.mark.parametrize("name", APPS)

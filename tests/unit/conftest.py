@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-import logging
+import json
 import os
 import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import redis
 from testcontainers.core.container import DockerContainer
 
 from bookingapp_home import create_app
+from bookingapp_infra.params import app_names, load_all
 from tests.stubs import silent_server
 from tests.support import free_port, unit_redis_is_a_container, wait_until
 
 PASSWORD = "unit-test-password"
+# Every app service, in the nav's order, as the deploy reads them (params.app_names).
+APPS = tuple(app_names(load_all()))
+# What home shows: every other app.
+HOME_NEIGHBOURS = tuple(name for name in APPS if name != "home")
 # Where there is no redis-server binary: the image tests/docker uses (stand-ins set it too).
 REDIS_IMAGE = os.environ.get("REDIS_IMAGE", "redis:7.4")
 
@@ -25,8 +31,9 @@ REDIS_IMAGE = os.environ.get("REDIS_IMAGE", "redis:7.4")
 class RedisServer:
     """A throwaway redis-server process on loopback that tests can stop and start again."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, *options: str) -> None:
         self.binary = binary
+        self.options = options  # more redis-server options (e.g. --replicaof for a replica)
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -45,6 +52,7 @@ class RedisServer:
                 "no",
                 "--requirepass",
                 PASSWORD,
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
         )
@@ -181,6 +189,8 @@ def app_config(port: int, **overrides) -> dict:
         "REDIS_PASSWORD": PASSWORD,
         # Not the discovery names: resolving those here may wait for DNS timeouts.
         "NEIGHBOUR_URL_TEMPLATE": f"http://127.0.0.1:{free_port()}/{{name}}/ready",
+        # What the deploy passes as BOOKINGAPP_APPS: the apps of infra/services/*.toml.
+        "SERVICE_LINKS": APPS,
         **overrides,
     }
 
@@ -197,17 +207,35 @@ def client(app):
     return app.test_client()
 
 
+class AccessLines:
+    """The access lines the app wrote to stdout while a test ran, each parsed as JSON.
+
+    AccessLog (bookingapp_common.logs) writes them to sys.stdout itself, not through a
+    logger; each line is read here as a whole, so a line that is not JSON fails the test.
+    """
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+        self.written = ""
+
+    def lines(self) -> list[dict]:
+        """Return every access line written so far, parsed, in order."""
+        self.written += self.capsys.readouterr().out
+        parsed = [json.loads(line) for line in self.written.splitlines()]
+        return [line for line in parsed if line.get("logger") == "bookingapp.access"]
+
+    def __iter__(self) -> Iterator[SimpleNamespace]:
+        """Give each line as an object whose attributes are its fields."""
+        return iter([SimpleNamespace(**line) for line in self.lines()])
+
+    def __len__(self) -> int:
+        return len(self.lines())
+
+    def __getitem__(self, index: int) -> SimpleNamespace:
+        return list(self)[index]
+
+
 @pytest.fixture
-def access_log() -> Iterator[list[logging.LogRecord]]:
-    """Collect the records the access logger emits."""
-    records: list[logging.LogRecord] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Collect()
-    logger = logging.getLogger("bookingapp.access")
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
+def access_log(capsys: pytest.CaptureFixture[str]) -> AccessLines:
+    """Collect the access lines the app writes to stdout."""
+    return AccessLines(capsys)

@@ -60,7 +60,9 @@ def test_unreadable_password_file_names_the_variable(tmp_path):
         ),
         (
             {"NEIGHBOUR_TIMEOUT": "nan"},
-            "NEIGHBOUR_TIMEOUT must be a finite number of seconds above 0, got 'nan'",
+            "NEIGHBOUR_TIMEOUT must be a finite number of seconds above 0 and at most 8 "
+            "(a home page waits up to 1 s for Redis, then this long, and must end within "
+            "gunicorn's 10 s graceful stop), got 'nan'",
         ),
         (
             {"NEIGHBOUR_MAX_AGE": "inf"},

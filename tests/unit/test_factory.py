@@ -15,7 +15,7 @@ from bookingapp_common.views import INSTANCE, SPEC
 from bookingapp_home import SERVICE as HOME
 from bookingapp_home import create_app
 from tests.support import free_port
-from tests.unit.conftest import app_config
+from tests.unit.conftest import HOME_NEIGHBOURS, app_config
 
 
 def test_without_config_the_settings_come_from_the_environment(monkeypatch):
@@ -27,7 +27,7 @@ def test_without_config_the_settings_come_from_the_environment(monkeypatch):
     app = factory.create_service_app(HOME)
     assert (app.config["REDIS_HOST"], app.config["REDIS_PORT"]) == ("redis.test", 6390)
     assert app.config["NEIGHBOUR_TIMEOUT"] == 0.25
-    assert app.config["REDIS_RETRIES"] == 2  # a default nobody overrode
+    assert app.config["REDIS_SOCKET_TIMEOUT"] == 0.4  # a default nobody overrode
     assert app.extensions[INSTANCE] == identity.Instance(id=socket.gethostname())
 
 
@@ -96,10 +96,7 @@ def test_neighbours_are_asked_at_the_template_with_each_name(redis_server):
         app_config(redis_server.port, NEIGHBOUR_URL_TEMPLATE=f"http://127.0.0.1:{port}/{{name}}/r")
     )
     client = app.extensions["bookingapp.neighbours"]
-    assert client.urls == {
-        "movie": f"http://127.0.0.1:{port}/movie/r",
-        "bus": f"http://127.0.0.1:{port}/bus/r",
-    }
+    assert client.urls == {name: f"http://127.0.0.1:{port}/{name}/r" for name in HOME_NEIGHBOURS}
 
 
 def test_each_route_has_a_stable_endpoint_name_for_url_for(redis_server):

@@ -12,6 +12,7 @@ import json
 import logging
 import logging.config
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -158,6 +159,10 @@ class PerfCounter:
         """Return the next reading (the last one again once they are used up)."""
         return self.readings.pop(0) if len(self.readings) > 1 else self.readings[0]
 
+    def __getattr__(self, name: str) -> object:
+        """Everything else (the line's timestamp) is the real clock's."""
+        return getattr(time, name)
+
 
 def test_the_access_line_carries_every_field_with_the_duration_in_ms(
     redis_server, access_log, monkeypatch
@@ -168,7 +173,7 @@ def test_the_access_line_carries_every_field_with_the_duration_in_ms(
     response = app.test_client().get("/home/health", environ_base={"REMOTE_ADDR": "10.0.0.9"})
     assert response.status_code == 200
     (record,) = access_log
-    assert record.getMessage() == "request"
+    assert record.message == "request"
     fields = ("service", "instance", "method", "path", "status", "duration_ms", "client")
     assert {name: getattr(record, name) for name in fields} == {
         "service": "home",

@@ -6,7 +6,6 @@ server with the image's config and reads its whole output, boot lines included.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ from bookingapp_common import logs
 from bookingapp_home import create_app
 from tests.stubs import StubHandler, serving
 from tests.support import free_port, http_get, http_status, wait_until
-from tests.unit.conftest import app_config
+from tests.unit.conftest import HOME_NEIGHBOURS, app_config
 
 TRACE = "Root=1-67891233-abcdef012345678912345678;Sampled=1"
 
@@ -31,21 +30,39 @@ TRACE = "Root=1-67891233-abcdef012345678912345678;Sampled=1"
 class JsonLines:
     """What the project's JSON handler wrote while a test ran, line by line, parsed."""
 
-    def __init__(self) -> None:
-        self.stream = io.StringIO()
-        self.handler = logging.StreamHandler(self.stream)
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+        self.written = ""
+        self.handler = logging.StreamHandler(Stdout())
         self.handler.setFormatter(logs.json_formatter())
         self.handler.addFilter(logs.RequestIdFilter())
 
     def lines(self) -> list[dict]:
         """Return every line written so far, each parsed as JSON (failing if one is not)."""
-        return [json.loads(line) for line in self.stream.getvalue().splitlines()]
+        self.written += self.capsys.readouterr().out
+        return [json.loads(line) for line in self.written.splitlines()]
+
+
+class Stdout:
+    """Whatever sys.stdout is when written to (pytest swaps it between a test's phases)."""
+
+    def write(self, text: str) -> int:
+        """Write to the stdout of the moment."""
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        """Flush the stdout of the moment."""
+        sys.stdout.flush()
 
 
 @pytest.fixture
-def written() -> Iterator[JsonLines]:
-    """Collect the `bookingapp` tree's lines, formatted exactly as in production."""
-    collected = JsonLines()
+def written(capsys: pytest.CaptureFixture[str]) -> Iterator[JsonLines]:
+    """Collect the `bookingapp` tree's lines, formatted exactly as in production.
+
+    The access line is written to sys.stdout by AccessLog itself, not through the tree: the
+    handler here writes to stdout too, so the lines stay in the order they were written.
+    """
+    collected = JsonLines(capsys)
     tree = logging.getLogger(logs.ROOT_LOGGER)
     tree.addHandler(collected.handler)
     yield collected
@@ -145,7 +162,7 @@ def neighbour_headers() -> Iterator[tuple[str, list[dict[str, str]]]]:
 def test_home_asks_its_neighbours_with_the_visits_request_id(
     redis_server, neighbour_headers, trace
 ) -> None:
-    """One id follows a visit into movie's and bus's logs: home sends it as the trace header."""
+    """One id follows a visit into every neighbour's log: home sends it as the trace header."""
     template, seen = neighbour_headers
     app = create_app(app_config(redis_server.port, NEIGHBOUR_URL_TEMPLATE=template))
     response = app.test_client().get("/home", headers={logs.TRACE_HEADER: trace} if trace else {})
@@ -153,7 +170,10 @@ def test_home_asks_its_neighbours_with_the_visits_request_id(
     request_id = response.headers[logs.REQUEST_ID_HEADER]
     if trace:
         assert request_id == trace
-    assert [headers.get(logs.TRACE_HEADER) for headers in seen] == [request_id] * 2  # movie, bus
+    # Every neighbour home asks (every other app) got the id.
+    assert [headers.get(logs.TRACE_HEADER) for headers in seen] == [request_id] * len(
+        HOME_NEIGHBOURS
+    )
 
 
 def test_lines_outside_a_request_have_no_request_id(written: JsonLines) -> None:

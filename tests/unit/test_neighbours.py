@@ -1,4 +1,4 @@
-"""home shows movie and bus; a slow or dead neighbour degrades its panel, never the page."""
+"""home shows every other app; a slow or dead neighbour degrades its panel, never the page."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from bookingapp_home import create_app
 from tests.stubs import StubHandler, serving
 from tests.support import free_port
-from tests.unit.conftest import app_config
+from tests.unit.conftest import HOME_NEIGHBOURS, app_config
 
 JSON = {"Accept": "application/json"}
 
@@ -58,19 +58,24 @@ def test_home_renders_when_neighbours_do_not_exist(redis_server, redis_client):
     response = app.test_client().get("/home")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert html.count("unreachable") == 2
+    assert html.count("unreachable") == len(HOME_NEIGHBOURS)
 
 
 def test_neighbours_are_asked_through_their_discovery_names(redis_server):
-    """By default home asks movie and bus at their Cloud Map names on port 5000."""
+    """By default home asks every other app at its Cloud Map name on port 5000."""
     config = app_config(redis_server.port)
     del config["NEIGHBOUR_URL_TEMPLATE"]
     app = create_app(config)
     urls = app.extensions["bookingapp.neighbours"].urls
     assert urls == {
-        "movie": "http://movie.internal-bookingapp.com:5000/movie/ready",
-        "bus": "http://bus.internal-bookingapp.com:5000/bus/ready",
+        name: f"http://{name}.internal-bookingapp.com:5000/{name}/ready" for name in HOME_NEIGHBOURS
     }
+
+
+def test_home_shows_every_other_app_it_is_told_of_and_never_itself(redis_server):
+    """The apps come from BOOKINGAPP_APPS (SERVICE_LINKS): a new one is a panel, home is not."""
+    app = create_app(app_config(redis_server.port, SERVICE_LINKS=("home", "shop", "train")))
+    assert list(app.extensions["bookingapp.neighbours"].urls) == ["shop", "train"]
 
 
 def home_asking(neighbour_url: str, redis_port: int, max_age: float):

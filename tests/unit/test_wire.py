@@ -1,9 +1,9 @@
-"""The counter's wire: RESP packing, the retry loops and their deadline, on a fake clock.
+"""The counter's wire: its retries and their deadline, failover and Redis's clock, on fakes.
 
-The counter's tests (test_counter_*.py) drive the wire against a real Redis and prove it
-works; these pin what those cannot without slow or flaky timing: the exact deadline
-arithmetic of both retry loops (an attempt starts only if it can end in time), which errors
-are retried, and that a connection is dropped whenever its reply may be half read.
+The counter's tests (test_counter_*.py, test_failover.py) drive the wire against real
+redis-servers and prove it works; these pin what those cannot without slow or flaky timing:
+the deadline arithmetic of the retry loop, which errors are retried and on which connection,
+that a node which cannot write is dropped and the name asked again, and the clock reading.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ import redis
 from redis.backoff import NoBackoff
 
 from bookingapp_common import _wire
-from bookingapp_common._wire import BACKOFF_SECONDS, Wire, pack, retry_until
+from bookingapp_common._wire import CLOCK_READ_SECONDS, NotPrimary, Wire
+from bookingapp_common.promises import RETRY_PAUSE_SECONDS
 
 
 class Clock:
     """Stands in for the wire's `time` module: sleeping moves the clock, nothing waits."""
 
     def __init__(self) -> None:
-        self.now = 0.0
+        self.now = 100.0
         self.sleeps: list[float] = []
 
     def monotonic(self) -> float:
@@ -43,103 +44,55 @@ def clock(monkeypatch) -> Clock:
     return fake
 
 
-class Failing:
-    """A send() that raises the given errors in turn, then answers "OK"."""
-
-    def __init__(self, *errors: BaseException) -> None:
-        self.errors = list(errors)
-        self.calls = 0
-
-    def __call__(self) -> str:
-        """Raise the next error, or answer once they are used up."""
-        self.calls += 1
-        if self.errors:
-            raise self.errors.pop(0)
-        return "OK"
+class Silence:
+    """A reply that never comes: can_read waits its whole timeout and says no."""
 
 
-def test_pack_encodes_a_command_as_one_resp_buffer():
-    """Strings, integers and bytes become one RESP array, each argument with its length."""
-    assert pack("EVALSHA", "ab", 1, b"k\xff") == [
-        b"*4\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n1\r\n$2\r\nk\xff\r\n"
-    ]
-
-
-def test_pack_counts_bytes_not_characters():
-    """A non-ASCII argument's length is its UTF-8 length, as Redis reads it."""
-    assert pack("é") == [b"*1\r\n$2\r\n\xc3\xa9\r\n"]
-
-
-def test_retry_until_returns_the_first_answer_without_waiting(clock):
-    """An answer at the first attempt comes back as it is, with no pause."""
-    send = Failing()
-    assert retry_until(10.0, 0.4, send) == "OK"
-    assert (send.calls, clock.sleeps) == (1, [])
-
-
-def test_retry_until_retries_lost_connections_and_timeouts_after_the_backoff(clock):
-    """A refused connection and a timeout are each retried after BACKOFF_SECONDS."""
-    send = Failing(redis.ConnectionError("refused"), redis.TimeoutError("slow"))
-    assert retry_until(10.0, 0.4, send) == "OK"
-    assert send.calls == 3
-    assert clock.sleeps == [BACKOFF_SECONDS, BACKOFF_SECONDS] == [0.05, 0.05]
-
-
-def test_retry_until_never_retries_a_refused_password(clock):
-    """A wrong password fails at once: asking again with it cannot help."""
-    send = Failing(redis.AuthenticationError("wrong password"))
-    with pytest.raises(redis.AuthenticationError):
-        retry_until(10.0, 0.4, send)
-    assert (send.calls, clock.sleeps) == (1, [])
-
-
-def test_retry_until_starts_an_attempt_that_ends_exactly_at_the_deadline(clock):
-    """After the backoff an attempt that can end by the deadline is made; the next is not."""
-    attempt = 0.4
-    deadline = clock.now + BACKOFF_SECONDS + attempt  # the second attempt ends just in time
-    send = Failing(*(redis.TimeoutError(f"attempt {n}") for n in range(5)))
-    with pytest.raises(redis.TimeoutError, match="attempt 1"):
-        retry_until(deadline, attempt, send)
-    assert send.calls == 2
-    assert clock.sleeps == [BACKOFF_SECONDS]
-
-
-def test_retry_until_gives_up_at_once_when_no_attempt_fits(clock):
-    """With less time left than a backoff and one attempt, the first error is raised."""
-    clock.now = 100.0
-    send = Failing(redis.ConnectionError("first"), redis.ConnectionError("second"))
-    with pytest.raises(redis.ConnectionError, match="first"):
-        retry_until(100.0 + BACKOFF_SECONDS + 0.4 - 0.001, 0.4, send)
-    assert (send.calls, clock.sleeps) == (1, [])
-
-
-def test_retry_until_counts_the_attempt_time_into_the_deadline(clock):
-    """Attempts that each take 0.35 s of a 1 s budget: two fit, the third does not start."""
-    calls: list[float] = []
-
-    def slow() -> str:
-        """Spend 0.35 s, then time out."""
-        calls.append(clock.now)
-        clock.now += 0.35
-        raise redis.TimeoutError("slow")
-
-    with pytest.raises(redis.TimeoutError):
-        retry_until(1.0, 0.3, slow)
-    # At 0.35: 0.35 + 0.05 + 0.3 = 0.7 fits. At 0.75: 0.75 + 0.05 + 0.3 = 1.1 does not.
-    assert calls == [0.0, pytest.approx(0.4)]
+PRIMARY = [b"master", 0, []]
+REPLICA = [b"slave", b"10.0.0.1", 6379, b"connected", 0]
+# TIME's reply: Redis's clock at 1 000 000 s and 250 000 µs.
+TIME = [b"1000000", b"250000"]
 
 
 class FakeConnection:
-    """A redis-py connection stand-in: replies from a script, records what it was told."""
+    """A redis-py connection stand-in: ROLE and TIME at connect, then scripted replies."""
 
-    def __init__(self, *replies: Any) -> None:
-        self.replies = list(replies)
-        self.sent: list[tuple[list[bytes], bool]] = []
+    def __init__(self, *replies: Any, role: Any = PRIMARY, refuse: BaseException | None = None):
+        self.clock: Clock | None = None
+        self.refuse = refuse
+        self.replies: list[Any] = [role, TIME, *replies]
+        self.commands: list[tuple[Any, ...]] = []
+        self.waits: list[float] = []
         self.disconnects = 0
 
-    def send_packed_command(self, packed: list[bytes], check_health: bool = True) -> None:
-        """Record the command; raise if the script says the send fails."""
-        self.sent.append((packed, check_health))
+    def connect(self) -> None:
+        """Connect, or raise what the script says (a refused password, a refused port)."""
+        if self.refuse is not None:
+            raise self.refuse
+
+    def send_command(self, *args: Any, check_health: bool = True) -> None:
+        """Record a command sent at connect (ROLE, TIME)."""
+        assert check_health is False
+        self.commands.append(args)
+
+    def pack_command(self, *args: Any) -> list[Any]:
+        """Pack a command: here, keep its words."""
+        return [args]
+
+    def send_packed_command(self, packed: list[Any], check_health: bool = True) -> None:
+        """Record the command; never with a health-check PING first."""
+        assert check_health is False
+        self.commands.append(packed[0])
+
+    def can_read(self, timeout: float = 0) -> bool:
+        """Say whether a reply is there; a Silence waits out the timeout on the fake clock."""
+        self.waits.append(timeout)
+        if self.replies and isinstance(self.replies[0], Silence):
+            self.replies.pop(0)
+            if self.clock is not None:
+                self.clock.now += timeout
+            return False
+        return True
 
     def read_response(self) -> Any:
         """Return the next scripted reply, or raise it if it is an exception."""
@@ -153,117 +106,181 @@ class FakeConnection:
         self.disconnects += 1
 
 
-def wire_with(*connections: FakeConnection, attempt_timeout: float = 0.4) -> Wire:
+def wire_with(clock: Clock, *connections: FakeConnection, timeout: float = 0.4) -> Wire:
     """Return a wire whose connections are the given fakes, made in turn."""
-    wire = Wire(redis.Redis(), attempt_timeout)
+    wire = Wire(redis.Redis(host="redis.test", socket_timeout=timeout))
     made = list(connections)
-    wire.make = lambda: made.pop(0)
+    for connection in made:
+        connection.clock = clock
+
+    def connect(**settings: Any) -> FakeConnection:
+        return made.pop(0)
+
+    wire.connection_class = connect  # type: ignore[assignment]
     return wire
 
 
-COMMAND = pack("GET", "hits")
+def get(connection: Any) -> list[Any]:
+    """Build the test's command on the connection that carries it."""
+    return connection.pack_command("GET", "hits")
 
 
-def test_call_sends_without_a_health_check_ping_and_returns_the_reply(clock):
-    """One send (no PING first) and one read: the reply comes back, the connection is kept."""
+def test_a_new_connection_is_checked_with_role_and_time_then_kept(clock):
+    """ROLE and TIME in the first round trip; the command after, with no PING; then kept."""
     connection = FakeConnection(b"41", b"42")
-    wire = wire_with(connection)
-    assert wire.call(COMMAND, 10.0, idempotent=False) == b"41"
-    assert wire.call(COMMAND, 10.0, idempotent=False) == b"42"
-    assert connection.sent == [(COMMAND, False), (COMMAND, False)]
+    wire = wire_with(clock, connection)
+    assert wire.call(get, clock.now + 1) == b"41"
+    assert wire.call(get, clock.now + 1) == b"42"
+    assert connection.commands == [("ROLE",), ("TIME",), ("GET", "hits"), ("GET", "hits")]
     assert connection.disconnects == 0
 
 
-def test_call_raises_a_redis_error_reply_and_keeps_the_connection(clock):
-    """An error reply was read in full: raised as it is, not retried, the socket kept."""
-    connection = FakeConnection(redis.ResponseError("NOSCRIPT"), b"ok")
-    wire = wire_with(connection)
-    with pytest.raises(redis.ResponseError, match="NOSCRIPT"):
-        wire.call(COMMAND, 10.0, idempotent=True)
-    assert (len(connection.sent), connection.disconnects, clock.sleeps) == (1, 0, [])
-    assert wire.call(COMMAND, 10.0, idempotent=True) == b"ok"
+def test_an_error_reply_is_raised_as_it_is_and_the_connection_kept(clock):
+    """An error reply was read in full: raised, not retried, the socket kept."""
+    connection = FakeConnection(redis.ResponseError("WRONGTYPE"), b"ok")
+    wire = wire_with(clock, connection)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        wire.call(get, clock.now + 1)
+    assert (connection.disconnects, clock.sleeps) == (0, [])
+    assert wire.call(get, clock.now + 1) == b"ok"
 
 
-def test_call_drops_the_connection_and_never_retries_a_refused_password(clock):
-    """A wrong password: the connection is closed and the error raised after one attempt."""
-    connection = FakeConnection(redis.AuthenticationError("wrong password"))
-    wire = wire_with(connection)
+def test_a_refused_password_is_raised_at_once_and_never_retried(clock):
+    """A wrong password: asking again with it cannot help; one connection was tried."""
+    refused = FakeConnection(refuse=redis.AuthenticationError("WRONGPASS"))
+    wire = wire_with(clock, refused, FakeConnection(b"never"))
     with pytest.raises(redis.AuthenticationError):
-        wire.call(COMMAND, 10.0, idempotent=True)
-    assert (len(connection.sent), connection.disconnects, clock.sleeps) == (1, 1, [])
+        wire.call(get, clock.now + 1)
+    assert (refused.disconnects, clock.sleeps) == (1, [])
 
 
-def test_call_sends_a_command_that_is_not_idempotent_once(clock):
-    """A lost answer to a non-idempotent command is raised, with plenty of time left."""
-    connection = FakeConnection(redis.ConnectionError("lost"), b"never read")
-    wire = wire_with(connection)
-    with pytest.raises(redis.ConnectionError, match="lost"):
-        wire.call(COMMAND, 10.0, idempotent=False)
-    assert (len(connection.sent), connection.disconnects, clock.sleeps) == (1, 1, [])
+def test_a_lost_answer_drops_the_connection_and_is_sent_again_after_the_pause(clock):
+    """No answer (silence, a reset): drop, pause RETRY_PAUSE_SECONDS, connect, send again."""
+    first = FakeConnection(Silence())
+    second = FakeConnection(redis.ConnectionError("reset"))
+    third = FakeConnection(b"7")
+    wire = wire_with(clock, first, second, third)
+    assert wire.call(get, clock.now + 1) == b"7"
+    assert (first.disconnects, second.disconnects, third.disconnects) == (1, 1, 0)
+    assert clock.sleeps == [RETRY_PAUSE_SECONDS] * 2
 
 
-def test_call_retries_an_idempotent_command_after_the_backoff(clock):
-    """A lost answer to an idempotent command: drop, pause BACKOFF_SECONDS, send again."""
-    connection = FakeConnection(redis.TimeoutError("slow"), redis.ConnectionError("reset"), b"7")
-    wire = wire_with(connection)
-    assert wire.call(COMMAND, 10.0, idempotent=True) == b"7"
-    assert len(connection.sent) == 3
-    assert connection.disconnects == 2
-    assert clock.sleeps == [0.05, 0.05]
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        redis.ReadOnlyError("You can't write against a read only replica."),
+        redis.ResponseError("MASTERDOWN Link with MASTER is down and replica-serve-stale-data"),
+        redis.BusyLoadingError("Redis is loading the dataset in memory"),
+    ],
+    ids=["readonly", "masterdown", "loading"],
+)
+def test_a_node_that_cannot_write_is_dropped_and_the_name_asked_again(clock, refusal):
+    """A node that cannot write is dropped, and the command sent again through the name.
+
+    After a failover the old primary says READONLY (or MASTERDOWN, LOADING): the command goes
+    again on a new connection, made through the name, to whoever holds it now.
+    """
+    demoted = FakeConnection(b"1", refusal)
+    promoted = FakeConnection(b"2")
+    wire = wire_with(clock, demoted, promoted)
+    assert wire.call(get, clock.now + 1) == b"1"
+    assert wire.call(get, clock.now + 1) == b"2"
+    assert demoted.disconnects == 1
+    assert promoted.commands[:2] == [("ROLE",), ("TIME",)]
 
 
-def test_call_starts_an_attempt_that_ends_exactly_at_the_deadline(clock):
-    """Another attempt is made when it can end by the deadline, and not a moment later."""
-    connection = FakeConnection(*(redis.TimeoutError(f"attempt {n}") for n in range(5)))
-    wire = wire_with(connection, attempt_timeout=0.4)
-    deadline = clock.now + BACKOFF_SECONDS + 0.4
-    with pytest.raises(redis.TimeoutError, match="attempt 1"):
-        wire.call(COMMAND, deadline, idempotent=True)
-    assert len(connection.sent) == 2
-    assert clock.sleeps == [BACKOFF_SECONDS]
+def test_a_connection_that_reaches_a_replica_is_never_used(clock):
+    """A connection that reaches a replica is closed before any command is sent on it.
+
+    The name still points at a replica: the next attempt connects again; past the deadline
+    the caller hears NotPrimary.
+    """
+    replicas = [FakeConnection(b"never", role=REPLICA) for _ in range(30)]
+    wire = wire_with(clock, *replicas)
+    with pytest.raises(NotPrimary):
+        wire.call(get, clock.now + 1)
+    used = [c for c in replicas if c.commands]
+    assert all(c.commands == [("ROLE",), ("TIME",)] for c in used)
+    assert all(c.disconnects == 1 for c in used)
+    assert len(used) == len(clock.sleeps) + 1 > 2
 
 
-def test_call_does_not_start_an_attempt_that_would_end_after_the_deadline(clock):
-    """A millisecond short of room for the backoff and one attempt: no retry."""
-    connection = FakeConnection(redis.TimeoutError("first"), b"too late")
-    wire = wire_with(connection, attempt_timeout=0.4)
-    with pytest.raises(redis.TimeoutError, match="first"):
-        wire.call(COMMAND, BACKOFF_SECONDS + 0.4 - 0.001, idempotent=True)
-    assert (len(connection.sent), clock.sleeps) == (1, [])
+def test_a_replica_found_at_connect_then_the_primary_is_used(clock):
+    """One connection reached a replica (the name not yet moved); the next reaches the primary."""
+    wire = wire_with(clock, FakeConnection(role=REPLICA), FakeConnection(b"counted"))
+    assert wire.call(get, clock.now + 1) == b"counted"
+    assert clock.sleeps == [RETRY_PAUSE_SECONDS]
 
 
-def test_call_drops_the_connection_on_any_other_interruption(clock):
-    """Interrupted mid-read (a signal, a bug): the half-read socket is never reused."""
+def test_no_attempt_starts_when_the_pause_would_pass_the_deadline(clock):
+    """Less time left than the pause: the error is raised, nothing sent again."""
+    first = FakeConnection(redis.ConnectionError("reset"))
+    wire = wire_with(clock, first, FakeConnection(b"too late"))
+    with pytest.raises(redis.ConnectionError, match="reset"):
+        wire.call(get, clock.now + RETRY_PAUSE_SECONDS - 0.001)
+    assert clock.sleeps == []
 
-    class Interrupted(BaseException):
-        """Stands in for KeyboardInterrupt or a gevent timeout."""
 
-    connection = FakeConnection(Interrupted())
-    wire = wire_with(connection)
-    with pytest.raises(Interrupted):
-        wire.call(COMMAND, 10.0, idempotent=True)
-    assert connection.disconnects == 1
+def test_a_reply_is_awaited_until_the_deadline_at_most(clock):
+    """The socket timeout is 0.4 s, but with 0.25 s left the wait for a reply is 0.25 s."""
+    connection = FakeConnection(Silence())
+    wire = wire_with(clock, connection, timeout=0.4)
+    started = clock.now
+    with pytest.raises(redis.TimeoutError):
+        wire.call(get, started + 0.25)
+    assert connection.waits == [pytest.approx(0.25)]
+    assert clock.now == pytest.approx(started + 0.25)
+
+
+def test_silent_replies_are_retried_until_the_deadline_each_wait_bounded(clock):
+    """Each silent reply costs one socket timeout at most; the last wait ends at the deadline.
+
+    Attempts go on while a pause and some wait still fit.
+    """
+    silent = [FakeConnection(Silence()) for _ in range(3)]
+    wire = wire_with(clock, *silent, timeout=0.4)
+    started = clock.now
+    with pytest.raises(redis.TimeoutError):
+        wire.call(get, started + 1.0)
+    waits = [wait for connection in silent for wait in connection.waits]
+    assert waits == [pytest.approx(0.4), pytest.approx(0.4), pytest.approx(0.1)]
+    assert clock.now == pytest.approx(started + 1.0)
+
+
+def test_redis_ms_is_the_earliest_redis_time_the_reading_allows(clock):
+    """TIME said 1 000 000.25 s when its answer arrived: 2 s later is 1 000 002.25 at most."""
+    wire = wire_with(clock, FakeConnection(b"x"))
+    arrived = clock.now
+    wire.call(get, clock.now + 1)
+    assert wire.redis_ms(arrived + 2.0) == 1_000_002_250
+    wire.drop()
+    with pytest.raises(redis.ConnectionError):
+        wire.redis_ms(arrived)  # no reading without a connection
+
+
+def test_redis_clock_is_read_again_after_clock_read_seconds(clock):
+    """A kept connection reads TIME again once its reading is CLOCK_READ_SECONDS old."""
+    connection = FakeConnection(b"1", [b"2000000", b"0"], b"2")
+    wire = wire_with(clock, connection)
+    wire.call(get, clock.now + 1)
+    clock.now += CLOCK_READ_SECONDS + 0.001
+    assert wire.call(get, clock.now + 1) == b"2"
+    assert connection.commands[-2:] == [("TIME",), ("GET", "hits")]
+    assert wire.redis_ms(clock.now) == 2_000_000_000
 
 
 def test_a_wire_makes_a_new_connection_in_a_forked_process(clock, monkeypatch):
     """A connection made before a fork is not used by the child (the socket is shared)."""
     parent, child = FakeConnection(b"parent"), FakeConnection(b"child")
-    wire = wire_with(parent, child)
-    assert wire.call(COMMAND, 10.0, idempotent=True) == b"parent"
-
-    class Forked:
-        @staticmethod
-        def getpid() -> int:
-            """Return a pid that is not this process's."""
-            return -1
-
-    monkeypatch.setattr(_wire, "os", Forked)
-    assert wire.call(COMMAND, 10.0, idempotent=True) == b"child"
+    wire = wire_with(clock, parent, child)
+    assert wire.call(get, clock.now + 1) == b"parent"
+    monkeypatch.setattr(_wire.os, "getpid", lambda: -1)
+    assert wire.call(get, clock.now + 1) == b"child"
 
 
 def test_drop_without_a_connection_does_nothing():
     """Dropping before the first call is harmless."""
-    wire = Wire(redis.Redis(), 0.4)
+    wire = Wire(redis.Redis())
     wire.drop()
     assert wire._connection is None
 
@@ -271,9 +288,11 @@ def test_drop_without_a_connection_does_nothing():
 def test_a_wire_connects_with_the_clients_settings_and_none_of_its_retries():
     """Address, password, database and timeouts are the client's; retries and PINGs are off."""
     client = redis.Redis(host="redis.example", port=6380, db=3, password="pw", socket_timeout=0.3)
-    connection = Wire(client, 0.4).make()
+    wire = Wire(client)
+    connection = wire.connection_class(**wire.settings)
     assert (connection.host, connection.port, connection.db) == ("redis.example", 6380, 3)
     assert (connection.password, connection.socket_timeout) == ("pw", 0.3)
     assert connection.health_check_interval == 0
-    assert connection.retry.get_retries() == 0
+    assert connection.retry._retries == 0  # get_retries() is redis-py >= 5.1
     assert isinstance(connection.retry._backoff, NoBackoff)
+    assert wire.timeout == 0.3

@@ -9,6 +9,7 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_accept_header
 
+from bookingapp_common import logs
 from bookingapp_common.counter import CounterUnavailable
 
 # Clients (and the ALB's retrying users) may try again after this many seconds.
@@ -48,13 +49,15 @@ def _http_error(error: HTTPException) -> tuple[Response | str, int, list[tuple[s
     return body, status, headers
 
 
+# What the public is told when the counter fails: where Redis is and what it said are for
+# the log (the request's access line), never for anyone on the internet.
+COUNTER_DOWN = "We can't count this visit right now. Please try again in a few seconds."
+
+
 def _counter_unavailable(error: CounterUnavailable) -> tuple[Response | str, int, dict[str, str]]:
-    """Answer 503 when Redis is down: the page cannot count, but the service is alive."""
-    body, status = answer_error(
-        503,
-        "Temporarily unavailable",
-        f"We can't count this visit right now: {error}. Please try again in a few seconds.",
-    )
+    """Answer 503 when Redis cannot count: the service is alive, the detail goes to the log."""
+    logs.note_problem(str(error))
+    body, status = answer_error(503, "Temporarily unavailable", COUNTER_DOWN)
     return body, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 

@@ -10,9 +10,18 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bookingapp_common import config as settings
-from bookingapp_common import counter, errors, identity, logs, neighbours, pages, security
+from bookingapp_common import (
+    counter,
+    errors,
+    identity,
+    logs,
+    neighbours,
+    pages,
+    security,
+    service_list,
+)
 from bookingapp_common.service import ServiceSpec
-from bookingapp_common.views import INSTANCE, SPEC, blueprint
+from bookingapp_common.views import HEALTH, INSTANCE, SPEC, blueprint, health_answers
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -24,6 +33,7 @@ def create_service_app(spec: ServiceSpec, config: dict[str, Any] | None = None) 
     app.config.from_mapping(settings.DEFAULTS)
     if config is None:
         app.config.update(settings.from_environment(os.environ))
+        app.config.update(service_list.from_environment(os.environ))
     else:
         app.config.update(config)
 
@@ -35,14 +45,17 @@ def create_service_app(spec: ServiceSpec, config: dict[str, Any] | None = None) 
     )
     app.extensions[SPEC] = spec
     app.extensions[INSTANCE] = instance
+    app.extensions[HEALTH] = health_answers(spec, instance)
 
-    # The ALB (or Traefik) is the one proxy in front: trust the X-Forwarded-For/Proto/Port it sets.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_port=1)  # type: ignore[method-assign]
-    logs.init_app(app, spec.name, instance.id)
     counter.init_app(app, spec.name, instance.id)
-    neighbours.init_app(app, spec.neighbours)
+    neighbours.init_app(app, spec.neighbours_among(app.config["SERVICE_LINKS"]))
     pages.init_app(app, spec, instance)
     errors.init_app(app)
-    security.init_app(app)
     app.register_blueprint(blueprint(spec))
+    # The WSGI edge, innermost first. The ALB (or Traefik) is the one proxy in front: trust
+    # the X-Forwarded-For/Proto/Port it sets, one hop. Then the headers every answer
+    # carries, then the request id and the access line around all of it.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_port=1)  # type: ignore[method-assign]
+    security.init_app(app)
+    logs.init_app(app, spec.name, instance.id)
     return app

@@ -8,18 +8,27 @@ The request id is the ALB's `X-Amzn-Trace-Id` when the request has one (locally,
 passes a client's through), else one made up per request. It is returned as `X-Request-Id`,
 which Traefik's access log records (compose.yaml), so one request can be followed from the
 load balancer's log line into every line the app wrote for it.
+
+The access line (one per request) is written by AccessLog, a WSGI middleware around the
+whole app, in the same shape as the formatter's lines (time, level, logger, message, then
+the fields) but built directly: a LogRecord, its filters, the JSON formatter and a
+handler are the most expensive part of a health answer, which every probe pays for.
+It goes to sys.stdout, as the handlers' lines.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
+import threading
 import time
-import uuid
+from collections.abc import Callable, Iterable
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
 ROOT_LOGGER = "bookingapp"
@@ -27,11 +36,17 @@ ACCESS_LOGGER = "bookingapp.access"
 APP_LOGGER = "bookingapp.app"  # Flask's app.logger: unhandled exceptions are logged there
 TRACE_HEADER = "X-Amzn-Trace-Id"
 REQUEST_ID_HEADER = "X-Request-Id"
+# Where a request's id and its problem (if any) are kept, in the WSGI environ.
+REQUEST_ID = "bookingapp.request_id"
+PROBLEM = "bookingapp.problem"
 # An ALB trace id ("Root=1-67891233-abcdef012345678912345678;Sampled=1") is short printable
 # ASCII; anything else a client sends is not trusted into logs and headers, a new id is made.
 _TRUSTED_ID = re.compile(r"[\x21-\x7e]{1,200}")
 # The record attributes every line starts with, and the names they get in the JSON.
 _FIELDS = {"asctime": "time", "levelname": "level", "name": "logger", "message": "message"}
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class UtcJsonFormatter(JsonFormatter):
@@ -52,13 +67,22 @@ def json_formatter() -> JsonFormatter:
     )
 
 
+def current_request_id() -> str | None:
+    """Return the id of the request being handled, or None outside a request."""
+    if not has_request_context():
+        return None
+    request_id: str | None = request.environ.get(REQUEST_ID)
+    return request_id
+
+
 class RequestIdFilter(logging.Filter):
     """Add the current request's id to every record written while handling it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Set record.request_id inside a request; leave records outside one unchanged."""
-        if has_request_context() and "request_id" in g:
-            record.request_id = g.request_id
+        request_id = current_request_id()
+        if request_id is not None:
+            record.request_id = request_id
         return True
 
 
@@ -108,38 +132,92 @@ def gunicorn_logconfig(level: str) -> dict[str, Any]:
     }
 
 
-def request_id() -> str:
-    """Return the ALB's trace id for this request when it is usable, else a new id."""
-    trace = request.headers.get(TRACE_HEADER, "")
-    return trace if _TRUSTED_ID.fullmatch(trace) else uuid.uuid4().hex
+def note_problem(detail: str) -> None:
+    """Put why this request failed into its access line (the answer itself stays generic)."""
+    request.environ[PROBLEM] = detail
+
+
+def new_request_id() -> str:
+    """Return a new id: 32 hex digits, random (os.urandom), as uuid4().hex looks."""
+    return os.urandom(16).hex()
+
+
+def request_id(trace: str | None) -> str:
+    """Return the ALB's trace id when it is usable, else a new id."""
+    return trace if trace is not None and _TRUSTED_ID.fullmatch(trace) else new_request_id()
+
+
+class _Clock:
+    """UTC timestamps to the millisecond, the date and time formatted once per second."""
+
+    def __init__(self) -> None:
+        self._second = (-1, "")
+
+    def stamp(self, now: float) -> str:
+        """Return `now` (time.time()) as 2026-11-26T10:51:17.123Z."""
+        whole = int(now)
+        second, text = self._second
+        if whole != second:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+            self._second = (whole, text)
+        return f"{text}.{int((now - whole) * 1000):03d}Z"
+
+
+class AccessLog:
+    """WSGI middleware: give each request its id, return it, and write one access line."""
+
+    def __init__(self, app: WsgiApp, service: str, instance: str) -> None:
+        self.app = app
+        self._clock = _Clock()
+        self._lock = threading.Lock()  # one line at a time: a TextIOWrapper is not thread-safe
+        # Everything but the time is known before the request: the line's fixed middle.
+        self._head = (
+            f'","level":"INFO","logger":"{ACCESS_LOGGER}","message":"request",'
+            f'"service":{encode_basestring_ascii(service)},'
+            f'"instance":{encode_basestring_ascii(instance)},"method":'
+        )
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Serve the request, then write its line."""
+        started = time.perf_counter()
+        own_id = environ[REQUEST_ID] = request_id(environ.get("HTTP_X_AMZN_TRACE_ID"))
+        statuses: list[str] = []
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            statuses.append(status)
+            headers.append((REQUEST_ID_HEADER, own_id))
+            return start_response(status, headers, exc_info)
+
+        body = self.app(environ, start)
+        elapsed = time.perf_counter() - started
+        self.write(environ, statuses[-1] if statuses else "0", elapsed)
+        return body
+
+    def write(self, environ: dict[str, Any], status: str, elapsed: float) -> None:
+        """Write the request's access line to stdout."""
+        # The path as Flask shows it: WSGI's latin-1 text back to bytes, read as UTF-8.
+        path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+        client = environ.get("REMOTE_ADDR")
+        problem = environ.get(PROBLEM)
+        said = "" if problem is None else f',"problem":{encode_basestring_ascii(problem)}'
+        line = (
+            f'{{"time":"{self._clock.stamp(time.time())}{self._head}'
+            f"{encode_basestring_ascii(environ.get('REQUEST_METHOD', ''))},"
+            f'"path":{encode_basestring_ascii("/" + path.lstrip("/"))},'
+            f'"status":{int(status[:3]) if status[:3].isdigit() else 0},'
+            f'"duration_ms":{round(elapsed * 1000, 2)},'
+            f'"client":{"null" if client is None else encode_basestring_ascii(client)},'
+            f'"request_id":{encode_basestring_ascii(environ[REQUEST_ID])}{said}}}\n'
+        )
+        with self._lock:
+            stream = sys.stdout
+            stream.write(line)
+            stream.flush()
 
 
 def init_app(app: Flask, service: str, instance: str) -> None:
-    """Give each request an id, log it once after it is answered, and log errors as JSON."""
+    """Give each request an id and an access line (call last: it wraps the whole app)."""
     # Flask's own logger would be named after the app and get Flask's plain-text handler;
     # inside our tree it writes JSON like everything else.
     app.logger = logging.getLogger(APP_LOGGER)
-    access = logging.getLogger(ACCESS_LOGGER)
-
-    @app.before_request
-    def _start_request() -> None:
-        g.started = time.perf_counter()
-        g.request_id = request_id()
-
-    @app.after_request
-    def _log_access(response: Response) -> Response:
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
-        access.info(
-            "request",
-            extra={
-                "service": service,
-                "instance": instance,
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": round(elapsed * 1000, 2),
-                "client": request.remote_addr,
-            },
-        )
-        return response
+    app.wsgi_app = AccessLog(app.wsgi_app, service, instance)  # type: ignore[method-assign]

@@ -145,6 +145,11 @@ class Neighbours:
             return NeighbourState(name, up=False, problem=too_large)
         except OSError as error:
             return NeighbourState(name, up=False, problem=f"unreachable ({_reason(error)})")
+        except UnicodeError:
+            # A name IDNA cannot encode (config.py refuses such templates at start-up).
+            return NeighbourState(
+                name, up=False, problem="unreachable (a name that cannot be looked up)"
+            )
         return _read_answer(name, raw)
 
 

@@ -8,17 +8,22 @@ The app factory reads the same settings again in each worker (config.from_enviro
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bookingapp_common import drain
-from bookingapp_common.config import ConfigError, from_environment, integer
+from bookingapp_common import drain, service_list
+from bookingapp_common.config import ConfigError, decimal, from_environment, integer
+from bookingapp_common.promises import MAX_DRAIN_SECONDS
 
-# The drain plus gunicorn's 10 s graceful timeout must end before ECS's (and compose's) 30 s
-# stop timeout sends SIGKILL: the drain may take at most 19 s.
-MAX_DRAIN_SECONDS = 19.0
+# The levels gunicorn's error log (and logconfig_dict) takes.
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# A service is a package bookingapp_<name>; an image holds exactly one (Dockerfile).
+_SERVICE_NAME = re.compile(r"[a-z][a-z0-9]*")
+NOT_SERVICES = ("common", "infra")
 
 # sysexits.h EX_CONFIG: "something was found in an unconfigured or misconfigured state".
 EXIT_CONFIG = 78
@@ -32,11 +37,14 @@ class ServerSettings:
     workers: int = 2
     threads: int = 8
     drain_seconds: float = drain.DRAIN_SECONDS
+    service: str = "home"  # the app to serve, BOOKINGAPP_SERVICE (set by the image)
+    loglevel: str = "info"
 
 
 def server_settings(environ: Mapping[str, str]) -> ServerSettings:
     """Return the server's settings, after checking the app's too; ConfigError if one is bad."""
     from_environment(environ)  # the app's settings, so a worker never fails on them
+    service_list.from_environment(environ)
     defaults = ServerSettings()
     port = integer(environ, "PORT", 1, 65535)
     # Zero workers starts a master that serves nothing; the upper bounds are far beyond
@@ -49,7 +57,33 @@ def server_settings(environ: Mapping[str, str]) -> ServerSettings:
         workers=defaults.workers if workers is None else workers,
         threads=defaults.threads if threads is None else threads,
         drain_seconds=defaults.drain_seconds if drain_seconds is None else drain_seconds,
+        service=_service(environ.get("BOOKINGAPP_SERVICE", defaults.service)),
+        loglevel=_loglevel(environ.get("GUNICORN_LOGLEVEL", defaults.loglevel)),
     )
+
+
+def _service(raw: str) -> str:
+    """Check BOOKINGAPP_SERVICE names a service package installed here (its worker imports it)."""
+    name = raw.strip()
+    found = (
+        _SERVICE_NAME.fullmatch(name) is not None
+        and name not in NOT_SERVICES
+        and importlib.util.find_spec(f"bookingapp_{name}") is not None
+    )
+    if not found:
+        raise ConfigError(
+            "BOOKINGAPP_SERVICE must be the name of a service installed in this image "
+            f"(lower case: home, movie or bus; a package bookingapp_<name>), got {raw!r}"
+        )
+    return name
+
+
+def _loglevel(raw: str) -> str:
+    """Check GUNICORN_LOGLEVEL is one of the levels gunicorn's error log takes."""
+    level = raw.strip().lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"GUNICORN_LOGLEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return level
 
 
 def _drain_seconds(environ: Mapping[str, str]) -> float | None:
@@ -58,10 +92,7 @@ def _drain_seconds(environ: Mapping[str, str]) -> float | None:
     raw = environ.get(name, "").strip()
     if not raw:
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
+    value = decimal(raw)
     if not (math.isfinite(value) and 0 <= value <= MAX_DRAIN_SECONDS):
         raise ConfigError(
             f"{name} must be a number of seconds from 0 to {MAX_DRAIN_SECONDS:g} (the drain and "

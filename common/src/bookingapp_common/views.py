@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+import json
+
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from bookingapp_common import drain
+from bookingapp_common import drain, logs
 from bookingapp_common.counter import CounterUnavailable, get_counter
 from bookingapp_common.errors import wants_json
+from bookingapp_common.identity import Instance
 from bookingapp_common.neighbours import get_neighbours
 from bookingapp_common.pages import get_pages
 from bookingapp_common.service import ServiceSpec
 
 SPEC = "bookingapp.service"
 INSTANCE = "bookingapp.instance"
+HEALTH = "bookingapp.health"
 
 
 def page() -> ResponseReturnValue:
@@ -23,30 +27,42 @@ def page() -> ResponseReturnValue:
         # send it, and it is not a visit, so it counts nothing and asks nobody.
         return Response(mimetype="application/json" if wants_json() else "text/html")
     hit = get_counter().hit()
-    neighbours = get_neighbours().snapshot(g.get("request_id"))
+    neighbours = get_neighbours().snapshot(logs.current_request_id())
     if wants_json():
         return get_pages().json(hit.hits, hit.instance_hits, neighbours)
     return get_pages().html(hit.hits, hit.instance_hits, neighbours)
 
 
+def health_answers(spec: ServiceSpec, instance: Instance) -> tuple[bytes, bytes]:
+    """Return the two liveness bodies, ok and draining, encoded once for the app's life."""
+    return tuple(  # type: ignore[return-value]
+        json.dumps({"status": status, "service": spec.name, "instance": instance.id}).encode()
+        for status in ("ok", "draining")
+    )
+
+
 def health() -> ResponseReturnValue:
     """Liveness: answers whenever the process can serve; never asks Redis (docs/pitfalls.md #1)."""
-    instance = current_app.extensions[INSTANCE]
-    spec: ServiceSpec = current_app.extensions[SPEC]
+    ok, draining = current_app.extensions[HEALTH]
     if drain.draining():  # stopping: leave the load balancer's pool, keep serving meanwhile
-        return jsonify(status="draining", service=spec.name, instance=instance.id), 503
-    return jsonify(status="ok", service=spec.name, instance=instance.id)
+        return Response(draining, status=503, mimetype="application/json")
+    return Response(ok, mimetype="application/json")
+
+
+# What /ready tells anyone who asks when the counter cannot count; the log says why.
+NOT_READY = "the hit counter cannot count right now"
 
 
 def ready() -> ResponseReturnValue:
-    """Readiness: 200 with the hit count when Redis answers, 503 with the reason when not."""
+    """Readiness: 200 with the hit count when this instance can count, 503 when not."""
     spec: ServiceSpec = current_app.extensions[SPEC]
     instance = current_app.extensions[INSTANCE]
     body = {"service": spec.name, "instance": instance.id}
     try:
-        hits = get_counter().peek()
+        hits = get_counter().ready()
     except CounterUnavailable as error:
-        return jsonify(status="unavailable", reason=str(error), **body), 503
+        logs.note_problem(str(error))
+        return jsonify(status="unavailable", reason=NOT_READY, **body), 503
     return jsonify(status="ready", hits=hits, **body)
 
 

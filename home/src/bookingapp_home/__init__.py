@@ -1,4 +1,4 @@
-"""home: the landing page, which also shows how movie and bus are doing."""
+"""home: the landing page, which also shows how every other app is doing."""
 
 from flask import Flask
 
@@ -8,7 +8,7 @@ SERVICE = ServiceSpec(
     name="home",
     title="bookingapp",
     tagline="Book a film or a bus seat. Every page says which instance served it.",
-    neighbours=("movie", "bus"),
+    shows_other_apps=True,
 )
 
 

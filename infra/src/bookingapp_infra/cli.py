@@ -1,4 +1,4 @@
-"""bookingapp-infra: plan, cost, render, deploy, release and watch, approve, roll back, destroy.
+"""bookingapp-infra: plan, cost, render, deploy, release, approve, roll back, destroy, add-service.
 
 Exit codes: 0 done, 1 AWS or the emulator refused or failed (a failed or rolled-back
 release included), 2 bad input (arguments, parameter files, unknown service). Every
@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bookingapp_infra import aws, cost, deploy, release, stacks
+from bookingapp_infra import aws, cost, deploy, release, scaffold, stacks
 from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.live import AwsLive
 from bookingapp_infra.params import (
@@ -84,6 +84,7 @@ def parser() -> argparse.ArgumentParser:
         add_rollback,
         add_status,
         add_destroy,
+        add_add_service,
     ):
         add(verbs)
     return top
@@ -451,6 +452,44 @@ def cmd_destroy(args: argparse.Namespace) -> None:
         deploy.destroy_stack(cfn, args.stack, args.timeout, print)
     else:
         deploy.destroy_all(cfn, plan, args.timeout, print)
+
+
+# ---------------------------------------------------------------- add-service
+
+
+def add_add_service(verbs: Verbs) -> None:
+    """add-service: write everything a new app service needs, or nothing."""
+    command = verb(
+        verbs,
+        "add-service",
+        cmd_add_service,
+        "add an app service: its package, parameter file, compose entries, workspace member",
+    )
+    command.add_argument("name", metavar="NAME", help="lowercase letters and digits; serves /NAME")
+    command.add_argument(
+        "--priority", type=int, help="ALB listener rule priority (default: the next free ten)"
+    )
+    command.add_argument("--title", help="the page's title (default: NAME capitalised)")
+    command.add_argument(
+        "--root",
+        type=Path,
+        default=scaffold.REPO_ROOT,
+        help="the repository to add it to (default: this checkout)",
+    )
+
+
+def cmd_add_service(args: argparse.Namespace) -> None:
+    """Write the new service's files and say what was written and what to run next."""
+    wanted = scaffold.NewService(args.name, args.priority, args.title)
+    written = scaffold.add_service(args.root, wanted)
+    print(f"added app service {args.name}, served under /{args.name}:")
+    for path in written:
+        print(f"  wrote {path.relative_to(args.root)}")
+    print(
+        "next: `uv lock` (adds the workspace member to uv.lock), then `docker compose up "
+        f"--build` serves /{args.name} through Traefik and `uv run bookingapp-infra plan` "
+        "lists its stack"
+    )
 
 
 # ---------------------------------------------------------------- shared

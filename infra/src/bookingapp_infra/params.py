@@ -42,6 +42,12 @@ FARGATE_SIZES: Mapping[int, tuple[int, ...]] = MappingProxyType(
 )
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# service.yaml's ServiceName AllowedPattern: CloudFormation refuses any other name, but only
+# when the service's own stack is created, after the network and platform stacks are up.
+SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+# The literal part of an ALB path pattern: the characters a path-pattern condition allows
+# (Elastic Load Balancing user guide, "Path conditions"), wildcards excepted.
+_PATH_LITERAL = re.compile(r"^/[A-Za-z0-9_\-.$/~\"'@:+&]*$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
 _SECRET_NAME = re.compile(r"^[\w/+=.@-]{1,512}$")
 # Fargate's two CPU architectures (RuntimePlatform.CpuArchitecture); the images are built
@@ -299,6 +305,10 @@ def load_service(path: Path) -> ServiceParams:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ParamsError(f"{path}: cannot read: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ParamsError(
+            f"{path.name}: not UTF-8 text (byte {err.start}): TOML files must be UTF-8"
+        ) from err
     except tomllib.TOMLDecodeError as err:
         raise ParamsError(f"{path.name}: not valid TOML: {err}") from err
     params = _build(path.name, raw)
@@ -389,6 +399,7 @@ def _table(where: str, key: str, raw: dict[str, Any], cls: Any) -> Any:
 
 def _check_service(where: str, p: ServiceParams) -> None:
     """Check the rules one file must satisfy on its own."""
+    _check_name(where, p.name)
     _check_size(where, p)
     _check_container(where, p)
     _check_discovery(where, p)
@@ -402,6 +413,21 @@ def _check_service(where: str, p: ServiceParams) -> None:
     if p.elasticache is not None:
         _check_elasticache(where, p.elasticache)
     _check_architecture(where, p)
+
+
+def _check_name(where: str, name: str) -> None:
+    """Refuse a name service.yaml's ServiceName would refuse, or one too long for a DNS label.
+
+    The name is also the compose service, its Traefik router and, by default, its Cloud Map
+    name: a DNS label (at most 63 characters, no trailing hyphen). Target group names (at
+    most 32) do not limit it: service.yaml names none, so CloudFormation generates them.
+    """
+    if not SERVICE_NAME.match(name) or not _DNS_LABEL.match(name):
+        raise ParamsError(
+            f"{where}: name {name!r} is not a service name CloudFormation accepts: lowercase "
+            "letters, digits and hyphens, starting with a letter, not ending with a hyphen, "
+            "at most 63 characters (service.yaml: ServiceName AllowedPattern)"
+        )
 
 
 def _check_size(where: str, p: ServiceParams) -> None:
@@ -573,6 +599,14 @@ def _check_alb(where: str, p: ServiceParams, alb: AlbParams) -> None:
         raise ParamsError(f"{where}: health_check_path must start with '/', got {health!r}")
     if not alb.path_pattern.startswith("/") or len(alb.path_pattern) > 128:
         raise ParamsError(f"{where}: alb.path_pattern must start with '/' (at most 128 chars)")
+    literal = alb.path_pattern.rstrip("*")
+    if literal == alb.path_pattern or not _PATH_LITERAL.match(literal):
+        # compose.yaml mirrors the rule as Traefik's PathPrefix(`<prefix>`), and the prefix
+        # overlap check below compares prefixes: only a plain prefix and a '*' can be both.
+        raise ParamsError(
+            f"{where}: alb.path_pattern {alb.path_pattern!r} must be a path prefix then '*' "
+            "(such as '/movie*'), the prefix made of letters, digits and _-.$/~\"'@:+&"
+        )
     if not alb_path_matches(alb.path_pattern, health):
         # The ALB does not strip prefixes: a health path outside the rule would be checked
         # by the target group yet never routed to this app by the listener
@@ -639,6 +673,7 @@ def check_together(services: Mapping[str, ServiceParams]) -> None:
     _unique(services, "discovery_name", lambda p: p.discovery_name)
     _unique(services, "alb.priority", lambda p: p.alb.priority if p.alb else None)
     _unique(services, "alb.path_pattern", lambda p: p.alb.path_pattern if p.alb else None)
+    check_prefixes_apart(services)
     _check_test_rule_priorities(services)
     secrets = {c for p in services.values() if (c := p.repository_credentials) is not None}
     if len(secrets) > 1:
@@ -660,6 +695,35 @@ def check_together(services: Mapping[str, ServiceParams]) -> None:
             raise ParamsError(
                 f"all {kind} services must share one container_port, got {sorted(ports)}"
             )
+
+
+def check_prefixes_apart(services: Mapping[str, ServiceParams]) -> None:
+    """Refuse two apps whose path prefixes overlap: one prefix starts the other.
+
+    The ALB's `/home*` and Traefik's PathPrefix(`/home`) both match /homepage, so a
+    `/homepage*` app gets only what the rule ahead of it leaves. The file named is the one
+    whose rule comes later (the higher alb.priority), whose requests the other takes.
+    """
+    rules = sorted(
+        (p.alb.priority, p.path_prefix, f"{name}.toml")
+        for name, p in services.items()
+        if p.alb is not None and p.path_prefix is not None
+    )
+    for index, (_, prefix, where) in enumerate(rules):
+        for _, earlier, other in rules[:index]:
+            if prefix.startswith(earlier) or earlier.startswith(prefix):
+                raise ParamsError(
+                    f"{where}: alb.path_pattern '{prefix}*' overlaps '{earlier}*' of {other}: "
+                    f"the ALB and Traefik match plain prefixes, so a path such as "
+                    f"{max(prefix, earlier, key=len)} matches both; choose a prefix that "
+                    "neither starts nor is started by another app's"
+                )
+
+
+def app_names(services: Mapping[str, ServiceParams]) -> list[str]:
+    """Return the apps' names in ALB rule order (alb.priority): the nav the apps show."""
+    apps = [p for p in services.values() if p.alb is not None]
+    return [p.name for p in sorted(apps, key=lambda p: p.alb.priority if p.alb else 0)]
 
 
 def _check_test_rule_priorities(services: Mapping[str, ServiceParams]) -> None:

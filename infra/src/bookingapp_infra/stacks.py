@@ -10,6 +10,7 @@ from bookingapp_infra.params import (
     INFRA_DIR,
     MAX_ENVIRONMENT,
     ServiceParams,
+    app_names,
     priority_of_test_rule,
 )
 
@@ -72,10 +73,15 @@ def plan(services: Mapping[str, ServiceParams], prefix: str = DEFAULT_PREFIX) ->
     # Backing services first: the apps' readiness depends on Redis answering.
     ordered = sorted(services.values(), key=lambda p: (p.is_app, p.name))
     managed = managed_redis(services)
+    apps = app_names(services)
     return [
         network,
         platform,
-        *(service_stack(p, prefix, managed_redis=managed) for p in ordered if not p.managed),
+        *(
+            service_stack(p, prefix, managed_redis=managed, apps=apps)
+            for p in ordered
+            if not p.managed
+        ),
     ]
 
 
@@ -131,21 +137,32 @@ def with_https(stacks: Sequence[Stack], certificate_arn: str) -> list[Stack]:
 
 
 def service_stack(
-    p: ServiceParams, prefix: str = DEFAULT_PREFIX, *, managed_redis: bool = False
+    p: ServiceParams,
+    prefix: str = DEFAULT_PREFIX,
+    *,
+    managed_redis: bool = False,
+    apps: Sequence[str] = (),
 ) -> Stack:
     """Return the stack for one service, built from the service template."""
     return Stack(
         service_name(prefix, p.name),
         TEMPLATES_DIR / "service.yaml",
-        service_parameters(p, prefix, managed_redis=managed_redis),
+        service_parameters(p, prefix, managed_redis=managed_redis, apps=apps),
         service=p,
     )
 
 
 def service_parameters(
-    p: ServiceParams, prefix: str = DEFAULT_PREFIX, *, managed_redis: bool = False
+    p: ServiceParams,
+    prefix: str = DEFAULT_PREFIX,
+    *,
+    managed_redis: bool = False,
+    apps: Sequence[str] = (),
 ) -> dict[str, str]:
-    """Map one service's parameters onto the service template's parameters."""
+    """Map one service's parameters onto the service template's parameters.
+
+    `apps` is every app service (params.app_names): an app's container gets the list.
+    """
     values = {
         "NetworkStackName": network_name(prefix),
         "PlatformStackName": platform_name(prefix),
@@ -175,6 +192,7 @@ def service_parameters(
     if p.alb is not None:
         values |= {"PathPattern": p.alb.path_pattern, "Priority": str(p.alb.priority)}
         values["Https"] = "false"  # the :80 listener unless with_https says otherwise
+        values["Apps"] = ",".join(apps)
     values |= deployment_parameters(p)
     if p.autoscaling is not None:
         values |= {

@@ -61,9 +61,8 @@ def test_the_strategy_option_overrides_the_params(tmp_path):
 
 
 def test_an_unknown_service_is_named_with_the_known_ones(tmp_path):
-    with pytest.raises(
-        InputError, match=r"^unknown service 'film': one of bus, home, movie, redis$"
-    ):
+    known = ", ".join(sorted(committed()))
+    with pytest.raises(InputError, match=rf"^unknown service 'film': one of {known}$"):
         releases.app("film", services_dir(tmp_path))
 
 
@@ -74,6 +73,16 @@ def test_a_broken_parameter_file_is_one_line_naming_it(tmp_path, capsys):
     assert err == (
         "bookingapp-local: error: movie.toml: deployment.strategy must be one of rolling, "
         "blue_green, linear, canary, got 'shadow'\n"
+    )
+
+
+def test_a_parameter_file_that_is_not_utf8_is_one_line_not_a_traceback(tmp_path, capsys):
+    directory = services_dir(tmp_path)
+    (directory / "movie.toml").write_bytes(b'name = "movi\xe9"\n')
+    code, err = run(capsys, "release", "movie", "--image", "x", "--services-dir", str(directory))
+    assert code == 2
+    assert err == (
+        "bookingapp-local: error: movie.toml: not UTF-8 text (byte 12): TOML files must be UTF-8\n"
     )
 
 
