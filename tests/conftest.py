@@ -26,7 +26,7 @@ _POLICY = os.environ.get("BOOKINGAPP_FORBID_SKIPS", "")
 _forbidden: list[str] = []
 
 
-# Parallel workers (pytest-xdist, `--dist loadgroup` in pyproject): a worker takes a whole
+# Parallel workers (pytest-xdist, `-n auto --dist loadgroup` in pyproject): a worker takes a whole
 # module, so a module's stack fixture starts once; these packages share one session-scoped
 # stack or image across their modules, so each goes to one worker whole.
 WHOLE_PACKAGES = {"faults", "docker"}
