@@ -49,7 +49,7 @@ class Shell:
     def __init__(self, tmp: Path) -> None:
         project = f"readme-{uuid.uuid4().hex[:8]}"
         self.env = {
-            **os.environ,
+            **{key: value for key, value in os.environ.items() if key != "TAG"},  # as Stack
             "COMPOSE_PROJECT_NAME": project,
             "HTTP_PORT": str(free_port()),
             "DASHBOARD_PORT": str(free_port()),

@@ -55,7 +55,12 @@ class Stack:
         apps: tuple[str, ...] = APP_SERVICES,
     ) -> None:
         self.project = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        self.env = {**os.environ, **(env or {})}
+        # Never the caller's TAG: with one tag for every stack, a test that builds in a copy of
+        # the tree (add-service) re-tagged the images other stacks run, and the scaler then
+        # saw two images in one service ("a release is in progress"). Untagged, each
+        # project's images are its own (compose.yaml: <project>-latest).
+        inherited = {key: value for key, value in os.environ.items() if key != "TAG"}
+        self.env = {**inherited, **(env or {})}
         self.files = [arg for f in (compose_file, *overlays) for arg in ("-f", str(f))]
         self.apps = apps  # whose images down() untags
 
