@@ -26,10 +26,12 @@ _POLICY = os.environ.get("BOOKINGAPP_FORBID_SKIPS", "")
 _forbidden: list[str] = []
 
 
-# Parallel workers (pytest-xdist, `-n auto --dist loadgroup` in pyproject): a worker takes a whole
-# module, so a module's stack fixture starts once; these packages share one session-scoped
-# stack or image across their modules, so each goes to one worker whole.
-WHOLE_PACKAGES = {"faults", "docker"}
+# Parallel workers (pytest-xdist, `-n auto --dist loadgroup` in pyproject). Every test that
+# needs Docker goes to one worker, one after another, as in a serial run: run side by side on
+# two cores they ran the host at load 30, and the tests bound by time (a Redis answering
+# within 0.4 s, a drain, the scaler's CPU metric) failed. The other workers take the rest
+# (lint, templates, moto, unit tests) a module at a time, so a module's fixtures start once.
+DOCKER_GROUP = "docker"
 
 # The fixtures that start a Redis: a redis-server process where one is installed, else a
 # container (tests/unit/conftest.py, tests/unit/test_redis_tls.py).
@@ -39,21 +41,20 @@ REDIS_FIXTURES = {"redis_server", "tls_redis"}
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group tests for the parallel workers; mark those whose Redis is a container `docker`."""
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(worker_group(item)))
     # Decided from PATH and the environment only: collecting never asks Docker anything.
-    if not unit_redis_is_a_container():
-        return
-    for item in items:
-        if REDIS_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.docker)
+    if unit_redis_is_a_container():
+        for item in items:
+            if REDIS_FIXTURES & set(getattr(item, "fixturenames", ())):
+                item.add_marker(pytest.mark.docker)
+    for item in items:  # after the markers above: a container Redis makes a Docker test
+        item.add_marker(pytest.mark.xdist_group(worker_group(item)))
 
 
 def worker_group(item: pytest.Item) -> str:
-    """Name the tests that must share a worker: the module's, or the whole package's."""
-    module = item.path.relative_to(item.config.rootpath)
-    package = module.parts[1] if len(module.parts) > 2 else ""
-    return package if package in WHOLE_PACKAGES else module.as_posix()
+    """Name the tests that share a worker: every Docker test, else the module's."""
+    if item.get_closest_marker("docker"):
+        return DOCKER_GROUP
+    return item.path.relative_to(item.config.rootpath).as_posix()
 
 
 def _missing_for(item: pytest.Item) -> str | None:
