@@ -26,15 +26,35 @@ _POLICY = os.environ.get("BOOKINGAPP_FORBID_SKIPS", "")
 _forbidden: list[str] = []
 
 
+# Parallel workers (pytest-xdist, `-n auto --dist loadgroup` in pyproject). Every test that
+# needs Docker goes to one worker, one after another, as in a serial run: run side by side on
+# two cores they ran the host at load 30, and the tests bound by time (a Redis answering
+# within 0.4 s, a drain, the scaler's CPU metric) failed. The other workers take the rest
+# (lint, templates, moto, unit tests) a module at a time, so a module's fixtures start once.
+DOCKER_GROUP = "docker"
+
+# The fixtures that start a Redis: a redis-server process where one is installed, else a
+# container (tests/unit/conftest.py, tests/unit/test_redis_tls.py).
+REDIS_FIXTURES = {"redis_server", "tls_redis"}
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests whose Redis will be a container as `docker`, so -m 'not docker' leaves them."""
+    """Group tests for the parallel workers; mark those whose Redis is a container `docker`."""
     # Decided from PATH and the environment only: collecting never asks Docker anything.
-    if not unit_redis_is_a_container():
-        return
-    for item in items:
-        if "redis_server" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.docker)
+    if unit_redis_is_a_container():
+        for item in items:
+            if REDIS_FIXTURES & set(getattr(item, "fixturenames", ())):
+                item.add_marker(pytest.mark.docker)
+    for item in items:  # after the markers above: a container Redis makes a Docker test
+        item.add_marker(pytest.mark.xdist_group(worker_group(item)))
+
+
+def worker_group(item: pytest.Item) -> str:
+    """Name the tests that share a worker: every Docker test, else the module's."""
+    if item.get_closest_marker("docker"):
+        return DOCKER_GROUP
+    return item.path.relative_to(item.config.rootpath).as_posix()
 
 
 def _missing_for(item: pytest.Item) -> str | None:

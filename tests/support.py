@@ -125,11 +125,12 @@ JSON = {"Accept": "application/json"}
 
 @dataclass(frozen=True)
 class Reply:
-    """What one GET got back: status, body text and the seconds it took."""
+    """What one GET got back: status, body text, the seconds it took and the content type."""
 
     status: int
     body: str
     seconds: float
+    content_type: str = ""
 
     def json(self) -> object:
         """Decode the body as JSON (fails loudly when it is not)."""
@@ -155,10 +156,11 @@ def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5
     started = time.monotonic()
     try:
         with _OPENER.open(request, timeout=timeout) as response:
-            status, body = response.status, response.read()
+            status, body, kind = response.status, response.read(), response.headers
     except urllib.error.HTTPError as error:
-        status, body = error.code, error.read()
-    return Reply(status, body.decode(), time.monotonic() - started)
+        status, body, kind = error.code, error.read(), error.headers
+    seconds = time.monotonic() - started
+    return Reply(status, body.decode(), seconds, kind.get("Content-Type", ""))
 
 
 def http_status(url: str, headers: dict[str, str] | None = None, timeout: float = 5) -> int:

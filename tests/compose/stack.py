@@ -11,10 +11,31 @@ from pathlib import Path
 
 import yaml
 
+from tests.infra import cfn
 from tests.support import COMPOSE_FILE, app_services
 
 # The app services (infra/services/*.toml), which compose.yaml must run (test_parity.py).
 APP_SERVICES = tuple(app_services())
+
+
+def listener_default_action() -> dict[str, str]:
+    """Return the ALB listeners' fixed response (platform.yaml): one, for :80 and :443 alike."""
+    found: list[dict[str, str]] = []
+
+    def walk(node: object) -> None:
+        """Collect every FixedResponseConfig in the template."""
+        if isinstance(node, dict):
+            found.extend([node["FixedResponseConfig"]] if "FixedResponseConfig" in node else [])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(cfn.load("platform"))
+    assert found, "platform.yaml has no fixed-response action"
+    assert all(f == found[0] for f in found), found
+    return found[0]
 
 
 def load_compose() -> dict:
@@ -34,7 +55,12 @@ class Stack:
         apps: tuple[str, ...] = APP_SERVICES,
     ) -> None:
         self.project = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        self.env = {**os.environ, **(env or {})}
+        # Never the caller's TAG: with one tag for every stack, a test that builds in a copy of
+        # the tree (add-service) re-tagged the images other stacks run, and the scaler then
+        # saw two images in one service ("a release is in progress"). Untagged, each
+        # project's images are its own (compose.yaml: <project>-latest).
+        inherited = {key: value for key, value in os.environ.items() if key != "TAG"}
+        self.env = {**inherited, **(env or {})}
         self.files = [arg for f in (compose_file, *overlays) for arg in ("-f", str(f))]
         self.apps = apps  # whose images down() untags
 

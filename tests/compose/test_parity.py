@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from bookingapp_infra.params import ServiceParams, app_names, load_all
-from tests.compose.stack import load_compose
+from tests.compose.stack import listener_default_action, load_compose
 from tests.support import ROOT, app_services, workspace_apps
 
 # Traefik picks the highest priority, the ALB the lowest: compose uses 1000 - ALB priority.
@@ -31,6 +31,15 @@ def labels(service: dict) -> dict[str, str]:
     return dict(item.split("=", 1) for item in raw)
 
 
+def compose_apps(compose: dict) -> set[str]:
+    """Return the compose services behind the listener: each has its own Traefik service."""
+    return {
+        name
+        for name, service in compose["services"].items()
+        if f"traefik.http.services.{name}.loadbalancer.server.port" in labels(service)
+    }
+
+
 def missing_parts(code: set[str], infra: set[str], compose: set[str]) -> list[str]:
     """Say, per service, which of its three parts is missing and where to add it."""
     fix = "(`uv run bookingapp-infra add-service NAME` writes all three for a new service)"
@@ -51,7 +60,7 @@ def missing_parts(code: set[str], infra: set[str], compose: set[str]) -> list[st
             )
         if name not in compose:
             lines.append(
-                f"{name}: compose.yaml has no service {name!r} with traefik.enable=true, yet "
+                f"{name}: compose.yaml has no service {name!r} behind Traefik, yet "
                 f"{'infra/services/' + name + '.toml' if name in infra else 'the workspace'} "
                 "has it: add an entry like the other apps' (<<: *app, build arg, alias, labels)"
             )
@@ -62,10 +71,7 @@ def test_the_same_services_exist_in_code_infra_and_compose(params, compose):
     """Every app service has code, a parameter file and a compose entry; nothing extra."""
     code = set(workspace_apps())
     infra_apps = {name for name, p in params.items() if p.kind == "app"}
-    compose_apps = {
-        name for name, s in compose["services"].items() if labels(s).get("traefik.enable") == "true"
-    }
-    problems = missing_parts(code, infra_apps, compose_apps)
+    problems = missing_parts(code, infra_apps, compose_apps(compose))
     assert not problems, "\n".join(problems)
     backing = {name for name, p in params.items() if p.kind == "backing"}
     assert backing <= set(compose["services"]), (
@@ -192,3 +198,16 @@ def test_apps_run_as_the_user_the_task_definition_names(params):
 def test_redis_runs_as_the_user_the_task_definition_names(params, compose):
     """Local Redis runs as the uid:gid of the ECS task (the official image's redis user)."""
     assert compose["services"]["redis"]["user"] == params["redis"].user
+
+
+def test_unmatched_paths_get_the_alb_listeners_default_action(compose):
+    """Traefik's catch-all answers what the ALB's default action answers, word for word."""
+    expected = listener_default_action()
+    got = labels(compose["services"]["traefik"])
+    router = "traefik.http.routers.default-action"
+    assert got[f"{router}.rule"] == "PathPrefix(`/`)"
+    assert got[f"{router}.priority"] == "1"  # below every app rule (TRAEFIK_PRIORITY_BASE - n)
+    plugin = "traefik.http.middlewares.default-action.plugin.fixedresponse"
+    assert got[f"{plugin}.statusCode"] == expected["StatusCode"]
+    assert got[f"{plugin}.contentType"] == expected["ContentType"]
+    assert got[f"{plugin}.messageBody"] == expected["MessageBody"]

@@ -13,7 +13,8 @@ import pytest
 from werkzeug.exceptions import NotFound
 
 from tests.compose.edge import Edge, edge_stack
-from tests.compose.stack import APP_SERVICES
+from tests.compose.stack import APP_SERVICES, listener_default_action
+from tests.support import http_get
 
 # tests/conftest.py skips these, with the reason, where Docker or a Traefik image is missing.
 pytestmark = [pytest.mark.docker, pytest.mark.traefik]
@@ -42,12 +43,14 @@ def test_prefix_matching_is_a_plain_string_prefix_like_the_alb(edge):
     assert data == {"error": NotFound.description, "status": 404}  # the app's, not Traefik's
 
 
-def test_unmatched_paths_get_the_listeners_404(edge):
-    """No rule matches /nope: 404 from the listener itself, like the ALB's fixed response."""
-    status, body, data = edge.get("/nope")
-    assert status == 404
-    assert data is None
-    assert "not found" in body.lower()
+@pytest.mark.parametrize("path", ["/", "/nope", "/Home", "/favicon.ico"])
+def test_unmatched_paths_get_the_listeners_default_action(edge, path):
+    """No rule matches: the ALB's fixed response (platform.yaml), status, type and body."""
+    expected = listener_default_action()
+    reply = http_get(edge.base + path)
+    assert reply.status == int(expected["StatusCode"])
+    assert reply.content_type == expected["ContentType"]
+    assert reply.body == expected["MessageBody"]
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)

@@ -17,7 +17,7 @@ import yaml
 from bookingapp_infra import scaffold
 from bookingapp_infra.cli import main
 from bookingapp_infra.params import app_names, load_all
-from tests.compose.test_parity import TRAEFIK_PRIORITY_BASE, labels, missing_parts
+from tests.compose.test_parity import TRAEFIK_PRIORITY_BASE, compose_apps, labels, missing_parts
 from tests.support import compose_config, copy_of_repository, unused_service_names, workspace_apps
 
 # Names add-service accepts in this repository (train, unless a train was added already).
@@ -69,8 +69,7 @@ def test_the_new_service_is_accepted_by_params_parity_and_the_workspace(repo, ca
     assert entry["environment"]["BOOKINGAPP_APPS"] == ",".join(app_names(services))
 
     code_side = set(workspace_apps(repo))
-    compose_apps = {n for n, s in compose["services"].items() if "labels" in s}
-    assert missing_parts(code_side, set(app_names(services)), compose_apps) == []
+    assert missing_parts(code_side, set(app_names(services)), compose_apps(compose)) == []
 
     override = yaml.safe_load((repo / "compose.override.yaml").read_text())["services"][NEW]
     assert f"./{NEW}/src:/dev-src/{NEW}/src:ro" in override["volumes"]

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import replace
 
 import pytest
 
 from bookingapp_infra import params
 from bookingapp_infra.local import cli
+from bookingapp_infra.local.autoscale.scaler import policies
 from bookingapp_infra.local.cli import main
 from bookingapp_infra.params import SERVICES_DIR
 
@@ -114,3 +116,21 @@ def test_impossible_timings_are_refused_before_docker_is_asked(capsys):
     code, _, err = run(capsys, "--period", "0")
     assert code == 2
     assert err.startswith("bookingapp-local: error: the metric period must be more than 0")
+
+
+@pytest.mark.parametrize("target", ["0", "-5", "100.5"])
+def test_a_cpu_target_outside_a_percentage_is_refused_before_docker_is_asked(capsys, target):
+    code, out, err = run(capsys, "--cpu-target", target)
+    assert (code, out) == (2, "")
+    assert err.startswith("bookingapp-local: error: --cpu-target must be a percentage above 0")
+    assert err.count("\n") == 1
+
+
+def test_a_cpu_target_for_the_run_replaces_every_apps_target_and_nothing_else():
+    """--cpu-target lowers the target for a demo; capacities and timings stay the params'."""
+    own = {p.service: p for p in policies(None, {})}
+    lowered = policies(None, {}, cpu_target=15)
+    assert {p.service for p in lowered} == set(own)
+    for policy in lowered:
+        assert policy.target == 15
+        assert policy == replace(own[policy.service], target=15)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -64,6 +65,16 @@ class RedisServer:
             self.process.wait(timeout=10)
             self.process = None
 
+    def pause(self) -> None:
+        """Freeze the server: connections stay open and nothing is answered (a stalled Redis)."""
+        assert self.process, "pause() needs a started server"
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server go on answering what it was sent meanwhile."""
+        assert self.process, "resume() needs a started server"
+        os.kill(self.process.pid, signal.SIGCONT)
+
     def remove(self) -> None:
         """Stop for good at the end of the session."""
         self.stop()
@@ -98,6 +109,14 @@ class RedisContainerServer:
     def stop(self) -> None:
         """Stop the container (the port then refuses connections); it can start again."""
         self.container.get_wrapped_container().stop(timeout=5)
+
+    def pause(self) -> None:
+        """Freeze the container (the cgroup freezer: SIGSTOP for every process in it)."""
+        self.container.get_wrapped_container().pause()
+
+    def resume(self) -> None:
+        """Thaw the container; Redis answers what it was sent while frozen."""
+        self.container.get_wrapped_container().unpause()
 
     def remove(self) -> None:
         """Remove the container at the end of the session."""

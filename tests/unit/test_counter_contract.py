@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import threading
 import time
@@ -27,6 +25,7 @@ from bookingapp_common.counter import (
     make_client,
 )
 from bookingapp_home import create_app
+from tests.support import free_port
 from tests.unit.conftest import PASSWORD, app_config
 
 JSON = {"Accept": "application/json"}
@@ -45,11 +44,11 @@ class ReplyDroppingProxy:
     knows the connection broke.
     """
 
-    def __init__(self, redis_port: int) -> None:
+    def __init__(self, redis_port: int, port: int = 0) -> None:
         self.redis_port = redis_port
         self.armed = threading.Event()
         self.dropped = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener = socket.create_server(("127.0.0.1", port))
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -129,14 +128,14 @@ def test_a_write_whose_answer_was_lost_is_not_counted_twice(
 
 def fail_while_paused(counter: HitCounter, redis_server) -> None:
     """Pause Redis (connections hang), see a hit fail, wait out its sender, resume Redis."""
-    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    redis_server.pause()
     try:
         with pytest.raises(CounterUnavailable):
             counter.hit()
         # Past the latest moment this process could still have been waiting for an answer.
         time.sleep(BUDGET_SECONDS + 0.6)
     finally:
-        os.kill(redis_server.process.pid, signal.SIGCONT)
+        redis_server.resume()
 
 
 def test_a_visit_answered_503_while_redis_is_paused_is_not_counted_later(
@@ -406,9 +405,14 @@ def test_warming_up_against_a_silent_redis_gives_up_in_time_and_opens_no_breaker
 
 def test_warming_up_keeps_trying_while_redis_is_still_starting(redis_server, redis_client):
     """A Redis that starts a moment after the worker is still met within WARM_SECONDS."""
-    counter = counter_for(redis_server.port)
-    redis_server.stop()
-    starting = threading.Timer(0.3, redis_server.start)
+    # Nothing listens on the port for 0.3 s, then Redis does (through a plain proxy): the
+    # same for a redis-server process and a container, whose restart takes longer than that.
+    port = free_port()
+    counter = counter_for(port)
+    proxies: list[ReplyDroppingProxy] = []
+    starting = threading.Timer(
+        0.3, lambda: proxies.append(ReplyDroppingProxy(redis_server.port, port))
+    )
     starting.start()
     try:
         assert counter.warm() is True
@@ -416,6 +420,7 @@ def test_warming_up_keeps_trying_while_redis_is_still_starting(redis_server, red
         starting.join()
     counter.hit()
     assert redis_client.get("bookingapp:svc:hits") == "1"
+    proxies[0].close()
 
 
 def test_warming_up_while_the_counter_is_busy_says_it_did_not(redis_server):

@@ -128,3 +128,14 @@ def test_json_page_is_compact_and_names_the_zone(redis_server):
     }
     # One line without a byte to spare: every page view sends it.
     assert body == json.dumps(document, separators=(",", ":"))
+
+
+@pytest.mark.parametrize(("hits", "words"), [(1, "1 hit,"), (2, "2 hits,"), (0, "0 hits,")])
+def test_a_neighbour_panel_counts_in_words_and_names_the_instance_that_answered(app, hits, words):
+    """The panel: "1 hit", "2 hits", and which of the neighbour's instances answered."""
+    state = {"name": "movie", "up": True, "hits": hits, "instance": "task-7f3a"}
+    with app.app_context():
+        page = get_pages().html(1, 1, Snapshot(1, (state,)))
+    panel = page.split('<div class="panel">', 1)[1].split("</div>", 1)[0]
+    assert words in panel
+    assert "last served by <code>task-7f3a</code>" in panel

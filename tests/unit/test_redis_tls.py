@@ -7,18 +7,26 @@ TLS only, behind a throwaway certificate for "localhost", stands in for it.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import shlex
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from testcontainers.core.container import DockerContainer
 
 from bookingapp_common.config import DEFAULTS, ConfigError, from_environment
 from bookingapp_common.counter import make_client
-from tests.support import free_port, wait_until
-from tests.unit.conftest import PASSWORD, pings
+from tests.support import free_port, unit_redis_is_a_container, wait_until
+from tests.unit.conftest import PASSWORD, REDIS_IMAGE, pings
 
 
 def test_redis_tls_is_off_unless_the_environment_says_true() -> None:
@@ -35,44 +43,104 @@ def test_a_redis_tls_value_that_is_not_a_boolean_names_the_variable() -> None:
 
 def certificate(directory: Path) -> tuple[Path, Path]:
     """Write a self-signed certificate for "localhost" and its key; return both paths."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-    names = ["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"]
-    subprocess.run(
-        ["openssl", *request, "-keyout", str(key), "-out", str(cert), *names],
-        check=True,
-        capture_output=True,
-        timeout=60,
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
     )
-    return cert, key
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    # Readable by the container's redis user too: a throwaway key for a loopback-only server.
+    key_path.chmod(0o644)
+    directory.chmod(0o755)
+    return cert_path, key_path
+
+
+def tls_arguments(cert: str, key: str) -> list[str]:
+    """Return redis-server's arguments for TLS only, with the test password."""
+    tls = ["--tls-cert-file", cert, "--tls-key-file", key]
+    tls += ["--tls-ca-cert-file", cert, "--tls-auth-clients", "no"]
+    return [*tls, "--save", "", "--appendonly", "no", "--requirepass", PASSWORD]
+
+
+@contextlib.contextmanager
+def tls_redis_process(directory: Path, port: int) -> Iterator[Callable[[], None]]:
+    """Run a local redis-server that accepts TLS only on the port; yield a liveness check."""
+    binary = shutil.which("redis-server")
+    assert binary, "BOOKINGAPP_TEST_REDIS=local but no redis-server on PATH"
+    arguments = tls_arguments(str(directory / "cert.pem"), str(directory / "key.pem"))
+    process = subprocess.Popen(
+        [binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", *arguments],
+        stdout=subprocess.DEVNULL,
+    )
+
+    def alive() -> None:
+        """Fail at once if the server exited at start."""
+        assert process.poll() is None, "redis-server with TLS exited at start"
+
+    try:
+        yield alive
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def tls_redis_container(directory: Path, port: int) -> Iterator[Callable[[], None]]:
+    """Run the Redis image with TLS only, published on the loopback port (no local binary)."""
+    arguments = tls_arguments("/tls/cert.pem", "/tls/key.pem")
+    command = ["redis-server", "--port", "0", "--tls-port", "6379", *arguments]
+    container = DockerContainer(REDIS_IMAGE).with_command(" ".join(map(shlex.quote, command)))
+    container.with_volume_mapping(str(directory), "/tls", "ro")
+    container.ports[6379] = ("127.0.0.1", port)  # loopback only, as RedisContainerServer
+    container.start()
+
+    def alive() -> None:
+        """Fail at once if the container exited at start."""
+        wrapped = container.get_wrapped_container()
+        wrapped.reload()
+        assert wrapped.status == "running", "the Redis container with TLS exited at start"
+
+    try:
+        yield alive
+    finally:
+        container.stop()
 
 
 @pytest.fixture(scope="module")
 def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
-    """Run a redis-server that accepts TLS only; yield its port and the CA to trust."""
-    binary, openssl = shutil.which("redis-server"), shutil.which("openssl")
-    if binary is None or openssl is None:
-        pytest.skip("needs redis-server and openssl on PATH (.ci/run installs both)")
-    cert, key = certificate(tmp_path_factory.mktemp("tls"))
+    """Run a Redis that accepts TLS only (redis-server, else a container); yield port and CA."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, _ = certificate(directory)
     port = free_port()
-    tls = ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
-    tls += ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
-    plain = ["--save", "", "--appendonly", "no", "--requirepass", PASSWORD]
-    process = subprocess.Popen(
-        [binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", *tls, *plain],
-        stdout=subprocess.DEVNULL,
-    )
-    probe = redis.Redis(port=port, ssl=True, ssl_ca_certs=str(cert), password=PASSWORD)
+    server = tls_redis_container if unit_redis_is_a_container() else tls_redis_process
+    with server(directory, port) as alive:
+        probe = redis.Redis(port=port, ssl=True, ssl_ca_certs=str(cert), password=PASSWORD)
 
-    def answering() -> bool:
-        """Say whether the TLS server answers PING, failing at once if it exited."""
-        assert process.poll() is None, "redis-server with TLS exited at start"
-        return pings(probe)
+        def answering() -> bool:
+            """Say whether the TLS server answers PING, failing at once if it exited."""
+            alive()
+            return pings(probe)
 
-    wait_until(answering, 10, "redis-server with TLS did not answer", 0.05)
-    yield port, cert
-    process.terminate()
-    process.wait(timeout=10)
+        wait_until(answering, 60, "Redis with TLS did not answer", 0.05)
+        yield port, cert
 
 
 def client(port: int, host: str = "localhost", **overrides: object) -> redis.Redis:

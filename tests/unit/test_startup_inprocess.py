@@ -1,23 +1,19 @@
-"""The start-up check and the container health check, called in this process.
+"""The start-up check, called in this process.
 
-tests/unit/test_startup.py runs both as the image does (gunicorn, `python -m`); those tests
-stay the proof that the commands work. These call the same functions directly, so each
-bound, default and message is pinned, and mutation testing can see which test reaches them.
+tests/unit/test_startup.py runs it as the image does (gunicorn); those tests stay the proof
+that the command works. These call the same functions directly, so each bound, default and
+message is pinned, and mutation testing can see which test reaches them. (The container
+health check is a script: tests/unit/test_healthcheck.py.)
 """
 
 from __future__ import annotations
 
-import urllib.error
-from typing import ClassVar
-
 import pytest
 from flask import Flask
 
-from bookingapp_common import gunicorn_conf, healthcheck, startup
+from bookingapp_common import gunicorn_conf, startup
 from bookingapp_common.config import ConfigError
 from bookingapp_common.startup import EXIT_CONFIG, ServerSettings, server_settings
-from tests.stubs import StubHandler, serving
-from tests.support import free_port
 
 DRAIN_REFUSAL = (
     "BOOKINGAPP_DRAIN_SECONDS must be a number of seconds from 0 to 19 (the drain and "
@@ -114,106 +110,6 @@ def test_settings_or_exit_prints_one_line_on_stderr_and_exits_78(capsys):
     assert err == (
         "bookingapp: configuration error: GUNICORN_WORKERS must be an integer from 1 to 32, "
         "got '0'\n"
-    )
-
-
-class Answers(StubHandler):
-    """A liveness endpoint that answers with the status its path asks for."""
-
-    paths: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        """Answer /<status>/health with that status (and record the path)."""
-        Answers.paths.append(self.path)
-        self.answer(int(self.path.split("/")[1]), b'{"status": "ok"}')
-
-
-def health_check(monkeypatch, service: str, port: str) -> int:
-    """Run the health check's main() as the image would, with these two variables."""
-    monkeypatch.setenv("BOOKINGAPP_SERVICE", service)
-    monkeypatch.setenv("PORT", port)
-    return healthcheck.main()
-
-
-def test_the_health_check_passes_when_liveness_answers_200(monkeypatch, capsys):
-    """A 200 from /<service>/health on the given port is healthy: 0, and nothing printed."""
-    Answers.paths.clear()
-    with serving(Answers) as url:
-        port = url.rsplit(":", 1)[1]
-        assert health_check(monkeypatch, "200", port) == 0
-    assert Answers.paths == ["/200/health"]
-    assert capsys.readouterr() == ("", "")
-
-
-def test_the_health_check_fails_on_any_other_success_status(monkeypatch):
-    """A 204 is not the liveness answer: the check fails with 1."""
-    with serving(Answers) as url:
-        assert health_check(monkeypatch, "204", url.rsplit(":", 1)[1]) == 1
-
-
-def test_the_health_check_fails_with_the_url_and_reason_on_an_error_status(monkeypatch, capsys):
-    """A 503 (draining) is unhealthy: 1, and stderr names the URL and the status."""
-    with serving(Answers) as url:
-        port = url.rsplit(":", 1)[1]
-        assert health_check(monkeypatch, "503", port) == 1
-    err = capsys.readouterr().err
-    assert err == f"http://127.0.0.1:{port}/503/health: HTTP Error 503: Service Unavailable\n"
-
-
-def test_the_health_check_fails_with_the_url_when_nothing_listens(monkeypatch, capsys):
-    """A refused connection is unhealthy: 1, and stderr says which URL and why."""
-    port = str(free_port())
-    assert health_check(monkeypatch, "home", port) == 1
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err.startswith(f"http://127.0.0.1:{port}/home/health: <urlopen error ")
-    assert "refused" in err
-
-
-@pytest.mark.parametrize("service", [None, ""])
-def test_the_health_check_fails_without_a_service_name(monkeypatch, capsys, service):
-    """No BOOKINGAPP_SERVICE: 1 and one line saying so, and nothing is asked."""
-    if service is None:
-        monkeypatch.delenv("BOOKINGAPP_SERVICE", raising=False)
-    else:
-        monkeypatch.setenv("BOOKINGAPP_SERVICE", service)
-    monkeypatch.setattr(healthcheck.urllib.request, "urlopen", pytest.fail)
-    assert healthcheck.main() == 1
-    assert capsys.readouterr() == ("", "BOOKINGAPP_SERVICE is not set\n")
-
-
-def test_the_health_check_asks_port_5000_within_2_seconds_by_default(monkeypatch, capsys):
-    """Without PORT it asks the image's port 5000, and gives the answer 2 s (the check's own)."""
-    asked: list[tuple[str, float]] = []
-
-    def refuse(url: str, timeout: float) -> None:
-        """Record what was asked, then fail as an unreachable server does."""
-        asked.append((url, timeout))
-        raise urllib.error.URLError("refused")
-
-    monkeypatch.setenv("BOOKINGAPP_SERVICE", "movie")
-    monkeypatch.delenv("PORT", raising=False)
-    monkeypatch.setattr(healthcheck.urllib.request, "urlopen", refuse)
-    assert healthcheck.main() == 1
-    assert asked == [("http://127.0.0.1:5000/movie/health", 2)]
-    assert (
-        capsys.readouterr().err == "http://127.0.0.1:5000/movie/health: <urlopen error refused>\n"
-    )
-
-
-def test_the_health_check_turns_a_socket_error_into_a_failure(monkeypatch, capsys):
-    """An OSError that is no URLError (a reset mid-answer) is a failure too, not a traceback."""
-
-    def reset(url: str, timeout: float) -> None:
-        """Fail as a connection reset while reading does."""
-        raise ConnectionResetError(104, "Connection reset by peer")
-
-    monkeypatch.setenv("BOOKINGAPP_SERVICE", "bus")
-    monkeypatch.setenv("PORT", "5001")
-    monkeypatch.setattr(healthcheck.urllib.request, "urlopen", reset)
-    assert healthcheck.main() == 1
-    assert capsys.readouterr().err == (
-        "http://127.0.0.1:5001/bus/health: [Errno 104] Connection reset by peer\n"
     )
 
 

@@ -14,9 +14,8 @@ __all__ = ["ServiceSpec", "create_service_app"]
 def __getattr__(name: str) -> Any:
     """Import the app machinery on first use, not with the package.
 
-    The container health check (`python -m bookingapp_common.healthcheck`) imports this
-    package too, every 2 s, with a 2 s timeout: Flask and redis-py took 8 s to import on a
-    loaded 0.5 vCPU task and the check failed; it needs only the standard library.
+    Whatever imports the package for one small thing (gunicorn's config module, a tool)
+    does not pay for Flask and redis-py: they took 8 s to import on a loaded 0.5 vCPU task.
     """
     if name == "create_service_app":
         from bookingapp_common.factory import create_service_app

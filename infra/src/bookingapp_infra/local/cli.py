@@ -203,6 +203,11 @@ def add_autoscale(subparsers: Subparsers) -> None:
         default=autoscale.DEFAULT_SAMPLE_INTERVAL,
         help="seconds between CPU samples (default: %(default)g)",
     )  # fmt: skip
+    verb.add_argument(
+        "--cpu-target", type=float, metavar="PERCENT",
+        help="every app's CPU target for this run instead of its cpu_target (a demo on a "
+        "small or busy machine, where 60%% of a replica's limit is out of reach)",
+    )  # fmt: skip
     timings = verb.add_argument_group("policy timings (AWS's by default; shorter for tests)")
     for option, kind, metavar, text in TIMING_OPTIONS:
         timings.add_argument(option, type=kind, metavar=metavar, help=text)
@@ -223,7 +228,14 @@ def run_autoscale(args: argparse.Namespace) -> None:
     names = [option.removeprefix("--").replace("-", "_") for option, *_ in TIMING_OPTIONS]
     given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     timings = cast(TimingOverrides, given)  # argparse's types: float, int per option
-    autoscale.autoscale(args.project, args.services_dir, timings, args.once, args.sample_interval)
+    autoscale.autoscale(
+        args.project,
+        args.services_dir,
+        timings,
+        args.once,
+        args.sample_interval,
+        cpu_target=args.cpu_target,
+    )
 
 
 # --- the command line ----------------------------------------------------------------------

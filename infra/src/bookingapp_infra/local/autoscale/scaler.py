@@ -19,7 +19,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -326,15 +326,24 @@ class Scaler:
 # --- the command ----------------------------------------------------------------------------
 
 
-def policies(services_dir: Path | None, overrides: TimingOverrides) -> list[Policy]:
-    """Load every app's policy from the parameter files, timings overridden for tests."""
+def policies(
+    services_dir: Path | None, overrides: TimingOverrides, cpu_target: float | None = None
+) -> list[Policy]:
+    """Load every app's policy from the parameter files; timings and target overridden."""
+    if cpu_target is not None and not 0 < cpu_target <= 100:
+        raise InputError(
+            f"--cpu-target must be a percentage above 0 and at most 100, got {cpu_target:g}"
+        )
     apps = [p for p in load_all(services_dir).values() if p.is_app]
     if not apps:
         raise InputError(f"{services_dir}: no app services to scale")
     try:
-        return [Policy.from_params(p, **overrides) for p in apps]
+        loaded = [Policy.from_params(p, **overrides) for p in apps]
     except ValueError as error:
         raise InputError(str(error)) from None
+    if cpu_target is None:
+        return loaded
+    return [replace(policy, target=cpu_target) for policy in loaded]
 
 
 def autoscale(
@@ -344,10 +353,11 @@ def autoscale(
     once: bool = False,
     sample_interval: float = DEFAULT_SAMPLE_INTERVAL,
     say: Callable[[str], None] | None = None,
+    cpu_target: float | None = None,
 ) -> None:
     """Load the policies, then run the scaler until done (once) or stopped (Ctrl-C, SIGTERM)."""
     say = say or _say
-    loaded = policies(services_dir, timings)
+    loaded = policies(services_dir, timings, cpu_target)
     if sample_interval <= 0:
         raise InputError("--sample-interval must be more than 0 seconds")
     scaler = Scaler(ComposeStack(project), loaded, sample_interval, say=say)

@@ -1,0 +1,3 @@
+module github.com/bookingapp/fixedresponse
+
+go 1.22

@@ -1,0 +1,124 @@
+"""The README's "Things to try", run verbatim: each block, as written, on a port that is not 80.
+
+A newcomer copies these blocks into a shell; so does this test, one bash per block in the
+README's order, on one stack, with only HTTP_PORT (and the project's name and ports) set.
+A block that stops working as written fails here, not in a reader's terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bookingapp_infra.local import docker
+from bookingapp_infra.local.traefik import Traefik
+from tests.support import ROOT, app_services, free_port
+
+pytestmark = [pytest.mark.docker, pytest.mark.traefik]
+
+README = ROOT / "README.md"
+
+
+def things_to_try() -> list[str]:
+    """Return the sh blocks of the README's "Things to try" section, in order."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Things to try\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+
+
+BLOCKS = things_to_try()
+
+
+def test_the_readme_has_the_blocks_this_test_expects():
+    """Start, load balancing, rolling, blue/green, autoscaling: the journey below reads them."""
+    assert len(BLOCKS) == 5
+    assert BLOCKS[0].startswith("docker compose -f compose.yaml up")
+    assert all("localhost/" not in block for block in BLOCKS)  # every URL follows HTTP_PORT
+
+
+class Shell:
+    """Run README blocks in bash, from the repo root, with the stack's variables set."""
+
+    def __init__(self, tmp: Path) -> None:
+        project = f"readme-{uuid.uuid4().hex[:8]}"
+        self.env = {
+            **{key: value for key, value in os.environ.items() if key != "TAG"},  # as Stack
+            "COMPOSE_PROJECT_NAME": project,
+            "HTTP_PORT": str(free_port()),
+            "DASHBOARD_PORT": str(free_port()),
+            "TRAEFIK_DYNAMIC_DIR": str(tmp),  # this stack's blue/green rules, nobody else's
+        }
+
+    def run(self, block: str, timeout: float) -> str:
+        """Run one block with `bash -e`; fail with its output unless it exits 0."""
+        done = subprocess.run(
+            ["bash", "-e", "-c", block],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, f"{block}\nexit {done.returncode}\n{done.stdout}{done.stderr}"
+        return done.stdout
+
+    def down(self) -> None:
+        """Take the stack away, volumes and the README's v2 image tag included."""
+        compose = ["docker", "compose", "-f", "compose.yaml", "down", "--volumes", "-t", "2"]
+        subprocess.run(compose, cwd=ROOT, env=self.env, capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shell]:
+    """The README's first block, run verbatim: the stack from compose.yaml, up and healthy."""
+    runner = Shell(tmp_path_factory.mktemp("rules"))
+    try:
+        runner.run(BLOCKS[0], timeout=900)
+        # `up --wait` returns once Docker calls every container healthy; Traefik adds them to
+        # its pool a moment later (its provider's throttle, its first check), as the README says.
+        traefik = Traefik(f"http://127.0.0.1:{runner.env['DASHBOARD_PORT']}")
+        project = runner.env["COMPOSE_PROJECT_NAME"]
+        for service in app_services():
+            traefik.wait_up(docker.replicas(project, service), timeout=90)
+        yield runner
+    finally:
+        runner.down()
+
+
+def test_the_load_balancing_block_shows_two_instances_one_count_and_the_default_action(shell):
+    out = shell.run(BLOCKS[1], timeout=60).splitlines()
+    pages = [json.loads(line) for line in out[:4]]
+    assert [p["service"] for p in pages] == ["movie"] * 4
+    hits = [p["hits"] for p in pages]
+    assert hits == list(range(hits[0], hits[0] + 4))  # one shared count, one hit per visit
+    assert len({p["instance"] for p in pages}) == 2  # both replicas answered
+    assert sum(line.startswith("last served by <code>") for line in out[4:]) == 2  # movie, bus
+    assert out[-1].startswith("HTTP/1.1 404")
+
+
+def test_the_rolling_release_block_leaves_movie_on_the_new_image(shell):
+    out = shell.run(BLOCKS[2], timeout=900)
+    assert "bookingapp/bookingapp-movie:v2" in out
+
+
+def test_the_blue_green_block_serves_green_to_test_traffic_then_to_everyone(shell):
+    out = shell.run(BLOCKS[3], timeout=900)
+    green = json.loads(out.splitlines()[0])
+    assert green["service"] == "movie"
+    log = Path("/tmp/release.log").read_text()
+    assert "waiting for approval" in log
+    assert "approved" in log
+
+
+def test_the_autoscaling_block_scales_movie_out_under_load_and_back_in_when_quiet(shell):
+    out = shell.run(BLOCKS[4], timeout=600)
+    assert re.search(r"^\S+ movie: .*\(scale out\)", out, flags=re.M), out
+    assert re.search(r"^\S+ movie: .*\(scale in\)", out, flags=re.M), out
