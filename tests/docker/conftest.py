@@ -11,6 +11,7 @@ from testcontainers.community.redis import RedisContainer
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
+from bookingapp_infra.params import app_names, load_all
 from tests.support import ROOT, http_status, wait_until
 
 PYTHON_IMAGE = os.environ.get("PYTHON_IMAGE", "python:3.12.8-slim-bookworm")
@@ -64,11 +65,14 @@ def wait_until_healthy(base: str, service: str, timeout: float = 60) -> None:
 
 def run_app(image: str, network, **env: str) -> DockerContainer:
     """Start the app like a Fargate task: read-only root, tmpfs /tmp, no capabilities."""
+    # The app list the task definition passes (service.yaml's Apps, from infra/services):
+    # without it an app has no nav and home asks no neighbours.
+    apps = ",".join(app_names(load_all()))
     container = (
         DockerContainer(image)
         .with_network(network)
         .with_exposed_ports(5000)
-        .with_envs(REDIS_PASSWORD=PASSWORD, **env)
+        .with_envs(REDIS_PASSWORD=PASSWORD, BOOKINGAPP_APPS=apps, **env)
         .with_tmpfs_mount("/tmp")
         .with_kwargs(
             read_only=True,
