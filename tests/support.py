@@ -101,6 +101,17 @@ def unused_service_names(count: int) -> list[str]:
     return chosen[:count]
 
 
+def stack_environ() -> dict[str, str]:
+    """Return this process's environment for a test stack: everything but TAG.
+
+    With one tag for every stack, a test that builds in a copy of the tree (add-service)
+    re-tagged the images other stacks run, and the scaler then saw two images in one
+    service ("a release is in progress"). Untagged, each project's images are its own
+    (compose.yaml: <project>-latest).
+    """
+    return {key: value for key, value in os.environ.items() if key != "TAG"}
+
+
 def free_port() -> int:
     """Return a TCP port nobody listens on right now."""
     with socket.socket() as probe:

@@ -8,7 +8,6 @@ A block that stops working as written fails here, not in a reader's terminal.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import uuid
@@ -19,7 +18,7 @@ import pytest
 
 from bookingapp_infra.local import docker
 from bookingapp_infra.local.traefik import Traefik
-from tests.support import ROOT, app_services, free_port
+from tests.support import ROOT, app_services, free_port, stack_environ
 
 pytestmark = [pytest.mark.docker, pytest.mark.traefik]
 
@@ -49,7 +48,7 @@ class Shell:
     def __init__(self, tmp: Path) -> None:
         project = f"readme-{uuid.uuid4().hex[:8]}"
         self.env = {
-            **{key: value for key, value in os.environ.items() if key != "TAG"},  # as Stack
+            **stack_environ(),  # never the caller's TAG, as Stack
             "COMPOSE_PROJECT_NAME": project,
             "HTTP_PORT": str(free_port()),
             "DASHBOARD_PORT": str(free_port()),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -12,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from tests.infra import cfn
-from tests.support import COMPOSE_FILE, app_services
+from tests.support import COMPOSE_FILE, app_services, stack_environ
 
 # The app services (infra/services/*.toml), which compose.yaml must run (test_parity.py).
 APP_SERVICES = tuple(app_services())
@@ -55,12 +54,7 @@ class Stack:
         apps: tuple[str, ...] = APP_SERVICES,
     ) -> None:
         self.project = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        # Never the caller's TAG: with one tag for every stack, a test that builds in a copy of
-        # the tree (add-service) re-tagged the images other stacks run, and the scaler then
-        # saw two images in one service ("a release is in progress"). Untagged, each
-        # project's images are its own (compose.yaml: <project>-latest).
-        inherited = {key: value for key, value in os.environ.items() if key != "TAG"}
-        self.env = {**inherited, **(env or {})}
+        self.env = {**stack_environ(), **(env or {})}  # never the caller's TAG
         self.files = [arg for f in (compose_file, *overlays) for arg in ("-f", str(f))]
         self.apps = apps  # whose images down() untags
 
