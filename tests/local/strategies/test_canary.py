@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from bookingapp_infra.local.cli import main
-from bookingapp_infra.local.strategies.canary import Canary
 from bookingapp_infra.local.strategies.state import Shift
 from bookingapp_infra.local.strategies.strategy import Overrides
+from bookingapp_infra.local.strategies.traffic_shift import Canary
 from bookingapp_infra.params import ParamsError
 from tests.local.strategies.test_linear import movie
 

@@ -11,9 +11,9 @@ import pytest
 
 from bookingapp_infra.local.cli import main
 from bookingapp_infra.local.strategies import release as releases
-from bookingapp_infra.local.strategies.linear import Linear
 from bookingapp_infra.local.strategies.state import Shift
 from bookingapp_infra.local.strategies.strategy import Overrides
+from bookingapp_infra.local.strategies.traffic_shift import Linear
 from bookingapp_infra.params import ParamsError, ServiceParams, load_all
 
 

@@ -22,10 +22,9 @@ from bookingapp_infra.local.autoscale.policy import TimingOverrides
 from bookingapp_infra.local.docker import DEFAULT_PROJECT
 from bookingapp_infra.local.strategies import blue_green, traffic_shift
 from bookingapp_infra.local.strategies import release as releases
-from bookingapp_infra.local.strategies.canary import Canary
-from bookingapp_infra.local.strategies.linear import Linear
 from bookingapp_infra.local.strategies.state import APPROVAL_TIMEOUT
 from bookingapp_infra.local.strategies.strategy import Overrides, Say, flag
+from bookingapp_infra.local.strategies.traffic_shift import Canary, Linear
 from bookingapp_infra.local.wait import STEP_TIMEOUT
 from bookingapp_infra.params import SERVICES_DIR
 

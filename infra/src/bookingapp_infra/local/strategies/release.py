@@ -16,10 +16,9 @@ from bookingapp_infra.local import docker
 from bookingapp_infra.local.docker import Replica
 from bookingapp_infra.local.strategies import traffic_shift
 from bookingapp_infra.local.strategies.blue_green import BlueGreen
-from bookingapp_infra.local.strategies.canary import Canary
-from bookingapp_infra.local.strategies.linear import Linear
 from bookingapp_infra.local.strategies.rolling import Rolling
 from bookingapp_infra.local.strategies.strategy import Overrides, Say, Strategy, flag
+from bookingapp_infra.local.strategies.traffic_shift import Canary, Linear
 from bookingapp_infra.params import ServiceParams, load_all
 
 STRATEGIES: Mapping[str, type[Strategy]] = {s.name: s for s in (Rolling, BlueGreen, Linear, Canary)}

@@ -44,10 +44,14 @@ from bookingapp_infra.local.strategies.strategy import Overrides, Say, Strategy,
 from bookingapp_infra.local.traefik import Traefik
 from bookingapp_infra.local.wait import STEP_TIMEOUT, poll, wait_until
 from bookingapp_infra.params import (
+    CANARY_PERCENT_RANGE,
+    STEP_PERCENT_RANGE,
     ServiceParams,
+    canary_weights,
     check_bake_time_minutes,
     check_deployment,
     check_percent,
+    linear_weights,
 )
 
 POLL = 0.5  # seconds between looks at requests and alarms while the release holds
@@ -162,6 +166,49 @@ class Gradual(TrafficShift):
         )
         hold = held_seconds(getattr(overrides, cls.held), getattr(d, cls.held), cls.held)
         return tuple(Shift(w, 0.0 if w == FULL else hold) for w in cls.steps(share))
+
+
+def gradual(
+    name: str,
+    share: str,
+    held: str,
+    allowed: tuple[float, float],
+    steps: Callable[[float], tuple[float, ...]],
+    doc: str,
+) -> type[Gradual]:
+    """Declare one gradual strategy from its data: a `Gradual` named as params names it."""
+    body = {
+        "name": name,
+        "share": share,
+        "held": held,
+        "allowed": allowed,
+        "steps": staticmethod(steps),
+        "__doc__": doc,
+        "__module__": __name__,
+    }
+    return dataclass(frozen=True)(type(name.title().replace("_", ""), (Gradual,), body))
+
+
+# ECS's LINEAR: `step_percent` (3..100 in steps of 0.1) at a time, each step held
+# `step_bake_time_minutes` with the rollback alarms watched, the last (to 100 %) not held.
+Linear = gradual(
+    "linear",
+    share="step_percent",
+    held="step_bake_time_minutes",
+    allowed=STEP_PERCENT_RANGE,
+    steps=linear_weights,
+    doc="ECS's LINEAR: step_percent, 2 x step_percent, ... 100 %, each step but the last held.",
+)
+# ECS's CANARY: `canary_percent` (0.1..100 in steps of 0.1) for `canary_bake_time_minutes`
+# with the rollback alarms watched, then 100 %.
+Canary = gradual(
+    "canary",
+    share="canary_percent",
+    held="canary_bake_time_minutes",
+    allowed=CANARY_PERCENT_RANGE,
+    steps=canary_weights,
+    doc="ECS's CANARY: canary_percent, held canary_bake_time_minutes, then 100 %.",
+)
 
 
 def held_seconds(given: float | None, configured: int, key: str = "bake_time_minutes") -> float:
