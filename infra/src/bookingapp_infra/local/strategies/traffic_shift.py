@@ -189,7 +189,7 @@ def gradual(
     return dataclass(frozen=True)(type(name.title().replace("_", ""), (Gradual,), body))
 
 
-# ECS's LINEAR: `step_percent` (3..100 in steps of 0.1) at a time, each step held
+# ECS's LINEAR: `step_percent` at a time (within STEP_PERCENT_RANGE), each step held
 # `step_bake_time_minutes` with the rollback alarms watched, the last (to 100 %) not held.
 Linear = gradual(
     "linear",
@@ -199,8 +199,8 @@ Linear = gradual(
     steps=linear_weights,
     doc="ECS's LINEAR: step_percent, 2 x step_percent, ... 100 %, each step but the last held.",
 )
-# ECS's CANARY: `canary_percent` (0.1..100 in steps of 0.1) for `canary_bake_time_minutes`
-# with the rollback alarms watched, then 100 %.
+# ECS's CANARY: `canary_percent` (within CANARY_PERCENT_RANGE) for
+# `canary_bake_time_minutes` with the rollback alarms watched, then 100 %.
 Canary = gradual(
     "canary",
     share="canary_percent",
