@@ -1,4 +1,4 @@
-"""Fake servers on loopback: one that accepts and never answers, any HTTP handler, a name."""
+"""Fakes: servers on loopback (one that accepts and never answers, any HTTP handler, a name), a clock."""
 
 from __future__ import annotations
 
@@ -120,3 +120,14 @@ def _pipe(source: socket.socket, sink: socket.socket, gate: threading.Event | No
             with suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
             end.close()
+
+
+class FakeClock:
+    """Stands in for a module's `time`: a monotonic clock the test moves."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def monotonic(self) -> float:
+        """Return the fake time."""
+        return self.now

@@ -22,24 +22,14 @@ from bookingapp_common._counting import BATCH_MEMORY_MS, COUNT_SCRIPT_SHA
 from bookingapp_common._group_commit import Batch
 from bookingapp_common._wire import NotPrimary
 from bookingapp_common.counter import LATE_MARGIN_SECONDS, CounterUnavailable, HitCounter
+from tests.stubs import FakeClock
 from tests.support import free_port
 
 
-class Clock:
-    """Stands in for the counter modules' `time`: a monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        """Return the fake time."""
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
+def clock(monkeypatch) -> FakeClock:
     """Give the counter, its breaker and its group commit one fake clock (their own `time`)."""
-    fake = Clock()
+    fake = FakeClock()
     for module in (counter, _breaker, _group_commit):
         monkeypatch.setattr(module, "time", fake)
     return fake

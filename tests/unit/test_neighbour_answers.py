@@ -13,15 +13,16 @@ from typing import Any
 
 import pytest
 
-from bookingapp_common import neighbours
+from bookingapp_common import neighbours, snapshots
 from bookingapp_common.neighbours import (
     MAX_ANSWER_BYTES,
     MAX_INSTANCE_CHARS,
     Neighbours,
     NeighbourState,
-    Snapshot,
     _read_answer,
 )
+from bookingapp_common.snapshots import Snapshot
+from tests.stubs import FakeClock
 
 
 def http(status: str, body: bytes) -> bytes:
@@ -118,17 +119,6 @@ def test_a_state_as_data_leaves_out_what_is_unknown():
         "hits": 0,
         "instance": "b",
     }
-
-
-class FakeClock:
-    """Stands in for the neighbours module's `time`: a clock the test moves."""
-
-    def __init__(self, now: float = 100.0) -> None:
-        self.now = now
-
-    def monotonic(self) -> float:
-        """Return the fake time."""
-        return self.now
 
 
 def test_the_time_left_is_the_deadline_minus_now(monkeypatch):
@@ -303,14 +293,14 @@ class Counted(Neighbours):
 
 @pytest.fixture
 def clock(monkeypatch) -> FakeClock:
-    """Give the neighbours module a clock the test moves."""
+    """Give the snapshots the neighbours keep a clock the test moves."""
     fake = FakeClock(100.0)
-    monkeypatch.setattr(neighbours, "time", fake)
+    monkeypatch.setattr(snapshots, "time", fake)
     return fake
 
 
 def test_each_refresh_gets_the_next_version_from_1(clock):
-    """The first snapshot is version 1; every refresh after max_age adds one."""
+    """The first snapshot is version 1; every refresh after max_age fetches again and adds one."""
     client = Counted(max_age=2.0)
     assert client.snapshot().version == 1
     clock.now += 2.0
@@ -319,47 +309,6 @@ def test_each_refresh_gets_the_next_version_from_1(clock):
     assert client.snapshot() == Snapshot(
         3, ({"name": "bus", "up": True, "hits": 1, "instance": "b"},)
     )
-    assert client.fetches == 3
-
-
-def test_a_snapshot_is_reused_until_exactly_max_age(clock):
-    """Younger than max_age: the same snapshot, no fetch; max_age old: fetched again."""
-    client = Counted(max_age=2.0)
-    first = client.snapshot()
-    clock.now += 1.999
-    assert client.snapshot() is first
-    clock.now += 0.001
-    assert client.snapshot() is not first
-    assert client.fetches == 2
-
-
-def test_while_one_request_refreshes_the_others_get_the_last_snapshot(clock):
-    """A request arriving during a refresh is answered at once with what is known."""
-    client = Counted(max_age=2.0)
-    first = client.snapshot()
-    clock.now += 5.0
-    seen: list[Snapshot] = []
-    client.during_fetch.append(lambda: seen.append(client.snapshot()))
-    second = client.snapshot()
-    assert seen == [first]
-    assert second.version == 2
-    assert client.fetches == 2
-
-
-def test_a_refresh_that_fails_lets_the_next_request_refresh(clock):
-    """A bug in a fetch does not leave the client believing a refresh is under way."""
-    client = Counted(max_age=2.0)
-    client.snapshot()
-    clock.now += 5.0
-
-    def boom() -> None:
-        raise RuntimeError("fetch bug")
-
-    client.during_fetch.append(boom)
-    with pytest.raises(RuntimeError):
-        client.snapshot()
-    client.during_fetch.clear()
-    assert client.snapshot().version == 2
     assert client.fetches == 3
 
 

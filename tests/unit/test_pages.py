@@ -9,8 +9,9 @@ import pytest
 from bookingapp_common import pages
 from bookingapp_common.errors import _prefers_json
 from bookingapp_common.identity import Instance
-from bookingapp_common.neighbours import Snapshot
 from bookingapp_common.pages import get_pages
+from bookingapp_common.shares import UNAVAILABLE
+from bookingapp_common.snapshots import Snapshot
 from bookingapp_common.views import SPEC
 from bookingapp_home import create_app
 from tests.unit.conftest import app_config
@@ -109,14 +110,17 @@ def test_json_page_is_valid_json_with_its_own_counts(app):
 
 
 def test_json_page_is_compact_and_names_the_zone(redis_server):
-    """The JSON page is the compact encoding of service, instance, zone and neighbours."""
+    """The JSON page is the compact encoding of service, instance, zone, split and neighbours."""
     app = create_app(app_config(redis_server.port))
     app.extensions[pages.EXTENSION] = pages.PageRenderer(
         app, app.extensions[SPEC], Instance(id="task-1", zone="eu-west-1b")
     )
     states = ({"name": "bus", "up": True, "hits": 1, "instance": "b"},)
+    split = ({"instance": "task-1", "hits": 2, "share": 0.4},)
     with app.app_context():
-        body = get_pages().json(5, 2, Snapshot(1, states)).get_data(as_text=True)
+        body = (
+            get_pages().json(5, 2, Snapshot(1, states), Snapshot(1, split)).get_data(as_text=True)
+        )
     document = json.loads(body)
     assert document == {
         "hits": 5,
@@ -124,6 +128,7 @@ def test_json_page_is_compact_and_names_the_zone(redis_server):
         "service": "home",
         "instance": "task-1",
         "zone": "eu-west-1b",
+        "instances": list(split),
         "neighbours": list(states),
     }
     # One line without a byte to spare: every page view sends it.
@@ -139,3 +144,55 @@ def test_a_neighbour_panel_counts_in_words_and_names_the_instance_that_answered(
     panel = page.split('<div class="panel">', 1)[1].split("</div>", 1)[0]
     assert words in panel
     assert "last served by <code>task-7f3a</code>" in panel
+
+
+def test_the_page_lists_every_instance_with_its_share_and_marks_its_own(app):
+    """The split: each instance's hits ("1 hit") and share, the serving one marked."""
+    split = (
+        {"instance": "other-task", "hits": 3, "share": 0.75},
+        {"instance": "test-instance", "hits": 1, "share": 0.25},
+    )
+    with app.app_context():
+        page = get_pages().html(4, 1, Snapshot(1, ()), Snapshot(1, split))
+    table = page.split('<table class="shares">', 1)[1].split("</table>", 1)[0]
+    rows = [row.split("</tr>")[0] for row in table.split("<tr")[1:]]
+    assert "<code>other-task</code>" in rows[0]
+    assert "3 hits" in rows[0]
+    assert "75.0 %" in rows[0]
+    assert "current" not in rows[0]
+    assert rows[1].startswith(' class="current"')
+    assert "(this one)" in rows[1]
+    assert "1 hit<" in rows[1]
+    assert "25.0 %" in rows[1]
+
+
+def test_the_instances_past_the_listed_ones_are_one_line(app):
+    """Tasks replaced long ago do not make the page long: they are one "others" line."""
+    split = ({"others": 12, "hits": 40, "share": 0.1},)
+    with app.app_context():
+        page = get_pages().html(400, 1, Snapshot(1, ()), Snapshot(1, split))
+    assert "12 other instances" in page
+    assert "40 hits" in page
+    assert "10.0 %" in page
+
+
+def test_an_unreadable_split_says_so_and_the_page_still_answers(app):
+    """A failed read of the split is one line on the page, with nothing of Redis in it."""
+    with app.app_context():
+        page = get_pages().html(1, 1, Snapshot(1, ()), Snapshot(1, ({"problem": UNAVAILABLE},)))
+    assert UNAVAILABLE in page
+
+
+def test_the_page_is_rebuilt_when_only_the_split_changes(app):
+    """A new split (a new version) shows although the neighbours stayed the same."""
+    neighbours = Snapshot(1, ())
+    with app.app_context():
+        before = get_pages().html(
+            1, 1, neighbours, Snapshot(1, ({"instance": "a", "hits": 1, "share": 1.0},))
+        )
+        after = get_pages().html(
+            2, 1, neighbours, Snapshot(2, ({"instance": "b", "hits": 1, "share": 0.5},))
+        )
+    assert "<code>a</code>" in before
+    assert "<code>b</code>" in after
+    assert "<code>a</code>" not in after

@@ -19,6 +19,7 @@ from bookingapp_common import (
     pages,
     security,
     service_list,
+    shares,
 )
 from bookingapp_common.service import ServiceSpec
 from bookingapp_common.views import HEALTH, INSTANCE, SPEC, blueprint, health_answers
@@ -48,6 +49,8 @@ def create_service_app(spec: ServiceSpec, config: dict[str, Any] | None = None) 
     app.extensions[HEALTH] = health_answers(spec, instance)
 
     counter.init_app(app, spec.name, instance.id)
+    # Its own client: the split is read beside the counting wire, never on it.
+    shares.init_app(app, counter.make_client(app.config), counter.instance_key(app))
     neighbours.init_app(app, spec.neighbours_among(app.config["SERVICE_LINKS"]))
     pages.init_app(app, spec, instance)
     errors.init_app(app)

@@ -3,8 +3,7 @@
 A neighbour is another team's service, so it is treated as untrusted input: one deadline
 covers each whole fetch (connect, request, every read), the answer is read up to a size cap,
 redirects are not followed, and anything but a small readiness document is a "down" panel.
-What was learnt, failures included, is reused for NEIGHBOUR_MAX_AGE, as a versioned
-snapshot: consumers cache what they derive from it by its version.
+What was learnt, failures included, is reused for NEIGHBOUR_MAX_AGE (snapshots.py).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import http.client
 import io
 import json
 import socket
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app
 
 from bookingapp_common.logs import TRACE_HEADER
+from bookingapp_common.snapshots import Refreshed, Snapshot
 
 EXTENSION = "bookingapp.neighbours"
 # A readiness document is ~100 bytes with headers ~300: anything past this is not one,
@@ -45,14 +44,6 @@ class NeighbourState:
     def as_dict(self) -> dict[str, Any]:
         """Return the state as JSON-ready data."""
         return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The neighbours' states from one refresh; `version` grows with every refresh."""
-
-    version: int
-    states: tuple[dict[str, Any], ...]
 
 
 class _AnswerTooLarge(Exception):
@@ -80,35 +71,18 @@ class Neighbours:
         # One small pool per process, created with the app, not per request. Every fetch
         # ends by its deadline, so threads come back even from neighbours that never answer.
         self.pool = ThreadPoolExecutor(max_workers=max(len(urls), 1) * 4, thread_name_prefix="nb")
-        self._lock = threading.Lock()
-        self._snapshot: Snapshot | None = None
-        self._fetched_at = 0.0
-        self._refreshing = False
+        self._refreshed = Refreshed(self._states, max_age)
 
     def snapshot(self, request_id: str | None = None) -> Snapshot:
         """Return the neighbours' states, at most max_age old; one request refreshes them.
 
         A refresh carries the refreshing request's id, so the neighbours log it too.
         """
-        with self._lock:
-            current = self._snapshot
-            fresh = time.monotonic() - self._fetched_at < self.max_age
-            if current is not None and (fresh or self._refreshing):
-                # Neighbours' state is a side panel: it must not put two HTTP calls on
-                # every page view, nor stall concurrent requests while one refreshes.
-                return current
-            self._refreshing = True
-        try:
-            states = tuple(state.as_dict() for state in self.fetch(request_id))
-        finally:
-            with self._lock:
-                self._refreshing = False
-        with self._lock:
-            # Failures are remembered like successes: a broken neighbour costs one fetch
-            # per max_age, and one that recovers shows as up at the next refresh.
-            version = (self._snapshot.version if self._snapshot else 0) + 1
-            self._snapshot, self._fetched_at = Snapshot(version, states), time.monotonic()
-            return self._snapshot
+        return self._refreshed.snapshot(request_id)
+
+    def _states(self, request_id: str | None) -> tuple[dict[str, Any], ...]:
+        """Ask every neighbour now, as JSON-ready states (failures included)."""
+        return tuple(state.as_dict() for state in self.fetch(request_id))
 
     def fetch(self, request_id: str | None = None) -> list[NeighbourState]:
         """Ask every neighbour now; a slow or dead one degrades only its own entry."""

@@ -14,6 +14,7 @@ from bookingapp_common.identity import Instance
 from bookingapp_common.neighbours import get_neighbours
 from bookingapp_common.pages import get_pages
 from bookingapp_common.service import ServiceSpec
+from bookingapp_common.shares import get_shares
 
 SPEC = "bookingapp.service"
 INSTANCE = "bookingapp.instance"
@@ -21,16 +22,18 @@ HEALTH = "bookingapp.health"
 
 
 def page() -> ResponseReturnValue:
-    """Count this visit and show the counts, with the neighbours' state on the side."""
+    """Count this visit; show the counts, the split over instances and the neighbours."""
     if request.method == "HEAD":
         # HEAD asks what a GET would get, without the body: monitors and link checkers
         # send it, and it is not a visit, so it counts nothing and asks nobody.
         return Response(mimetype="application/json" if wants_json() else "text/html")
     hit = get_counter().hit()
-    neighbours = get_neighbours().snapshot(logs.current_request_id())
+    request_id = logs.current_request_id()
+    neighbours = get_neighbours().snapshot(request_id)
+    shares = get_shares().snapshot(request_id)
     if wants_json():
-        return get_pages().json(hit.hits, hit.instance_hits, neighbours)
-    return get_pages().html(hit.hits, hit.instance_hits, neighbours)
+        return get_pages().json(hit.hits, hit.instance_hits, neighbours, shares)
+    return get_pages().html(hit.hits, hit.instance_hits, neighbours, shares)
 
 
 def health_answers(spec: ServiceSpec, instance: Instance) -> tuple[bytes, bytes]:
