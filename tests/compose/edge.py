@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bookingapp_infra.local import docker
+from bookingapp_infra.local.strategies import routing
 from bookingapp_infra.local.traefik import Traefik
 from tests.compose.stack import APP_SERVICES, Stack
 from tests.support import JSON, free_port, http_get, wait_until
@@ -89,23 +90,26 @@ def edge_stack(
     rules_dir: Path | None = None,
     prefix: str = "bookingapp-test",
     compose_file: Path | None = None,
+    overlays: tuple[Path, ...] = (),
+    also: tuple[str, ...] = (),
 ) -> Iterator[Edge]:
     """compose.yaml's traefik, redis and these apps on free host ports, every replica in the pool.
 
     With `rules_dir` Traefik's file provider reads that directory (a blue/green release's
     rules), so a test's releases never meet another stack's. `compose_file` runs another
-    checkout's compose.yaml (a copy of the repository a test changed) instead.
+    checkout's compose.yaml (a copy of the repository a test changed) instead. `overlays`
+    are compose files on top, and `also` the services of theirs to start as well.
     """
     port, api_port = free_port(), free_port()
     env = {"HTTP_PORT": str(port), "DASHBOARD_PORT": str(api_port)}
     if rules_dir is not None:
         env["TRAEFIK_DYNAMIC_DIR"] = str(rules_dir)
-    if compose_file is None:
-        stack = Stack(env=env, prefix=prefix)
-    else:  # another checkout's compose.yaml (a copy a test changed), which may name other apps
-        stack = Stack(env=env, prefix=prefix, compose_file=compose_file, apps=apps)
+    # Another checkout's compose.yaml (a copy a test changed) may name other apps.
+    other = {} if compose_file is None else {"compose_file": compose_file, "apps": apps}
+    stack = Stack(env=env, prefix=prefix, overlays=overlays, **other)
     try:
-        stack.up(*(() if apps == APP_SERVICES else ("redis", "traefik", *apps)))
+        everything = not also and apps == APP_SERVICES
+        stack.up(*(() if everything else ("redis", "traefik", *apps, *also)))
         edge = Edge(stack, port, api_port)
         for service in apps:
             edge.wait_in_pool(service)
@@ -210,12 +214,25 @@ class Traffic:
         return Answer(200, started, instance=data["instance"], hits=data["hits"])
 
 
-def assert_nothing_lost(traffic: Traffic, hits_before: int, hits_after: int) -> None:
-    """Every request got 200, and the counter moved by exactly the number of requests."""
-    assert traffic.failures() == Counter(), f"{traffic.failures()} of {len(traffic.answers)}"
-    numbers = sorted(a.hits for a in traffic.answers)
-    assert hits_after - hits_before == len(traffic.answers)
-    assert numbers == list(range(hits_before + 1, hits_after + 1))
+@dataclass
+class HeaderTraffic(Traffic):
+    """Clients like Traffic's, each request carrying the release's test header."""
+
+    headers: dict[str, str] = field(
+        default_factory=lambda: {routing.TEST_HEADER: routing.TEST_VALUE}
+    )
+
+
+def assert_nothing_lost(hits_before: int, hits_after: int, *loads: Traffic) -> None:
+    """Every request of every load got 200, each counted once: no hit lost, none twice."""
+    answers = [a for load in loads for a in load.answers]
+    failures = Counter((a.status, a.problem) for a in answers if a.status != 200)
+    assert failures == Counter(), f"{failures} of {len(answers)}"
+    numbers = sorted(a.hits for a in answers)
+    expected = list(range(hits_before + 1, hits_after + 1))
+    missing = sorted(set(expected) - set(numbers))
+    twice = sorted(n for n, k in Counter(numbers).items() if k > 1)
+    assert (missing, twice, len(numbers)) == ([], [], len(expected))
 
 
 def relabelled_image(edge: Edge, namespace: str, label: str, service: str = "home") -> str:

@@ -3,7 +3,8 @@
 In a copy of the tracked files: the command README shows (pointed at the copy), `uv lock`,
 then compose.yaml brought up with Traefik, home and the new app. The new app answers under
 its prefix through the listener, home links to it and shows its panel, and `bookingapp-local
-release` rolls it onto a new image. What this does not prove: AWS (the copy's parameter
+release` rolls it onto a new image and then releases another blue/green, with test traffic
+and approval, while clients keep visiting it: no request fails, every hit counted once. What this does not prove: AWS (the copy's parameter
 files are checked in tests/infra/test_scaffold.py).
 """
 
@@ -12,11 +13,21 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
 from bookingapp_infra.cli import main
-from tests.compose.edge import Edge, edge_stack, local, relabelled_image
+from tests.compose.edge import (
+    Background,
+    Edge,
+    HeaderTraffic,
+    Traffic,
+    assert_nothing_lost,
+    edge_stack,
+    local,
+    relabelled_image,
+)
 from tests.support import ROOT, copy_of_repository, http_get, unused_service_names
 
 
@@ -61,25 +72,45 @@ def test_the_added_service_serves_through_traefik_and_home_shows_it(tmp_path):
 
         edge.wait_for(home_shows_it_up)
 
-        # And bookingapp-local releases it as it releases the others (its own strategy).
-        image = relabelled_image(edge, "bookingapp-added", "bookingapp.added", name)
+        # And bookingapp-local releases it as it releases the others, under load: its own
+        # strategy (rolling), then blue/green with test traffic and approval.
+        rolled = relabelled_image(edge, "bookingapp-added", "bookingapp.added", name)
+        green = relabelled_image(edge, "bookingapp-added", "bookingapp.added", name)
+        on_stack = ("--project", edge.stack.project)
+        project = (*on_stack, "--services-dir", str(copy / "infra" / "services"))
         try:
-            done = local(
-                "release", name, "--image", image, "--project", edge.stack.project,
-                "--services-dir", str(copy / "infra" / "services"), "--timeout", "300",
-            )  # fmt: skip
-            assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
-            assert {r.image for r in edge.replicas(name)} == {image}
+            before = edge.hits(name)
+            with Traffic(edge.port, f"/{name}", clients=3) as traffic:
+                traffic.wait_for(30)
+                done = local("release", name, "--image", rolled, *project, "--timeout", "300")
+                assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+                assert {r.image for r in edge.replicas(name)} == {rolled}
+                traffic.wait_for(30, since=time.monotonic())
 
-            def serves_the_release() -> bool:
-                """The listener serves the new app from its released replicas."""
-                return edge.get(f"/{name}")[0] == 200
-
-            # Once seen here: a 404 from Traefik for a moment right after the release ended.
-            edge.wait_for(serves_the_release, timeout=15)
+                blue = {r.hostname for r in edge.replicas(name)}
+                release = Background(
+                    "release", name, "--image", green, "--strategy", "blue_green", "--approval",
+                    "--bake-time-minutes", "0", "--timeout", "300", *project,
+                )  # fmt: skip
+                try:
+                    release.wait_for_line("waiting for approval")
+                    # Test traffic reaches green only, before production moves, as on the ALB.
+                    with HeaderTraffic(edge.port, f"/{name}", clients=1) as test:
+                        test.wait_for(10)
+                    tested = {a.instance for a in test.answers}
+                    assert tested, test.failures()
+                    assert not tested & blue, tested
+                    approved = local("approve", name, *on_stack, "--timeout", "300")
+                    assert approved.returncode == 0, f"{approved.stdout}\n{approved.stderr}"
+                    assert release.finish() == 0, release.seen
+                finally:
+                    release.kill()
+                assert {r.image for r in edge.replicas(name)} == {green}
+                traffic.wait_for(30, since=time.monotonic())
+            assert_nothing_lost(before, edge.hits(name), traffic, test)
         finally:
-            edge.stack.down()  # no container may still use the image
-            subprocess.run(["docker", "rmi", image], capture_output=True, check=False)
+            edge.stack.down()  # no container may still use the images
+            subprocess.run(["docker", "rmi", rolled, green], capture_output=True, check=False)
 
 
 def home_html(edge: Edge) -> str:

@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from bookingapp_infra.scaffold import entry_of
 from tests.compose.stack import APP_SERVICES, COMPOSE_FILE, load_compose
 from tests.support import ROOT, compose_config
 
@@ -83,3 +84,23 @@ def test_app_containers_are_locked_down_like_fargate_tasks():
         assert "no-new-privileges:true" in service["security_opt"], name
         assert service["stop_grace_period"] == "30s", name
         assert service["depends_on"]["redis"]["condition"] == "service_healthy", name
+
+
+def test_every_app_entry_is_the_same_few_lines_with_its_own_name():
+    """What is shared lives in x-app; an entry says only what names it, line for line alike."""
+    text = COMPOSE_FILE.read_text()
+    first, *others = APP_SERVICES
+
+    def shape(service: str) -> list[str]:
+        """The entry's setting lines with the name and the rule priority blanked out."""
+        entry, _ = entry_of(text, service, "compose.yaml")
+        code = [line.split("#", 1)[0].rstrip() for line in entry.splitlines()]
+        named = re.compile(rf"(?<![A-Za-z0-9]){re.escape(service)}(?![A-Za-z0-9])")
+        return [re.sub(r"priority=\d+", "priority=N", named.sub("NAME", c)) for c in code]
+
+    # A reader compares entries at a glance: its name and a dozen lines (20 before x-app took
+    # the build args and listener)...
+    assert len(shape(first)) <= 13, shape(first)
+    # ...and they differ in nothing but the name and the priority (the rest is x-app's).
+    for service in others:
+        assert shape(service) == shape(first), service

@@ -39,7 +39,7 @@ def steady_load(edge: Edge, service: str = "home") -> Iterator[Traffic]:
         traffic.wait_for(STEADY)
         yield traffic
         traffic.wait_for(STEADY, since=time.monotonic())
-    assert_nothing_lost(traffic, before, edge.hits(service))
+    assert_nothing_lost(before, edge.hits(service), traffic)
 
 
 def test_restarting_replicas_one_by_one_fails_no_request(edge):

@@ -143,7 +143,7 @@ def test_autoscaled_replicas_alone_can_be_released(journey):
         journey.assert_runs(2)
         journey.release(2)
         traffic.wait_for(50, since=time.monotonic())
-    assert_nothing_lost(traffic, before, journey.edge.hits(SERVICE))
+    assert_nothing_lost(before, journey.edge.hits(SERVICE), traffic)
 
 
 def test_release_autoscale_release_blue_green_rollback_autoscale_release(journey):
@@ -183,7 +183,7 @@ def test_release_autoscale_release_blue_green_rollback_autoscale_release(journey
         journey.assert_runs(2, second)
         last = journey.release(2)
         traffic.wait_for(50, since=time.monotonic())
-    assert_nothing_lost(traffic, before, journey.edge.hits(SERVICE))
+    assert_nothing_lost(before, journey.edge.hits(SERVICE), traffic)
 
     shown = journey.run("status").stdout.splitlines()
     assert shown[0].split() == ["SERVICE", "REPLICA", "IMAGE", "HEALTH", "POOL"]

@@ -12,24 +12,16 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from tests.compose.edge import Background, Edge, Traffic, edge_stack, local
+from tests.compose.edge import Background, Edge, HeaderTraffic, Traffic, edge_stack, local
 
 SERVICE = "movie"
 STEP_WAIT = "240"  # seconds the CLI may take per step on a busy 2-core machine
 CLIENTS = 3  # production clients; one more sends the test header
-
-
-@dataclass
-class HeaderTraffic(Traffic):
-    """Clients like Traffic's, each request carrying the test header."""
-
-    headers: dict[str, str] = field(default_factory=lambda: {"X-Bookingapp-Test": "green"})
 
 
 def between(traffic: Traffic, start: float, end: float) -> set[str]:
@@ -41,18 +33,6 @@ def assert_only(served: set[str], colour: set[str]) -> None:
     """Requests were answered in that window, every one by a replica of this colour."""
     assert served, "no answers in that window"
     assert served <= colour, f"answered by the other colour: {served - colour}"
-
-
-def assert_exact_count(before: int, after: int, *loads: Traffic) -> None:
-    """Every request of every load got 200, each counted once: no hit lost, none twice."""
-    answers = [a for load in loads for a in load.answers]
-    failures = Counter((a.status, a.problem) for a in answers if a.status != 200)
-    assert failures == Counter(), f"{failures} of {len(answers)}"
-    numbers = sorted(a.hits for a in answers)
-    expected = list(range(before + 1, after + 1))
-    missing = sorted(set(expected) - set(numbers))
-    twice = sorted(n for n, k in Counter(numbers).items() if k > 1)
-    assert (missing, twice, len(numbers)) == ([], [], len(expected))
 
 
 @dataclass

@@ -24,11 +24,11 @@ from bookingapp_infra.local.strategies.blue_green import BlueGreen
 from bookingapp_infra.local.strategies.state import Shift
 from bookingapp_infra.local.strategies.strategy import Overrides
 from bookingapp_infra.params import DeploymentParams, ParamsError, load_all
+from tests.compose.edge import assert_nothing_lost
 from tests.local.strategies.shifting import (
     SERVICE,
     STEP_WAIT,
     assert_back_on_blue,
-    assert_exact_count,
     assert_only,
     between,
     green_of,
@@ -121,7 +121,7 @@ def test_release_shifts_production_to_green_in_steps_and_stops_blue(bluegreen):
     assert half & green, "the 50 % step sent no production request to green"
     assert_only(between(production, done, time.monotonic()), green)
     assert bluegreen.instances() == green
-    assert_exact_count(before, after, production, test)
+    assert_nothing_lost(before, after, production, test)
     assert list(bluegreen.rules_dir.glob("*.yml")) == []
     output = "\n".join(release.seen)
     for stage in ("PRODUCTION_TRAFFIC_SHIFT", "green 50%", "BAKE_TIME", "CLEAN_UP", "SUCCESSFUL"):
@@ -171,7 +171,7 @@ def test_rollback_sends_everything_back_to_blue_and_removes_green(bluegreen):
     assert_only(between(production, done, time.monotonic()), blue)
     assert_only(between(test, done, time.monotonic()), blue)
     assert bluegreen.instances() == blue
-    assert_exact_count(before, after, production, test)
+    assert_nothing_lost(before, after, production, test)
     assert "ROLLBACK_SUCCESSFUL" in "\n".join(release.seen)
     assert list(bluegreen.rules_dir.glob("*.yml")) == []
 
@@ -266,7 +266,7 @@ def test_rollback_takes_over_when_the_release_process_is_gone(bluegreen):
 
     assert_only(between(production, done, time.monotonic()), blue)
     assert bluegreen.instances() == blue
-    assert_exact_count(before, after, production)
+    assert_nothing_lost(before, after, production)
 
 
 @pytest.mark.docker

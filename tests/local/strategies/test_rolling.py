@@ -236,7 +236,7 @@ def test_a_release_under_load_fails_no_request_and_leaves_only_new_instances(
         done = time.monotonic()
         traffic.wait_for(STEADY, since=done)
     assert (code, err) == (0, [])
-    assert_nothing_lost(traffic, before, edge.hits("home"))
+    assert_nothing_lost(before, edge.hits("home"), traffic)
     new = edge.replicas("home")
     assert len(new) == 2
     assert {r.image_id for r in new} == {image_id(new_image)}
