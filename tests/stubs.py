@@ -1,4 +1,7 @@
-"""Fakes: servers on loopback (one that accepts and never answers, any HTTP handler, a name), a clock."""
+"""Fakes: servers on loopback (one that accepts and never answers, any HTTP handler, a name), a clock.
+
+Standard library only: tests/name_switch.py runs Name inside a container of the stack.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +57,9 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.server_close()
 
 
+LOOPBACK = ("127.0.0.1", 0)  # a free port on loopback
+
+
 class Name:
     """A TCP name on loopback that a test can point at another port, as DNS is re-pointed.
 
@@ -62,17 +68,20 @@ class Name:
     holds it now; a connection already open stays with the node it reached.
     """
 
-    def __init__(self, target: int) -> None:
-        self.target = target
+    def __init__(self, target: int | tuple[str, int], listen: tuple[str, int] = LOOPBACK) -> None:
+        self.target = _address(target)
         self.flowing = threading.Event()  # cleared while requests are held (hold())
         self.flowing.set()
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=256)
+        self._listener = socket.create_server(listen, backlog=256)
         self.port = self._listener.getsockname()[1]
         threading.Thread(target=self._accept, name="name-accept", daemon=True).start()
 
-    def point_at(self, target: int) -> None:
-        """Send new connections to `target` from now on; open ones keep their node."""
-        self.target = target
+    def point_at(self, target: int | tuple[str, int]) -> None:
+        """Send new connections to `target` (a loopback port, or host and port) from now on.
+
+        Connections already open keep the node they reached.
+        """
+        self.target = _address(target)
 
     def hold(self, seconds: float) -> None:
         """Hold every request on the way to Redis for `seconds` (a stall); answers still flow.
@@ -97,13 +106,18 @@ class Name:
             except OSError:
                 return  # closed
             try:
-                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=2)
+                upstream = socket.create_connection(self.target, timeout=2)
             except OSError:
                 client.close()
                 continue
             upstream.settimeout(None)
             for source, sink, gate in ((client, upstream, self.flowing), (upstream, client, None)):
                 threading.Thread(target=_pipe, args=(source, sink, gate), daemon=True).start()
+
+
+def _address(target: int | tuple[str, int]) -> tuple[str, int]:
+    """Return (host, port): a bare port is one on loopback."""
+    return ("127.0.0.1", target) if isinstance(target, int) else target
 
 
 def _pipe(source: socket.socket, sink: socket.socket, gate: threading.Event | None) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from tests.infra import cfn
-from tests.support import COMPOSE_FILE, app_services, stack_environ
+from tests.support import COMPOSE_FILE, ROOT, app_services, stack_environ
 
 # The app services (infra/services/*.toml), which compose.yaml must run (test_parity.py).
 APP_SERVICES = tuple(app_services())
@@ -109,6 +109,16 @@ class Stack:
         """Return the container's IP address on the project's network."""
         networks = container["NetworkSettings"]["Networks"]
         return next(iter(networks.values()))["IPAddress"]
+
+    def redis_cli(self, *args: str, service: str = "redis") -> str:
+        """Run an authenticated redis-cli command inside a Redis container; return its output."""
+        container = self.containers(service)[0]["Id"]
+        password = (ROOT / "compose" / "dev-redis-password").read_text().strip()
+        result = subprocess.run(
+            ["docker", "exec", "-e", f"REDISCLI_AUTH={password}", container, "redis-cli", *args],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        return result.stdout.strip()
 
     def probe(self, script: str, service: str = "home") -> object:
         """Run Python inside a service container (on the compose network) and decode its JSON."""

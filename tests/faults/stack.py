@@ -20,7 +20,6 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 from tests.compose.stack import Stack
-from tests.support import ROOT
 
 FAULTS_FILE = Path(__file__).with_name("compose.faults.yaml")
 SERVICES = ("redis", "home", "movie", "slow-neighbour")
@@ -34,22 +33,12 @@ class FaultStack(Stack):
         super().__init__(overlays=(FAULTS_FILE,), prefix="fault")
         # Built images are tagged with the project name, so down() removes exactly them.
         self.env.update({"DOCKERHUB_NAMESPACE": self.project, "TAG": "test"})
-        self.password = (ROOT / "compose" / "dev-redis-password").read_text().strip()
 
     def down(self) -> None:
         """Remove the project's containers, network, volumes and the images it built."""
         super().down()
         images = [f"{self.project}/bookingapp-{service}:test" for service in BUILT]
         subprocess.run(["docker", "rmi", *images], capture_output=True, check=False)
-
-    def redis_cli(self, *args: str) -> str:
-        """Run an authenticated redis-cli command inside the Redis container."""
-        container = self.containers("redis")[0]["Id"]
-        result = subprocess.run(
-            ["docker", "exec", "-e", f"REDISCLI_AUTH={self.password}", container, "redis-cli", *args],
-            capture_output=True, text=True, timeout=30, check=True,
-        )  # fmt: skip
-        return result.stdout.strip()
 
     def log_lines(self, service: str, text: str) -> list[str]:
         """Return the lines of the service's replicas' logs that contain `text`."""
