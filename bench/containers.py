@@ -191,16 +191,31 @@ class Bench:
         )
         wait_for(lambda: self.redis_cli("PING") == "PONG", 20, "Redis did not answer PING")
 
-    def start_app(self, role: str, image: str, env: dict[str, str], command: list[str]) -> str:
+    def start_app(
+        self,
+        role: str,
+        image: str,
+        env: dict[str, str],
+        command: list[str],
+        options: list[str] | None = None,
+    ) -> str:
         """Start an app with the CPU limit, its port published on loopback for the start probe."""
-        options = ["--cpus", self.cpus, "-p", "127.0.0.1::5000"]
+        options = ["--cpus", self.cpus, "-p", "127.0.0.1::5000", *(options or [])]
         for key, value in env.items():
             options += ["-e", f"{key}={value}"]
         return self.start(role, image, options, command)
 
-    def start_serving(self, role: str, image: str, env: dict[str, str], path: str) -> str:
+    def start_serving(
+        self,
+        role: str,
+        image: str,
+        env: dict[str, str],
+        path: str,
+        options: list[str] | None = None,
+        command: list[str] | None = None,
+    ) -> str:
         """Start an app and wait until the path answers 200; return the container's name."""
-        container = self.start_app(role, image, env, [])
+        container = self.start_app(role, image, env, command or [], options)
         url = host_url(container, path)
         wait_for(lambda: answers_200(url), 60, f"{role} not serving {path}")
         return container

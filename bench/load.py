@@ -158,8 +158,10 @@ class Endpoints:
     baseline: Target
     alt_page: Target | None = None  # the second home (--alt-env), when there is one
     alt_json: Target | None = None
+    floor: Target | None = None  # the framework's floor (bench/floor.py), when it runs
 
     def all(self) -> list[Target]:
         """Return every endpoint, in the order of the table's rows."""
         targets = [self.health, self.page, self.page_json, self.baseline]
-        return targets + [t for t in (self.alt_page, self.alt_json) if t is not None]
+        extra = (self.floor, self.alt_page, self.alt_json)
+        return targets + [t for t in extra if t is not None]

@@ -177,6 +177,14 @@ def figures(
             fmt(times.compose_s, "{:.1f} s"),
         ),
     ]
+    if endpoints.floor is not None:
+        rows.insert(
+            0,
+            Figure(
+                "`GET /home/health` / the framework's floor throughput (bench/floor.py)",
+                throughput_ratios(health, results[endpoints.floor]).percent(),
+            ),
+        )
     if endpoints.alt_page is not None and endpoints.alt_json is not None:
         alt_page, alt_json = results[endpoints.alt_page], results[endpoints.alt_json]
         rows += [

@@ -42,6 +42,7 @@ from bench.report import ImageSizes, figure_table, figures, load_table
 REFUSING_NEIGHBOURS = "http://127.0.0.1:9/{name}/ready"
 HOME_KEY = "bookingapp:home:hits"
 BASELINE_KEY = "hits"
+GUNICORN_CONFIG = "python:bookingapp_common.gunicorn_conf"  # the image's own (Dockerfile CMD)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -129,6 +130,26 @@ def report(bench: Bench, args: argparse.Namespace) -> int:
             "baseline `GET /` (Flask dev server, INCR+GET)", baseline, "/", "*/*", BASELINE_KEY
         ),
     )
+    # The floor: the same image, gunicorn config, CPU limit and environment, serving
+    # bench/floor.py instead of the service (the command line's app wins over wsgi_app).
+    floor = bench.start_serving(
+        "floor",
+        home_image,
+        {**home_env, "PYTHONPATH": "/bench"},
+        "/home/health",
+        options=["-v", f"{ROOT / 'bench' / 'floor.py'}:/bench/bench_floor.py:ro"],
+        command=[
+            "gunicorn",
+            "--config",
+            "python:bookingapp_common.gunicorn_conf",
+            "bench_floor:app",
+        ],
+    )
+    endpoints = dataclasses.replace(
+        endpoints,
+        floor=Target("the framework's floor `GET /home/health` (bench/floor.py)", floor,
+                     "/home/health", "application/json", None),
+    )  # fmt: skip
     named = " ".join(args.alt_env)
     if args.alt_env:
         # The same image with other settings, in the same rounds: a fair A/B on shared cores.
