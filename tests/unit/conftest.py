@@ -14,9 +14,10 @@ import pytest
 import redis
 from testcontainers.core.container import DockerContainer
 
+from bookingapp_common import snapshots
 from bookingapp_home import create_app
 from bookingapp_infra.params import app_names, load_all
-from tests.stubs import silent_server
+from tests.stubs import FakeClock, silent_server
 from tests.support import free_port, unit_redis_is_a_container, wait_until
 
 PASSWORD = "unit-test-password"
@@ -239,3 +240,11 @@ class AccessLines:
 def access_log(capsys: pytest.CaptureFixture[str]) -> AccessLines:
     """Collect the access lines the app writes to stdout."""
     return AccessLines(capsys)
+
+
+@pytest.fixture
+def panel_clock(monkeypatch) -> FakeClock:
+    """Give the side panels' snapshots (bookingapp_common.snapshots) a clock the test moves."""
+    fake = FakeClock(100.0)
+    monkeypatch.setattr(snapshots, "time", fake)
+    return fake

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bookingapp_common import neighbours, snapshots
+from bookingapp_common import neighbours
 from bookingapp_common.neighbours import (
     MAX_ANSWER_BYTES,
     MAX_INSTANCE_CHARS,
@@ -291,21 +291,13 @@ class Counted(Neighbours):
         return self.answer
 
 
-@pytest.fixture
-def clock(monkeypatch) -> FakeClock:
-    """Give the snapshots the neighbours keep a clock the test moves."""
-    fake = FakeClock(100.0)
-    monkeypatch.setattr(snapshots, "time", fake)
-    return fake
-
-
-def test_each_refresh_gets_the_next_version_from_1(clock):
+def test_each_refresh_gets_the_next_version_from_1(panel_clock):
     """The first snapshot is version 1; every refresh after max_age fetches again and adds one."""
     client = Counted(max_age=2.0)
     assert client.snapshot().version == 1
-    clock.now += 2.0
+    panel_clock.now += 2.0
     assert client.snapshot().version == 2
-    clock.now += 2.0
+    panel_clock.now += 2.0
     assert client.snapshot() == Snapshot(
         3, ({"name": "bus", "up": True, "hits": 1, "instance": "b"},)
     )

@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 
-from bookingapp_common import snapshots
 from bookingapp_common.snapshots import Refreshed, Snapshot
-from tests.stubs import FakeClock
 
 STATES = ({"name": "bus", "up": True},)
 
@@ -31,43 +29,35 @@ class Reader:
         return STATES
 
 
-@pytest.fixture
-def clock(monkeypatch) -> FakeClock:
-    """Give the snapshots module a clock the test moves."""
-    fake = FakeClock(100.0)
-    monkeypatch.setattr(snapshots, "time", fake)
-    return fake
-
-
-def test_a_snapshot_is_reused_until_exactly_max_age(clock):
+def test_a_snapshot_is_reused_until_exactly_max_age(panel_clock):
     """Younger than max_age: the same snapshot, no read; max_age old: read again."""
     reader = Reader()
     panel = Refreshed(reader, max_age=2.0)
     first = panel.snapshot()
-    clock.now += 1.999
+    panel_clock.now += 1.999
     assert panel.snapshot() is first
-    clock.now += 0.001
+    panel_clock.now += 0.001
     assert panel.snapshot() == Snapshot(2, STATES)
     assert reader.reads == 2
 
 
-def test_the_refreshing_request_passes_its_id_to_the_reader(clock):
+def test_the_refreshing_request_passes_its_id_to_the_reader(panel_clock):
     """The request that pays for a refresh is the one named in the reader's calls."""
     reader = Reader()
     panel = Refreshed(reader, max_age=2.0)
     panel.snapshot("first-request")
     panel.snapshot("reuses-it")
-    clock.now += 2.0
+    panel_clock.now += 2.0
     panel.snapshot("second-request")
     assert reader.request_ids == ["first-request", "second-request"]
 
 
-def test_while_one_request_refreshes_the_others_get_the_last_snapshot(clock):
+def test_while_one_request_refreshes_the_others_get_the_last_snapshot(panel_clock):
     """A request arriving during a refresh is answered at once with what is known."""
     reader = Reader()
     panel = Refreshed(reader, max_age=2.0)
     first = panel.snapshot()
-    clock.now += 5.0
+    panel_clock.now += 5.0
     seen: list[Snapshot] = []
     reader.during_read.append(lambda: seen.append(panel.snapshot()))
     second = panel.snapshot()
@@ -76,12 +66,12 @@ def test_while_one_request_refreshes_the_others_get_the_last_snapshot(clock):
     assert reader.reads == 2
 
 
-def test_a_refresh_that_fails_lets_the_next_request_refresh(clock):
+def test_a_refresh_that_fails_lets_the_next_request_refresh(panel_clock):
     """A bug in a read does not leave the panel believing a refresh is under way."""
     reader = Reader()
     panel = Refreshed(reader, max_age=2.0)
     panel.snapshot()
-    clock.now += 5.0
+    panel_clock.now += 5.0
 
     def boom() -> None:
         raise RuntimeError("read bug")
