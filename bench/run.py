@@ -138,12 +138,7 @@ def report(bench: Bench, args: argparse.Namespace) -> int:
         {**home_env, "PYTHONPATH": "/bench"},
         "/home/health",
         options=["-v", f"{ROOT / 'bench' / 'floor.py'}:/bench/bench_floor.py:ro"],
-        command=[
-            "gunicorn",
-            "--config",
-            "python:bookingapp_common.gunicorn_conf",
-            "bench_floor:app",
-        ],
+        command=["gunicorn", "--config", GUNICORN_CONFIG, "bench_floor:app"],
     )
     endpoints = dataclasses.replace(
         endpoints,

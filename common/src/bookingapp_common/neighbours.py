@@ -67,7 +67,6 @@ class Neighbours:
     def __init__(self, urls: dict[str, str], timeout: float, max_age: float):
         self.urls = urls
         self.timeout = timeout
-        self.max_age = max_age
         # One small pool per process, created with the app, not per request. Every fetch
         # ends by its deadline, so threads come back even from neighbours that never answer.
         self.pool = ThreadPoolExecutor(max_workers=max(len(urls), 1) * 4, thread_name_prefix="nb")

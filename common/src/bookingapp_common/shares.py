@@ -14,14 +14,13 @@ from typing import Any, cast
 import redis
 from flask import Flask, current_app
 
+from bookingapp_common.neighbours import MAX_INSTANCE_CHARS
 from bookingapp_common.snapshots import Refreshed, Snapshot
 
 EXTENSION = "bookingapp.shares"
 # What the page lists by name; the rest (tasks replaced by releases and scale-ins) is one
 # line, so a service that has had thousands of tasks still renders a short page.
 MAX_LISTED = 8
-# What of an instance id is shown; ECS task ids are 32 characters.
-MAX_INSTANCE_CHARS = 64
 # What anyone on the internet is told when the split cannot be read; Redis's own words
 # would name the internal endpoint.
 UNAVAILABLE = "the split over instances cannot be read right now"
