@@ -131,6 +131,45 @@ def wait_until(
     raise AssertionError(f"{message} (waited {timeout} s)")
 
 
+GUNICORN = [sys.executable, "-m", "gunicorn", "--config", "python:bookingapp_common.gunicorn_conf"]
+
+
+def start_gunicorn(
+    stdout: int = subprocess.PIPE, stderr: int = subprocess.PIPE, **environment: str
+) -> subprocess.Popen[str]:
+    """Start gunicorn as the image does (home, one worker, a free port), settings added.
+
+    No drain unless a test asks for one (BOOKINGAPP_DRAIN_SECONDS): a test server stopped
+    with SIGTERM then exits within a second, not after the 15 s a replica gives its load
+    balancer (three servers waiting for it made a fifth of the Docker-free tier's time).
+    Output that nobody reads under load belongs in DEVNULL: a full pipe stalls the server.
+    """
+    env = {
+        **os.environ,
+        "BOOKINGAPP_SERVICE": "home",
+        "PORT": str(free_port()),
+        "GUNICORN_WORKERS": "1",
+        "BOOKINGAPP_DRAIN_SECONDS": "0",
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": str(free_port()),
+        **environment,
+    }
+    return subprocess.Popen(GUNICORN, env=env, cwd=ROOT, stdout=stdout, stderr=stderr, text=True)
+
+
+def wait_serving(process: subprocess.Popen[str], url: str, timeout: float = 20) -> None:
+    """Wait until the url answers 200; fail at once, with its stderr, if gunicorn exited."""
+
+    def serving() -> bool:
+        """Say whether the url answers 200, failing if the server is gone."""
+        if process.poll() is not None:
+            stderr = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"gunicorn exited with {process.returncode}: {stderr}")
+        return http_status(url, timeout=2) == 200
+
+    wait_until(serving, timeout, f"gunicorn did not serve {url}")
+
+
 JSON = {"Accept": "application/json"}
 
 

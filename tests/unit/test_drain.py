@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ import pytest
 
 from bookingapp_common import drain
 from bookingapp_home import create_app
-from tests.support import ROOT, free_port, http_status, wait_until
+from tests.support import free_port, http_status, start_gunicorn, wait_serving
 from tests.unit.conftest import app_config
 
 JSON = {"Accept": "application/json"}
@@ -131,29 +130,16 @@ def test_health_answers_503_draining_while_the_page_still_serves(
 def gunicorn() -> Iterator[tuple[subprocess.Popen, str]]:
     """Run the real gunicorn config for movie on a free loopback port, drain 2 s."""
     port = free_port()
-    env = {
-        **os.environ,
-        "BOOKINGAPP_SERVICE": "movie",
-        "PORT": str(port),
-        "BOOKINGAPP_DRAIN_SECONDS": "2",
-        "GUNICORN_WORKERS": "2",
-        "REDIS_HOST": "127.0.0.1",
-        "REDIS_PORT": str(free_port()),  # health never asks Redis
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "python:bookingapp_common.gunicorn_conf",
-         "--bind", f"127.0.0.1:{port}"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    process = start_gunicorn(
+        subprocess.DEVNULL,
+        BOOKINGAPP_SERVICE="movie",
+        PORT=str(port),
+        BOOKINGAPP_DRAIN_SECONDS="2",
+        GUNICORN_WORKERS="2",  # health never asks Redis: the default free port will do
+    )
     base = f"http://127.0.0.1:{port}/movie"
     try:
-
-        def serving() -> bool:
-            """Say whether health answers 200, failing at once if gunicorn exited."""
-            assert process.poll() is None, process.stderr.read().decode()
-            return http_status(base + "/health", timeout=2) == 200
-
-        wait_until(serving, 20, "gunicorn did not start")
+        wait_serving(process, base + "/health")
         yield process, base
     finally:
         if process.poll() is None:

@@ -17,21 +17,16 @@ from collections.abc import Iterator
 import pytest
 
 from bookingapp_common.security import HEADERS
-from tests.support import free_port, http_status, wait_until
-from tests.unit.test_startup import gunicorn
+from tests.support import free_port, start_gunicorn, wait_serving
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[int, subprocess.Popen]]:
     """Run gunicorn with the image's config (one worker); yield its port and process."""
     port = free_port()
-    process = gunicorn(PORT=str(port), GUNICORN_THREADS="2", BOOKINGAPP_DRAIN_SECONDS="0")
+    process = start_gunicorn(PORT=str(port), GUNICORN_THREADS="2")
     try:
-        wait_until(
-            lambda: http_status(f"http://127.0.0.1:{port}/home/health", timeout=2) == 200,
-            20,
-            "gunicorn did not serve /home/health",
-        )
+        wait_serving(process, f"http://127.0.0.1:{port}/home/health")
         yield port, process
     finally:
         process.terminate()

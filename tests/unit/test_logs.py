@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import signal
 import subprocess
@@ -21,7 +20,7 @@ from flask import Flask
 from bookingapp_common import logs
 from bookingapp_home import create_app
 from tests.stubs import StubHandler, serving
-from tests.support import free_port, http_get, http_status, wait_until
+from tests.support import free_port, http_get, http_status, start_gunicorn, wait_until
 from tests.unit.conftest import HOME_NEIGHBOURS, app_config
 
 TRACE = "Root=1-67891233-abcdef012345678912345678;Sampled=1"
@@ -184,31 +183,15 @@ def test_lines_outside_a_request_have_no_request_id(written: JsonLines) -> None:
 
 
 def run_gunicorn(port: int, redis_port: int) -> subprocess.Popen[str]:
-    """Start gunicorn with the image's config for home on a loopback port."""
-    env = {
-        **os.environ,
-        "BOOKINGAPP_SERVICE": "home",
-        "PORT": str(port),
-        "GUNICORN_WORKERS": "1",
-        "REDIS_HOST": "127.0.0.1",
-        "REDIS_PORT": str(redis_port),
-        "REDIS_PASSWORD": "unit-test-password",
+    """Start gunicorn with the image's config for home on a loopback port, stderr in stdout."""
+    return start_gunicorn(
+        subprocess.PIPE,
+        subprocess.STDOUT,
+        PORT=str(port),
+        REDIS_PORT=str(redis_port),
+        REDIS_PASSWORD="unit-test-password",
         # No metadata endpoint here: the identity fallback warns, which must be JSON too.
-        "ECS_CONTAINER_METADATA_URI_V4": f"http://127.0.0.1:{free_port()}",
-    }
-    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    return subprocess.Popen(
-        [
-            gunicorn,
-            "--config",
-            "python:bookingapp_common.gunicorn_conf",
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        ECS_CONTAINER_METADATA_URI_V4=f"http://127.0.0.1:{free_port()}",
     )
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.stubs import silent_server
-from tests.support import free_port, http_status, wait_until
+from tests.support import free_port, http_status, start_gunicorn, wait_serving
 
 THREADS = 4
 CLIENTS = 4 * THREADS
@@ -29,22 +27,16 @@ def home_on_a_hung_redis() -> Iterator[int]:
 def serve_home(redis_port: int) -> Iterator[int]:
     """Run home under gunicorn (1 worker x 4 threads) against that Redis; yield its port."""
     port = free_port()
-    env = {
-        **os.environ,
-        "BOOKINGAPP_SERVICE": "home",
-        "PORT": str(port),
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_THREADS": str(THREADS),
-        "REDIS_HOST": "127.0.0.1",
-        "REDIS_PORT": str(redis_port),
-        "NEIGHBOUR_URL_TEMPLATE": f"http://127.0.0.1:{free_port()}/{{name}}/ready",
-    }
-    command = [sys.executable, "-m", "gunicorn", "-c", "python:bookingapp_common.gunicorn_conf"]
-    server = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    server = start_gunicorn(
+        subprocess.DEVNULL,
+        subprocess.DEVNULL,
+        PORT=str(port),
+        GUNICORN_THREADS=str(THREADS),
+        REDIS_PORT=str(redis_port),
+        NEIGHBOUR_URL_TEMPLATE=f"http://127.0.0.1:{free_port()}/{{name}}/ready",
     )
     try:
-        wait_until(lambda: status(port, "/home/health")[0] == 200, 20, "gunicorn did not start")
+        wait_serving(server, f"http://127.0.0.1:{port}/home/health")
         yield port
     finally:
         server.terminate()

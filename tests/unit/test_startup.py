@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from bookingapp_common.startup import EXIT_CONFIG, server_settings
-from tests.support import ROOT, free_port, http_get, http_status, wait_until
+from tests.support import ROOT, free_port, http_get, start_gunicorn, wait_serving, wait_until
 from tests.unit.conftest import PASSWORD
-
-
-def gunicorn(**environment: str) -> subprocess.Popen:
-    """Start gunicorn as the image does, with the given settings added to the environment."""
-    env = {
-        **os.environ,
-        "BOOKINGAPP_SERVICE": "home",
-        "PORT": str(free_port()),
-        "GUNICORN_WORKERS": "1",
-        "REDIS_HOST": "127.0.0.1",
-        "REDIS_PORT": str(free_port()),
-        **environment,
-    }
-    command = [sys.executable, "-m", "gunicorn", "-c", "python:bookingapp_common.gunicorn_conf"]
-    return subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
 
 
 @pytest.mark.parametrize(
@@ -64,7 +44,7 @@ def gunicorn(**environment: str) -> subprocess.Popen:
 )
 def test_a_bad_setting_stops_gunicorn_with_one_line_and_code_78(name, value):
     """No worker starts: stderr is one line naming the variable; the exit code is EX_CONFIG."""
-    process = gunicorn(**{name: value})
+    process = start_gunicorn(**{name: value})
     try:
         _, stderr = process.communicate(timeout=30)
     finally:
@@ -79,17 +59,9 @@ def test_a_bad_setting_stops_gunicorn_with_one_line_and_code_78(name, value):
 def test_good_settings_start_gunicorn_and_it_serves():
     """The same command with sound settings serves /home/health (the check is no obstacle)."""
     port = free_port()
-    process = gunicorn(PORT=str(port), GUNICORN_THREADS="2")
+    process = start_gunicorn(PORT=str(port), GUNICORN_THREADS="2")
     try:
-
-        def serving() -> bool:
-            """Say whether health answers 200, failing at once if gunicorn exited."""
-            if http_status(f"http://127.0.0.1:{port}/home/health", timeout=2) == 200:
-                return True
-            assert process.poll() is None, process.communicate()[1]
-            return False
-
-        wait_until(serving, 20, "gunicorn did not serve /home/health")
+        wait_serving(process, f"http://127.0.0.1:{port}/home/health")
     finally:
         process.terminate()
         process.communicate(timeout=30)
@@ -118,18 +90,17 @@ def test_with_reload_an_edit_to_the_shared_code_reaches_the_next_worker(
     shutil.copytree(ROOT / "common" / "src", source, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "home" / "src", source, dirs_exist_ok=True)
     port = free_port()
-    process = gunicorn(
+    process = start_gunicorn(
         PORT=str(port),
         PYTHONPATH=str(source),
         GUNICORN_CMD_ARGS="--reload",
         PYTHONDONTWRITEBYTECODE="1",
         REDIS_PORT=str(redis_server.port),
         REDIS_PASSWORD=PASSWORD,
-        BOOKINGAPP_DRAIN_SECONDS="0",
     )
     page = f"http://127.0.0.1:{port}/home"
     try:
-        wait_until(lambda: http_status(page, timeout=2) == 200, 20, "gunicorn did not serve")
+        wait_serving(process, page)
         config = source / "bookingapp_common" / "config.py"
         text = config.read_text()
         assert '"SERVICE_LINKS": (),' in text
