@@ -154,7 +154,9 @@ def start_gunicorn(
         "REDIS_PORT": str(free_port()),
         **environment,
     }
-    return subprocess.Popen(GUNICORN, env=env, cwd=ROOT, stdout=stdout, stderr=stderr, text=True)
+    # Loopback only: a test server is nobody else's to reach (the image binds 0.0.0.0).
+    command = [*GUNICORN, "--bind", f"127.0.0.1:{env['PORT']}"]
+    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=stdout, stderr=stderr, text=True)
 
 
 def wait_serving(process: subprocess.Popen[str], url: str, timeout: float = 20) -> None:

@@ -135,8 +135,8 @@ def gunicorn() -> Iterator[tuple[subprocess.Popen, str]]:
         BOOKINGAPP_SERVICE="movie",
         PORT=str(port),
         BOOKINGAPP_DRAIN_SECONDS="2",
-        GUNICORN_WORKERS="2",  # health never asks Redis: the default free port will do
-    )
+        GUNICORN_WORKERS="2",
+    )  # no Redis: health never asks it
     base = f"http://127.0.0.1:{port}/movie"
     try:
         wait_serving(process, base + "/health")
