@@ -129,6 +129,31 @@ def test_without_a_trace_id_each_request_gets_its_own_new_id(
     assert ids == [first, first, second, second]
 
 
+# A master that makes an id, then forks two workers that each make one, as gunicorn does.
+FORKED_IDS = """
+import os, sys
+from bookingapp_common import logs
+print(logs.new_request_id())
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        print(logs.new_request_id(), flush=True)
+        os._exit(0)
+    os.waitpid(pid, 0)
+"""
+
+
+def test_workers_forked_from_one_master_each_make_their_own_ids() -> None:
+    """The ids are not drawn from a state the workers inherit and would all replay."""
+    # In a child process: forking this multi-threaded test process is unsafe.
+    made = subprocess.run(
+        [sys.executable, "-c", FORKED_IDS], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert len(made) == 3
+    assert all(re.fullmatch(r"[0-9a-f]{32}", made_id) for made_id in made)
+    assert len(set(made)) == 3
+
+
 @pytest.mark.parametrize(
     "sent",
     ["", "has spaces in it", "x" * 201, "line\u00e9break"],
