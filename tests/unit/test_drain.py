@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -50,21 +51,28 @@ class Kills:
         self.done.set()
 
 
-def test_first_sigterm_marks_draining_and_does_not_stop(tmp_path):
+@pytest.fixture
+def flag() -> mmap.mmap:
+    """A drain flag of the test's own, so the process's shared one stays down."""
+    return drain.new_flag()
+
+
+def test_first_sigterm_marks_draining_and_does_not_stop(flag):
     """The first SIGTERM raises the flag the workers read; gunicorn's stop is not called yet."""
     arbiter, kills = FakeArbiter(), Kills()
-    drain.install(arbiter, seconds=30, directory=tmp_path, kill=kills)
+    drain.install(arbiter, seconds=30, flag=flag, kill=kills)
+    assert drain.draining(flag) is False
     arbiter.handle_term()
-    assert drain.flag_path(os.getpid(), tmp_path).exists()
+    assert drain.draining(flag) is True
     assert arbiter.stopped == 0
     assert kills.sent == []
     assert arbiter.lines == ["SIGTERM: draining 30.0 s (health answers 503), then stopping"]
 
 
-def test_the_drain_ends_with_a_sigterm_to_the_master_after_the_drain_period(tmp_path):
+def test_the_drain_ends_with_a_sigterm_to_the_master_after_the_drain_period(flag):
     """After `seconds` the master gets SIGTERM again, which goes to the graceful stop."""
     arbiter, kills = FakeArbiter(), Kills()
-    drain.install(arbiter, seconds=0.3, directory=tmp_path, kill=kills)
+    drain.install(arbiter, seconds=0.3, flag=flag, kill=kills)
     began = time.monotonic()
     arbiter.handle_term()
     assert kills.done.wait(5)
@@ -75,60 +83,86 @@ def test_the_drain_ends_with_a_sigterm_to_the_master_after_the_drain_period(tmp_
     assert arbiter.stopped == 1
 
 
-def test_a_second_sigterm_during_the_drain_stops_at_once(tmp_path):
+def test_a_second_sigterm_during_the_drain_stops_at_once(flag):
     """An operator who insists (a second SIGTERM) gets gunicorn's graceful stop straight away."""
     arbiter = FakeArbiter()
-    drain.install(arbiter, seconds=30, directory=tmp_path, kill=Kills())
+    drain.install(arbiter, seconds=30, flag=flag, kill=Kills())
     arbiter.handle_term()
     arbiter.handle_term()
     assert arbiter.stopped == 1
 
 
-def test_no_drain_seconds_means_the_plain_graceful_stop(tmp_path):
+def test_no_drain_seconds_means_the_plain_graceful_stop(flag):
     """BOOKINGAPP_DRAIN_SECONDS=0: SIGTERM stops as gunicorn always did, no flag."""
     arbiter = FakeArbiter()
-    drain.install(arbiter, seconds=0, directory=tmp_path, kill=Kills())
+    drain.install(arbiter, seconds=0, flag=flag, kill=Kills())
     arbiter.handle_term()
     assert arbiter.stopped == 1
-    assert not drain.flag_path(os.getpid(), tmp_path).exists()
+    assert drain.draining(flag) is False
 
 
-def test_a_flag_left_by_an_earlier_run_is_cleared_at_start(tmp_path):
-    """A restarted server whose old flag survived starts healthy, not draining."""
-    drain.begin(os.getpid(), tmp_path)
-    drain.install(FakeArbiter(), seconds=5, directory=tmp_path, kill=Kills())
-    assert not drain.flag_path(os.getpid(), tmp_path).exists()
+# A master that forks a worker, then begins draining; the worker reports what it reads.
+WORKER_READS_THE_MASTERS_FLAG = """
+import os
+from bookingapp_common import drain
+ready, go = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.read(ready, 1)  # until the master has begun
+    print(drain.draining(), flush=True)
+    os._exit(0)
+drain.begin()
+os.write(go, b"x")
+os.waitpid(pid, 0)
+"""
 
 
-def test_workers_see_their_own_masters_flag_only(tmp_path):
-    """A worker reads the flag of its parent (the master); another server's flag is not its."""
-    drain.begin(os.getppid() + 1, tmp_path)
-    assert drain.draining(tmp_path) is False
-    drain.begin(os.getppid(), tmp_path)
-    assert drain.draining(tmp_path) is True
+def test_a_worker_forked_before_the_drain_reads_the_masters_flag():
+    """Workers fork at start; the drain begins later, in the master, and they see it."""
+    # In a child process: forking this multi-threaded test process is unsafe.
+    said = subprocess.run(
+        [sys.executable, "-c", WORKER_READS_THE_MASTERS_FLAG],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert said == "True\n"
 
 
-def test_health_answers_503_draining_while_the_page_still_serves(
-    redis_server, redis_client, tmp_path, monkeypatch
-):
+def test_another_servers_drain_is_not_this_ones(flag):
+    """Two servers on one host (two masters) never share a flag."""
+    drain.begin(flag)
+    assert drain.draining(flag) is True
+    assert drain.draining(drain.new_flag()) is False
+    assert drain.draining() is False
+
+
+def test_health_answers_503_draining_while_the_page_still_serves(redis_server, redis_client):
     """Draining: /S/health says 503 "draining" (load balancers drop it); the page answers 200."""
-    monkeypatch.setattr(drain, "FLAG_DIR", tmp_path)
     client = create_app(app_config(redis_server.port)).test_client()
     assert client.get("/home/health").status_code == 200
-    drain.begin(os.getppid(), tmp_path)
-    health = client.get("/home/health")
+    drain.begin()
+    try:
+        health = client.get("/home/health")
+        page = client.get("/home", headers=JSON)
+    finally:
+        drain.clear()
     assert health.status_code == 503
     assert health.get_json() == {
         "status": "draining",
         "service": "home",
         "instance": "test-instance",
     }
-    assert client.get("/home", headers=JSON).status_code == 200
+    assert page.status_code == 200
+    assert client.get("/home/health").status_code == 200
 
 
-@pytest.fixture
-def gunicorn() -> Iterator[tuple[subprocess.Popen, str]]:
-    """Run the real gunicorn config for movie on a free loopback port, drain 2 s."""
+@pytest.fixture(params=["", "--reload"], ids=["as-in-the-image", "with-reload"])
+def gunicorn(request) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Run the real gunicorn config for movie on a free loopback port, drain 2 s.
+
+    Also with --reload (compose.override.yaml), whose workers import the code afresh.
+    """
     port = free_port()
     process = start_gunicorn(
         subprocess.DEVNULL,
@@ -136,6 +170,7 @@ def gunicorn() -> Iterator[tuple[subprocess.Popen, str]]:
         PORT=str(port),
         BOOKINGAPP_DRAIN_SECONDS="2",
         GUNICORN_WORKERS="2",
+        GUNICORN_CMD_ARGS=request.param,
     )  # no Redis: health never asks it
     base = f"http://127.0.0.1:{port}/movie"
     try:
@@ -161,4 +196,3 @@ def test_gunicorn_drains_on_sigterm_then_exits_0(gunicorn):
     assert process.wait(timeout=15) == 0
     took = time.monotonic() - sent
     assert 2 <= took < 10
-    assert not Path(drain.flag_path(process.pid)).exists()

@@ -1,6 +1,6 @@
-"""The drain's housekeeping: the master's flag removed at exit, the timer never holding exit up.
+"""The drain's housekeeping: its timer never holds a stopping master's exit up.
 
-tests/unit/test_drain.py proves the drain itself; these pin what happens around it, which
+tests/unit/test_drain.py proves the drain itself; this pins what happens around it, which
 only shows when a process exits.
 """
 
@@ -13,30 +13,7 @@ from bookingapp_common import drain
 from tests.unit.test_drain import FakeArbiter, Kills
 
 
-def test_install_registers_the_masters_flag_for_removal_at_exit(tmp_path, monkeypatch):
-    """At exit the master's own flag, in the drain's directory, is cleared."""
-    registered: list[tuple[object, ...]] = []
-    monkeypatch.setattr(drain.atexit, "register", lambda *call: registered.append(call))
-    drain.install(FakeArbiter(), seconds=5, directory=tmp_path, kill=Kills())
-    assert registered == [(drain._clear_if_master, os.getpid(), tmp_path)]
-
-
-def test_the_master_clears_its_flag_at_exit(tmp_path):
-    """In the master (the pid that installed the drain) the flag is removed."""
-    drain.begin(os.getpid(), tmp_path)
-    drain._clear_if_master(os.getpid(), tmp_path)
-    assert not drain.flag_path(os.getpid(), tmp_path).exists()
-
-
-def test_a_worker_leaves_its_masters_flag_at_exit(tmp_path):
-    """A worker inherits the atexit hook; its exit must not end its master's drain."""
-    master = os.getpid() + 1
-    drain.begin(master, tmp_path)
-    drain._clear_if_master(master, tmp_path)
-    assert drain.flag_path(master, tmp_path).exists()
-
-
-def test_the_drain_timer_is_a_daemon_that_sends_sigterm_after_the_drain(tmp_path, monkeypatch):
+def test_the_drain_timer_is_a_daemon_that_sends_sigterm_after_the_drain(monkeypatch):
     """The timer never keeps a stopping master alive, and sends SIGTERM to it when due."""
     timers: list[Timer] = []
 
@@ -55,7 +32,7 @@ def test_the_drain_timer_is_a_daemon_that_sends_sigterm_after_the_drain(tmp_path
 
     monkeypatch.setattr(drain.threading, "Timer", Timer)
     arbiter, kills = FakeArbiter(), Kills()
-    drain.install(arbiter, seconds=12.5, directory=tmp_path, kill=kills)
+    drain.install(arbiter, seconds=12.5, flag=drain.new_flag(), kill=kills)
     arbiter.handle_term()
     [timer] = timers
     assert (timer.seconds, timer.function, timer.args) == (

@@ -26,52 +26,56 @@ Why this mechanism, on the evidence (docs/benchmark.md, "Replicas coming and goi
   (BOOKINGAPP_DRAIN_SECONDS=0 in the task definition would skip it), and DRAIN_SECONDS +
   gunicorn's graceful timeout (15 + 10 s) stays inside the 30 s stopTimeout.
 
-The flag is a file in /dev/shm (memory, writable on a read-only root, shared by the master
-and its workers), named after the master's pid so two servers on one host never share it.
+The flag is one byte of memory shared by the master and its workers: an anonymous shared
+mapping made when this module is imported, which gunicorn_conf.py does in the master before
+any worker forks, so every worker reads the byte the master writes. It belongs to that one
+server (no name two servers could share) and dies with it (nothing to clean up), and
+reading it makes no system call: the health path asked the file system once per probe,
+which cost more than the rest of the view (docs/benchmark.md).
 """
 
 from __future__ import annotations
 
-import atexit
+import mmap
 import os
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 # Until Docker has marked the replica unhealthy and Traefik dropped it (see above); short
 # enough that drain + graceful timeout (10 s) stays inside ECS's 30 s stopTimeout.
 # gunicorn_conf.py reads BOOKINGAPP_DRAIN_SECONDS to change it (0: no drain).
 DRAIN_SECONDS = 15.0
-FLAG_DIR = Path("/dev/shm")  # noqa: S108 - shared memory between master and workers, not a temp file
+# The server's flag: 1 while draining. Shared (MAP_SHARED, mmap's default), so a fork
+# inherits the same byte, not a copy; a test makes its own with new_flag().
+SHARED = mmap.mmap(-1, 1)
 
 
-def flag_path(master_pid: int, directory: Path | None = None) -> Path:
-    """Return the flag file that says the server with this master pid is draining."""
-    return (directory or FLAG_DIR) / f"bookingapp-draining-{master_pid}"
+def new_flag() -> mmap.mmap:
+    """Return a flag of its own, down, shared with the processes forked after this call."""
+    return mmap.mmap(-1, 1)
 
 
-def draining(directory: Path | None = None) -> bool:
-    """Say whether this worker's server is draining (asked by the health view, per request)."""
-    # One stat of a string path: a Path object per request cost as much as the view.
-    return os.path.exists(f"{directory or FLAG_DIR}/bookingapp-draining-{os.getppid()}")
+def draining(flag: mmap.mmap = SHARED) -> bool:
+    """Say whether this server is draining (asked by the health view, per request)."""
+    return flag[0] == 1
 
 
-def begin(master_pid: int, directory: Path | None = None) -> None:
+def begin(flag: mmap.mmap = SHARED) -> None:
     """Mark the server draining: from now on its health path answers 503."""
-    flag_path(master_pid, directory).touch()
+    flag[0] = 1
 
 
-def clear(master_pid: int, directory: Path | None = None) -> None:
-    """Remove a flag left from an earlier run, so a restarted server is healthy again."""
-    flag_path(master_pid, directory).unlink(missing_ok=True)
+def clear(flag: mmap.mmap = SHARED) -> None:
+    """Mark the server serving again (a test that began a drain puts the flag back)."""
+    flag[0] = 0
 
 
 def install(
     arbiter: Any,
     seconds: float = DRAIN_SECONDS,
-    directory: Path | None = None,
+    flag: mmap.mmap = SHARED,
     kill: Callable[[int, int], None] = os.kill,
 ) -> None:
     """Make the gunicorn arbiter drain on its first SIGTERM, then stop gracefully on a second.
@@ -82,8 +86,6 @@ def install(
     """
     graceful_stop = arbiter.handle_term
     pid = os.getpid()
-    clear(pid, directory)
-    atexit.register(_clear_if_master, pid, directory)
     started = threading.Event()
 
     def handle_term() -> None:
@@ -92,16 +94,10 @@ def install(
             graceful_stop()
             return
         started.set()
-        begin(pid, directory)
+        begin(flag)
         arbiter.log.info("SIGTERM: draining %.1f s (health answers 503), then stopping", seconds)
         timer = threading.Timer(seconds, kill, (pid, signal.SIGTERM))
         timer.daemon = True
         timer.start()
 
     arbiter.handle_term = handle_term
-
-
-def _clear_if_master(master_pid: int, directory: Path | None) -> None:
-    """At exit, remove the master's flag; a worker (which inherits atexit) leaves it alone."""
-    if os.getpid() == master_pid:
-        clear(master_pid, directory)

@@ -85,11 +85,13 @@ def post_fork(server: Any, worker: Any) -> None:
 
     The master imported bookingapp_common above (settings, drain, logs) and a worker forks
     from it: without this, a worker started after an edit to those modules runs them as
-    they were when the master started, though gunicorn logged that it reloaded.
+    they were when the master started, though gunicorn logged that it reloaded. The drain
+    stays: its flag is the master's memory, which a fresh import would not share.
     """
     if server.cfg.reload:
         for name in [n for n in sys.modules if n.split(".", 1)[0].startswith("bookingapp_")]:
-            del sys.modules[name]
+            if name != drain.__name__:
+                del sys.modules[name]
 
 
 def post_worker_init(worker: Any) -> None:
