@@ -34,8 +34,8 @@ _forbidden: list[str] = []
 DOCKER_GROUP = "docker"
 
 # The fixtures that start a Redis: a redis-server process where one is installed, else a
-# container (tests/unit/conftest.py, tests/unit/test_redis_tls.py).
-REDIS_FIXTURES = {"redis_server", "tls_redis"}
+# container (tests/unit/conftest.py, tests/unit/test_redis_tls.py, tests/unit/test_failover.py).
+REDIS_FIXTURES = {"redis_server", "tls_redis", "redis_pair"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker

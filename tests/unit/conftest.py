@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 import redis
 from testcontainers.core.container import DockerContainer
+from testcontainers.core.network import Network
 
 from bookingapp_common import snapshots
 from bookingapp_home import create_app
@@ -88,11 +90,19 @@ class RedisContainerServer:
     built before a restart finds Redis again at the address it was given.
     """
 
-    def __init__(self, image: str) -> None:
+    def __init__(
+        self, image: str, *options: str, network: Network | None = None, alias: str = ""
+    ) -> None:
         self.port = free_port()
+        self.options = options  # as the process's (a replica's --replicaof names an alias)
         self.container = DockerContainer(image).with_command(
-            f"redis-server --save '' --appendonly no --requirepass {PASSWORD}"
+            " ".join(
+                ["redis-server", "--save", "''", "--appendonly", "no", "--requirepass", PASSWORD]
+                + [shlex.quote(option) for option in options]
+            )
         )
+        if network is not None:  # nodes that must reach each other (a primary and its replica)
+            self.container.with_network(network).with_network_aliases(alias or "redis")
         # Loopback only, so a throwaway password is never reachable from the network.
         # with_bind_ports() takes no host address; docker-py's `ports` mapping does.
         self.container.ports[6379] = ("127.0.0.1", self.port)

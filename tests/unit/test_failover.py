@@ -1,4 +1,4 @@
-"""A Redis failover under load: a primary/replica pair of redis-servers behind one name.
+"""A Redis failover under load: a primary/replica pair of Redis servers behind one name.
 
 What ElastiCache Multi-AZ (or a Redis task replacement) looks like from the app: Redis's own
 coordinated FAILOVER swaps the roles (writes paused, the replica caught up, then promoted;
@@ -16,29 +16,39 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import redis
+from testcontainers.core.network import Network
 
 from bookingapp_common.counter import PROBE_INTERVAL_SECONDS
 from bookingapp_home import create_app
 from tests.stubs import Name
-from tests.support import JSON, wait_until
-from tests.unit.conftest import PASSWORD, RedisServer, app_config
+from tests.support import JSON, unit_redis_is_a_container, wait_until
+from tests.unit.conftest import (
+    PASSWORD,
+    REDIS_IMAGE,
+    RedisContainerServer,
+    RedisServer,
+    app_config,
+)
 
 # Visits are 200 again this long after the name points at the new primary, at most.
 RECOVERY_SECONDS = 2.0
 CLIENTS = 12
 KEY = "bookingapp:home:hits"
+Node = RedisServer | RedisContainerServer
 
 
-def client_for(server: RedisServer) -> redis.Redis:
+def client_for(server: Node) -> redis.Redis:
     """Return a plain client on one node (not through the name)."""
     return redis.Redis(port=server.port, password=PASSWORD, decode_responses=True)
 
 
-def role(server: RedisServer) -> str:
+def role(server: Node) -> str:
     """Return what the node says it is: master or slave."""
     return str(client_for(server).execute_command("ROLE")[0])
 
@@ -47,53 +57,82 @@ def role(server: RedisServer) -> str:
 class Pair:
     """A primary and its replica, and the name the app connects through."""
 
-    primary: RedisServer
-    replica: RedisServer
+    primary: Node
+    replica: Node
     name: Name
 
     def fail_over(self) -> None:
         """Promote the replica the way Redis's coordinated failover does; the name stays."""
-        client_for(self.primary).execute_command(
-            "FAILOVER", "TO", "127.0.0.1", self.replica.port, "TIMEOUT", 5000
-        )
+        # No TO: the primary's one replica, by whatever address the primary knows it
+        # (127.0.0.1 and its port for a process, its container address for a container).
+        client_for(self.primary).execute_command("FAILOVER", "TIMEOUT", 5000)
         wait_until(lambda: role(self.replica) == "master", 10, "the replica was not promoted")
         wait_until(lambda: role(self.primary) == "slave", 10, "the old primary was not demoted")
 
 
-@pytest.fixture
-def pair(tmp_path) -> Iterator[Pair]:
-    """Start a primary, a replica of it in sync, and a name pointing at the primary."""
+@contextmanager
+def nodes(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
+    """Start a primary and a replica of it: redis-server processes, else containers.
+
+    The containers share a network of their own, where the replica reaches the primary by
+    its alias as a process reaches it on 127.0.0.1; each is published on loopback, so the
+    test and the name reach both as they reach the processes.
+    """
+    if unit_redis_is_a_container():
+        with Network() as network:
+            primary = RedisContainerServer(
+                REDIS_IMAGE, "--masterauth", PASSWORD, network=network, alias="primary"
+            )
+            replica = RedisContainerServer(
+                REDIS_IMAGE, "--masterauth", PASSWORD, "--replicaof", "primary", "6379",
+                network=network, alias="replica",
+            )  # fmt: skip
+            with started(primary, replica):
+                yield primary, replica
+        return
     binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("the failover test runs two redis-server processes; none is on PATH")
+    if binary is None:  # BOOKINGAPP_TEST_REDIS=local on a machine without one
+        pytest.skip("BOOKINGAPP_TEST_REDIS=local but no redis-server on PATH")
     # A full sync writes an RDB file: each node in a directory of its own, not the repo's.
     (tmp_path / "primary").mkdir()
     (tmp_path / "replica").mkdir()
     primary = RedisServer(binary, "--masterauth", PASSWORD, "--dir", str(tmp_path / "primary"))
-    primary.start()
     replica = RedisServer(
-        binary,
-        "--masterauth",
-        PASSWORD,
-        "--dir",
-        str(tmp_path / "replica"),
-        "--replicaof",
-        "127.0.0.1",
-        str(primary.port),
-    )
-    replica.start()
-    name = Name(primary.port)
+        binary, "--masterauth", PASSWORD, "--dir", str(tmp_path / "replica"),
+        "--replicaof", "127.0.0.1", str(primary.port),
+    )  # fmt: skip
+    with started(primary, replica):
+        yield primary, replica
+
+
+@contextmanager
+def started(*servers: Node) -> Iterator[None]:
+    """Start the servers in order; remove those started, last first, whatever happens."""
+    up: list[Node] = []
     try:
-        wait_until(
-            lambda: client_for(replica).info("replication")["master_link_status"] == "up",
-            10,
-            "the replica did not sync with the primary",
-        )
-        yield Pair(primary, replica, name)
+        for server in servers:
+            server.start()
+            up.append(server)
+        yield
     finally:
-        name.close()
-        replica.remove()
-        primary.remove()
+        for server in reversed(up):
+            server.remove()
+
+
+@pytest.fixture
+def redis_pair(tmp_path) -> Iterator[Pair]:
+    """Start a primary, a replica of it in sync, and a name pointing at the primary."""
+    with nodes(tmp_path) as (primary, replica):
+        name = Name(primary.port)
+        try:
+            wait_until(
+                lambda: client_for(replica).info("replication")["master_link_status"] == "up",
+                30,
+                "the replica did not sync with the primary",
+            )
+            yield Pair(primary, replica, name)
+        finally:
+            name.close()
 
 
 @dataclass
@@ -123,13 +162,14 @@ class Visits:
         return [status for at, status in list(self.answers) if at > moment]
 
 
-def test_after_a_failover_visits_count_again_within_the_bound_and_none_twice(pair):
+def test_after_a_failover_visits_count_again_within_the_bound_and_none_twice(redis_pair):
     """Promote the replica under load, point the name at it: 200s again within the bound.
 
     Meanwhile /ready says 503 (this instance cannot write), no answer is a 500, and the new
     primary's count is exactly the number of 200 answers: nothing counted twice, nothing
     answered 200 and lost.
     """
+    pair = redis_pair
     app = create_app(app_config(pair.name.port))
     visits = Visits(app)
     threads = visits.run(CLIENTS)
