@@ -181,9 +181,11 @@ def test_rollback_sends_everything_back_to_blue_and_removes_green(bluegreen):
 def test_a_green_replica_that_dies_while_baking_rolls_the_release_back(bluegreen):
     """The unhealthy-hosts alarm, locally: green loses a replica, everything goes back to blue.
 
-    Production is on green when the replica is killed, so the requests it had in flight
-    fail (as on AWS); what is checked is that the release rolls back by itself and that
-    blue then serves every request.
+    Production runs on green through the bake, then stops just before the replica is
+    killed: the requests Traefik would still send the dead replica are refused (502s) and
+    trip the 5xx alarm about as often as Docker's report of the exit trips this one,
+    whichever the release reads first (seen in a CI run under load), and the 5xx alarm has
+    its own test below. After the rollback new production traffic is all blue's.
     """
     blue = bluegreen.instances()
     production, _ = bluegreen.load()
@@ -192,18 +194,24 @@ def test_a_green_replica_that_dies_while_baking_rolls_the_release_back(bluegreen
         with production:
             release.wait_for_line("baking")
             green = green_of(bluegreen, blue)
-            victim = next(r for r in bluegreen.edge.replicas(SERVICE) if r.hostname in green)
-            subprocess.run(["docker", "kill", victim.id], check=True, capture_output=True)
-            assert release.finish() == 1, release.seen
-            done = time.monotonic()
-            production.wait_for(30, since=done)
+            baking = time.monotonic()
+            production.wait_for(5, since=baking)
+        assert_only(between(production, baking, time.monotonic()), green)
+        victim = next(r for r in bluegreen.edge.replicas(SERVICE) if r.hostname in green)
+        subprocess.run(["docker", "kill", victim.id], check=True, capture_output=True)
+        assert release.finish() == 1, release.seen
     finally:
         release.kill()
+    assert {a.status for a in production.answers} == {200}
 
     output = "\n".join(release.seen)
     assert f"alarm: green replica {victim.name} is not running" in output
     assert "ROLLBACK_SUCCESSFUL" in output
-    assert_back_on_blue(bluegreen, production, blue, done)
+    after, _ = bluegreen.load()
+    with after:
+        done = time.monotonic()
+        after.wait_for(30, since=done)
+    assert_back_on_blue(bluegreen, after, blue, done)
 
 
 @pytest.mark.docker
