@@ -3,7 +3,7 @@
 Each test resolves service.yaml with the parameters the CLI sends for a service whose
 [deployment] says blue_green (or rolling), the way CloudFormation applies conditions.
 What this proves: which properties and resources the template asks AWS for. What it does
-not: that ECS accepts them (cfn-lint checks them against AWS's schema in test_lint.py) or
+not: that ECS accepts them (cfn-lint checks them against AWS's schema in test_cfn_lint.py) or
 how a real deployment moves traffic (only an AWS account shows that).
 """
 

@@ -1,7 +1,7 @@
 """[deployment] in the parameter files: rolling, blue/green, linear or canary; bake times, approval.
 
 Each refusal is a ParamsError naming the file and key, on one line; Redis may only roll.
-The ranges are ECS's (cfn-lint's bundled AWS::ECS::Service schema; tests/infra/test_lint.py
+The ranges are ECS's (cfn-lint's bundled AWS::ECS::Service schema; tests/infra/test_cfn_lint.py
 checks the rendered template against it too).
 """
 

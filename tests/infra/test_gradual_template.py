@@ -5,7 +5,7 @@ blue/green. What this proves: that a linear or canary app gets ECS's strategy wi
 configuration and everything blue/green has (green's group, both rules, the role, the
 alarms on both groups, the breaker, approval). What it does not: that ECS moves the
 weights as asked (only an AWS account shows that); cfn-lint checks the rendered values
-against AWS's schema in test_lint.py.
+against AWS's schema in test_cfn_lint.py.
 """
 
 from __future__ import annotations
