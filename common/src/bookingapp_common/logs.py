@@ -19,14 +19,16 @@ It goes to sys.stdout, as the handlers' lines.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
+import select
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, TextIO
 
 from flask import Flask, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
@@ -167,13 +169,48 @@ class _Clock:
         return f"{text}.{int((now - whole) * 1000):03d}Z"
 
 
+class StdoutLines:
+    """Write lines to sys.stdout from many threads; one of up to PIPE_BUF bytes is never split."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # for a stream in memory: a TextIOWrapper is not thread-safe
+        self._stream: TextIO | None = None
+        self._fd: int | None = None
+
+    def write(self, line: str) -> None:
+        """Write one line (ASCII, newline included)."""
+        stream = sys.stdout
+        if stream is not self._stream:  # first line, or a test swapped sys.stdout
+            self._stream, self._fd = stream, _fd_of(stream)
+        if self._fd is None:
+            with self._lock:
+                stream.write(line)
+                stream.flush()
+            return
+        # One write(2) of at most PIPE_BUF bytes to a pipe is never split or interleaved
+        # (POSIX), so no lock: with one, the threads queued behind whichever was in the
+        # system call, and those hand-offs cost the health path more than the rest of its
+        # access line in a container (docs/benchmark.md). AccessLog keeps within PIPE_BUF.
+        data = line.encode("ascii")
+        while data:
+            data = data[os.write(self._fd, data) :]
+
+
+def _fd_of(stream: TextIO) -> int | None:
+    """Return the stream's file descriptor, or None for one in memory (a test's capture)."""
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
+
+
 class AccessLog:
     """WSGI middleware: give each request its id, return it, and write one access line."""
 
     def __init__(self, app: WsgiApp, service: str, instance: str) -> None:
         self.app = app
         self._clock = _Clock()
-        self._lock = threading.Lock()  # one line at a time: a TextIOWrapper is not thread-safe
+        self._out = StdoutLines()
         # Everything but the time is known before the request: the line's fixed middle.
         self._head = (
             f'","level":"INFO","logger":"{ACCESS_LOGGER}","message":"request",'
@@ -201,22 +238,70 @@ class AccessLog:
         """Write the request's access line to stdout."""
         # The path as Flask shows it: WSGI's latin-1 text back to bytes, read as UTF-8.
         path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
-        client = environ.get("REMOTE_ADDR")
-        problem = environ.get(PROBLEM)
-        said = "" if problem is None else f',"problem":{encode_basestring_ascii(problem)}'
-        line = (
-            f'{{"time":"{self._clock.stamp(time.time())}{self._head}'
-            f"{encode_basestring_ascii(environ.get('REQUEST_METHOD', ''))},"
-            f'"path":{encode_basestring_ascii("/" + path.lstrip("/"))},'
-            f'"status":{int(status[:3]) if status[:3].isdigit() else 0},'
-            f'"duration_ms":{round(elapsed * 1000, 2)},'
-            f'"client":{"null" if client is None else encode_basestring_ascii(client)},'
-            f'"request_id":{encode_basestring_ascii(environ[REQUEST_ID])}{said}}}\n'
+        fields: dict[str, str | None] = {
+            "method": environ.get("REQUEST_METHOD", ""),
+            "path": "/" + path.lstrip("/"),
+            "client": environ.get("REMOTE_ADDR"),
+            "request_id": environ[REQUEST_ID],
+            "problem": environ.get(PROBLEM),
+        }
+        code = int(status[:3]) if status[:3].isdigit() else 0
+        line = self.line(fields, code, elapsed)
+        if len(line) > LINE_LIMIT:  # a 16 K path, say: the ALB forwards one
+            whole = len(fields["path"] or "")
+            line = self.line(cut(fields, len(line) - LINE_LIMIT + 32), code, elapsed, whole)
+        self._out.write(line)
+
+    def line(
+        self, fields: dict[str, str | None], code: int, elapsed: float, path_length: int = 0
+    ) -> str:
+        """Return the access line; `path_length` is the whole path's when it was cut."""
+        text = {
+            name: "null" if value is None else encode_basestring_ascii(value)
+            for name, value in fields.items()
+        }
+        said = "" if fields["problem"] is None else f',"problem":{text["problem"]}'
+        if path_length:
+            said += f',"path_length":{path_length}'
+        return (
+            f'{{"time":"{self._clock.stamp(time.time())}{self._head}{text["method"]},'
+            f'"path":{text["path"]},"status":{code},"duration_ms":{round(elapsed * 1000, 2)},'
+            f'"client":{text["client"]},"request_id":{text["request_id"]}{said}}}\n'
         )
-        with self._lock:
-            stream = sys.stdout
-            stream.write(line)
-            stream.flush()
+
+
+# At most one pipe buffer's worth (POSIX's PIPE_BUF): StdoutLines writes it in one piece.
+LINE_LIMIT = select.PIPE_BUF
+# What a line keeps of a field that is not ours before the path gives way (client
+# values are short on any real request: a method, an address).
+FIELD_KEEP = {"method": 32, "client": 64, "problem": 512}
+
+
+def cut(fields: dict[str, str | None], excess: int) -> dict[str, str | None]:
+    """Return the fields shortened by at least `excess` characters once encoded, path last."""
+    kept = dict(fields)
+    for name, keep in FIELD_KEEP.items():
+        value = kept[name]
+        if value is not None and len(value) > keep:
+            excess -= _encoded_length(value) - _encoded_length(value[:keep])
+            kept[name] = value[:keep]
+    path = kept["path"] or ""
+    room = _encoded_length(path) - excess
+    # The longest start of the path that fits (a character encodes to 1-12 of them).
+    low, high = 0, len(path)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _encoded_length(path[:middle]) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    kept["path"] = path[:low]
+    return kept
+
+
+def _encoded_length(text: str) -> int:
+    """Return how long text is as a JSON string in the line."""
+    return len(encode_basestring_ascii(text))
 
 
 def init_app(app: Flask, service: str, instance: str) -> None:
