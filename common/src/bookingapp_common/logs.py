@@ -13,7 +13,9 @@ The access line (one per request) is written by AccessLog, a WSGI middleware aro
 whole app, in the same shape as the formatter's lines (time, level, logger, message, then
 the fields) but built directly: a LogRecord, its filters, the JSON formatter and a
 handler are the most expensive part of a health answer, which every probe pays for.
-It goes to sys.stdout, as the handlers' lines.
+It goes to sys.stdout, as the handlers' lines, in one write(2) of at most PIPE_BUF (4096)
+bytes, which no other line can split: a longer path is cut, and `path_length` says how
+long it was.
 """
 
 from __future__ import annotations
