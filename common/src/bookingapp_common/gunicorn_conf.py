@@ -67,7 +67,7 @@ class AccessLineByTheApp(Logger):  # type: ignore[misc]  # gunicorn is untyped
 
     # A logconfig_dict turns gunicorn's access log on whatever `accesslog` says, and then
     # every request built its atoms and a LogRecord for a handler that discards them:
-    # ~6 % of a health answer's time in a profile (docs/benchmark.md, "The framework's floor").
+    # ~6 % of a health answer's time in a profile (docs/benchmark.md, "The per-request path").
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         """Write nothing: the app's own line has the request id and the problem."""
 

@@ -251,7 +251,8 @@ class AccessLog:
         line = self.line(fields, code, elapsed)
         if len(line) > LINE_LIMIT:  # a 16 K path, say: the ALB forwards one
             whole = len(fields["path"] or "")
-            line = self.line(cut(fields, len(line) - LINE_LIMIT + 32), code, elapsed, whole)
+            excess = len(line) - LINE_LIMIT + len(f',"path_length":{whole}')
+            line = self.line(cut(fields, excess), code, elapsed, whole)
         self._out.write(line)
 
     def line(
