@@ -47,14 +47,16 @@ from typing import Any
 # enough that drain + graceful timeout (10 s) stays inside ECS's 30 s stopTimeout.
 # gunicorn_conf.py reads BOOKINGAPP_DRAIN_SECONDS to change it (0: no drain).
 DRAIN_SECONDS = 15.0
-# The server's flag: 1 while draining. Shared (MAP_SHARED, mmap's default), so a fork
-# inherits the same byte, not a copy; a test makes its own with new_flag().
-SHARED = mmap.mmap(-1, 1)
 
 
 def new_flag() -> mmap.mmap:
     """Return a flag of its own, down, shared with the processes forked after this call."""
+    # MAP_SHARED (mmap's default): a fork inherits the same byte, not a copy.
     return mmap.mmap(-1, 1)
+
+
+# The server's flag: 1 while draining. A test makes one of its own with new_flag().
+SHARED = new_flag()
 
 
 def draining(flag: mmap.mmap = SHARED) -> bool:
