@@ -83,6 +83,14 @@ class Edge:
         """Return Traefik's {server URL: status} for the service."""
         return self.traefik.pool(service)
 
+    def status_in_pool(self, replica: docker.Replica) -> str | None:
+        """Return the replica's status in its service's pool; None once Traefik does not list it."""
+        urls = {f"//{address}:" for address in replica.addresses}
+        for url, status in self.pool(replica.service).items():
+            if any(u in url for u in urls):
+                return status
+        return None
+
 
 @contextmanager
 def edge_stack(

@@ -1,20 +1,28 @@
 """Count what clients see through the listener while replicas come and go (docs/benchmark.md).
 
     uv run python -m tests.compose.events            # this checkout's code and compose.yaml
+    uv run python -m tests.compose.events --drain 3  # only the drain's timeline, 3 times
 
 The same events as tests/compose/test_zero_downtime.py and tests/local/strategies/test_rolling.py,
 counted instead of asserted: 8 clients on GET /home through Traefik's published port
 during each event, then the non-200 answers and the answers in all. Run it from an older
 checkout (with this file and bookingapp_infra/local copied in) for the "before" figures.
+
+`--drain N` times what the drain relies on instead (common/src/bookingapp_common/drain.py):
+from SIGTERM to one replica under that load, until Traefik's check says DOWN, until Docker
+says unhealthy, until the replica is out of Traefik's configuration for good, and until it
+has exited; the third must come before the drain ends.
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import time
 from collections.abc import Callable
 
-from bookingapp_infra.local.docker import docker, inspect
+from bookingapp_common.drain import DRAIN_SECONDS
+from bookingapp_infra.local.docker import Replica, docker, inspect
 from tests.compose.edge import Edge, Traffic, edge_stack, relabelled_image
 
 STEADY = 100
@@ -37,6 +45,36 @@ def sigterm_one(edge: Edge) -> None:
         time.sleep(0.2)
     docker("start", target.id)
     edge.wait_in_pool("home")
+
+
+def drain_timeline(edge: Edge) -> dict[str, float]:
+    """SIGTERM one home replica; return seconds from it to each step of leaving, then restart it."""
+    target = edge.replicas("home")[0]
+    steps = {
+        "DOWN in Traefik": lambda: edge.status_in_pool(target) != "UP",
+        "unhealthy in Docker": lambda: health(target) == "unhealthy",
+        "out of Traefik": lambda: edge.status_in_pool(target) is None,
+        "exited": lambda: health(target) is None,
+    }
+    began = time.monotonic()
+    docker("kill", "--signal", "TERM", target.id)
+    seen: dict[str, float] = {}
+    while len(seen) < len(steps) and time.monotonic() < began + 60:
+        for step, happened in steps.items():
+            if step not in seen and happened():
+                seen[step] = time.monotonic() - began
+        time.sleep(0.1)
+    docker("start", target.id)
+    edge.wait_in_pool("home")
+    return seen
+
+
+def health(replica: Replica) -> str | None:
+    """Return Docker's health status of a running replica, or None once it has stopped."""
+    [container] = inspect([replica.id])
+    if not container["State"]["Running"]:
+        return None
+    return container["State"]["Health"]["Status"]
 
 
 def scale_out_and_in(edge: Edge) -> None:
@@ -91,9 +129,27 @@ def measure(edge: Edge, name: str, event: Callable[[Edge], None]) -> None:
     print(f"{name:<26} {failed:>6} failed of {len(traffic.answers):>6} ({took:.1f} s) {kinds}")
 
 
+def measure_drain(edge: Edge, times: int) -> None:
+    """Print the drain's timeline `times` times, each under steady load."""
+    print(f"seconds after SIGTERM (the drain lasts {DRAIN_SECONDS:g} s):")
+    for _ in range(times):
+        with Traffic(edge.port, "/home") as traffic:
+            traffic.wait_for(STEADY)
+            seen = drain_timeline(edge)
+        failed = sum(traffic.failures().values())
+        line = ", ".join(f"{step} {at:.1f}" for step, at in seen.items())
+        print(f"  {line}; {failed} failed of {len(traffic.answers)}")
+
+
 def main() -> None:
     """Bring up a stack, run each event once, print a line per event."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--drain", type=int, metavar="N", help="only time the drain, N times")
+    drain = parser.parse_args().drain
     with edge_stack() as edge:
+        if drain:
+            measure_drain(edge, drain)
+            return
         measure(edge, "restart one by one", restart_one_by_one)
         measure(edge, "SIGTERM to one replica", sigterm_one)
         measure(edge, "scale 2 -> 4 -> 2", scale_out_and_in)

@@ -57,7 +57,9 @@ def test_sigterm_to_one_replica_takes_it_out_of_the_pool_before_it_stops(edge):
     target = edge.replicas("home")[0]
     with steady_load(edge):
         docker("kill", "--signal", "TERM", target.id)
-        wait_until(lambda: not up_in_pool(edge, target), 10, "still UP in the pool after SIGTERM")
+        wait_until(
+            lambda: edge.status_in_pool(target) != "UP", 10, "still UP in the pool after SIGTERM"
+        )
         assert state(target)["Running"], "it stopped before it left the pool"
         wait_until(lambda: not state(target)["Running"], 40, "still running after SIGTERM", 0.2)
         assert state(target)["ExitCode"] == 0  # a clean stop, not the SIGKILL after 30 s
@@ -69,13 +71,6 @@ def state(replica: Replica) -> dict:
     """Return the replica's container state (running, started at, exit code)."""
     [container] = inspect([replica.id])
     return container["State"]
-
-
-def up_in_pool(edge: Edge, replica: Replica) -> bool:
-    """Say whether Traefik lists the replica as UP."""
-    urls = {f"//{address}:" for address in replica.addresses}
-    pool = edge.pool("home")
-    return any(status == "UP" and any(u in url for u in urls) for url, status in pool.items())
 
 
 def test_scaling_to_four_and_back_to_two_fails_no_request(edge):
