@@ -47,7 +47,7 @@ ENV BOOKINGAPP_SERVICE=${SERVICE} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 COPY --from=build /app/.venv /app/.venv
-# The health check: a bash script, so a check every 2 s costs no Python start (issue 23).
+# The health check: a bash script, so a check every few seconds costs no Python start (issue 23).
 COPY --chmod=0755 common/bin/bookingapp-healthcheck /usr/local/bin/bookingapp-healthcheck
 # /tmp writable for the app user on Fargate too. Fargate mounts the task's scratch volume
 # over /tmp root-owned 0755 (containers-roadmap#938) unless the image declares the path a

@@ -1,6 +1,6 @@
 """The container health check, `bookingapp-healthcheck`, run as Docker and ECS run it.
 
-A bash script (common/bin/): every replica runs it every 2 s, so it must cost no Python
+A bash script (common/bin/): every replica runs it every 4 s, so it must cost no Python
 start. These run the very file the image installs, against fake liveness endpoints.
 """
 

@@ -10,15 +10,16 @@ docs/pitfalls.md #15, traefik#7373).
 Why this mechanism, on the evidence (docs/benchmark.md, "Replicas coming and going"):
 - The app is the only party that knows a stop is coming, so it tells the load balancer the
   way every load balancer understands: its health path answers 503 ("draining") while it
-  keeps serving for DRAIN_SECONDS. Traefik's own check (every 1 s, compose.yaml) marks it
-  DOWN within about a second; then gunicorn's graceful stop finishes the requests in flight.
+  keeps serving for DRAIN_SECONDS. Traefik's own check (every 2 s, compose.yaml) marks it
+  DOWN within ~2 s; then gunicorn's graceful stop finishes the requests in flight.
 - Why 15 s and not 2: Traefik forgets its checks' verdicts whenever a service's server
   list changes (traefik#6096). When replicas drain together (a scale-down, a release) and
   one of them leaves, the others still listed are UP again until their next check; that
   is harmless while they still serve, and 502s once their listener is closed. A replica
   is out of Traefik's configuration for good (no reset can bring it back) once Docker has
-  marked it unhealthy: 3 failed checks 2 s apart, measured at 7 s at a load of 15 and up
-  to 13 s on one at load 40, plus the provider's 2 s throttle. So the drain outlasts that.
+  marked it unhealthy: 2 failed checks 4 s apart, measured at 6-8 s after SIGTERM on a
+  quiet host (`python -m tests.compose.events --drain N`, docs/benchmark.md), and it
+  leaves Traefik's configuration within 0.1 s of that. So the drain outlasts that.
 - Traefik's retry middleware is not used: it retries whenever the server "does not reply",
   which includes a connection reset after the request was sent, so a hit could be counted
   twice (docs/pitfalls.md #16). With the drain nothing is refused, so there is nothing to retry.
