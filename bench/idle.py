@@ -3,8 +3,9 @@
     uv run python -m bench.idle [--seconds 30] [--settle 10]
 
 Brings the whole stack up (Traefik included) under a throwaway project on free ports, waits
-until every container is healthy and a little more, then reads each container's cgroup CPU
-time twice, `--seconds` apart, and prints the share of one core each used and the total.
+until every container is healthy (Traefik: running) and a little more, then reads each
+container's cgroup CPU time twice, `--seconds` apart, and prints the share of one core each
+used and the total.
 What an idle stack spends is its health checks: Docker's container checks, Traefik's target
 group checks, Redis's ping (issue 23's target: under 5 % of one core in all).
 Base images come from PYTHON_IMAGE / REDIS_IMAGE / TRAEFIK_IMAGE, as for compose.
