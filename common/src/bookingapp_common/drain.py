@@ -17,9 +17,9 @@ Why this mechanism, on the evidence (docs/benchmark.md, "Replicas coming and goi
   one of them leaves, the others still listed are UP again until their next check; that
   is harmless while they still serve, and 502s once their listener is closed. A replica
   is out of Traefik's configuration for good (no reset can bring it back) once Docker has
-  marked it unhealthy: 2 failed checks 4 s apart, measured at 6-8 s after SIGTERM on a
-  quiet host (`python -m tests.compose.events --drain N`, docs/benchmark.md), and it
-  leaves Traefik's configuration within 0.1 s of that. So the drain outlasts that.
+  marked it unhealthy: 2 failed checks 4 s apart, measured at 5.5-8 s after SIGTERM, on a
+  quiet host and beside 3 CPU hogs alike (`python -m tests.compose.events --drain N`,
+  docs/benchmark.md), and it leaves Traefik's configuration with it. So the drain outlasts that.
 - Traefik's retry middleware is not used: it retries whenever the server "does not reply",
   which includes a connection reset after the request was sent, so a hit could be counted
   twice (docs/pitfalls.md #16). With the drain nothing is refused, so there is nothing to retry.
