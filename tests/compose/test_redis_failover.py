@@ -86,13 +86,22 @@ def replica_in_sync(edge: Edge) -> bool:
 
 def move_the_name(edge: Edge) -> None:
     """Point Redis's name (the switch) at the new primary; open connections keep the old one."""
-    container = edge.stack.containers("redis-name")[0]["Id"]
     point = "open('/tmp/target', 'w').write('redis-replica:6379')"
     subprocess.run(
-        ["docker", "exec", container, "python", "-c", point],
+        ["docker", "exec", switch(edge), "python", "-c", point],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
-    wait_until(lambda: "pointing at redis-replica:6379" in logs(container), 10, "not re-pointed")
+    wait_until(lambda: name_moved(edge), 10, "not re-pointed")
+
+
+def switch(edge: Edge) -> str:
+    """Return the container id of the name's switch."""
+    return edge.stack.containers("redis-name")[0]["Id"]
+
+
+def name_moved(edge: Edge) -> bool:
+    """Say whether the switch has said it points at the new primary."""
+    return "pointing at redis-replica:6379" in logs(switch(edge))
 
 
 def logs(container: str) -> str:
@@ -143,7 +152,7 @@ def test_a_release_after_a_failover_counts_on_the_new_primary_and_fails_no_reque
     """Failover (if not done yet), then a rolling release of movie under load: 0 fail, 0 lost."""
     if role(edge, "redis-replica") != "master":
         promote_the_replica(edge)
-    if "pointing at redis-replica:6379" not in logs(edge.stack.containers("redis-name")[0]["Id"]):
+    if not name_moved(edge):
         move_the_name(edge)
     wait_until(lambda: edge.get(f"/{SERVICE}/ready")[0] == 200, 30, "not counting after the move")
     image = relabelled_image(edge, NAMESPACE, "bookingapp.failover", SERVICE)
