@@ -10,6 +10,7 @@ image is there is asked once, when the first such test is about to run, never at
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -26,12 +27,16 @@ _POLICY = os.environ.get("BOOKINGAPP_FORBID_SKIPS", "")
 _forbidden: list[str] = []
 
 
-# Parallel workers (pytest-xdist, `-n auto --dist loadgroup` in pyproject). Every test that
-# needs Docker goes to one worker, one after another, as in a serial run: run side by side on
-# two cores they ran the host at load 30, and the tests bound by time (a Redis answering
-# within 0.4 s, a drain, the scaler's CPU metric) failed. The other workers take the rest
-# (lint, templates, moto, unit tests) a module at a time, so a module's fixtures start once.
-DOCKER_GROUP = "docker"
+# Parallel workers (pytest-xdist, `-n auto --dist loadgroup` in pyproject). The tests that
+# need Docker run in two streams, each on one worker, one test after another: the local
+# control plane's (tests/local: releases, autoscaling, journeys, ~45 % of the Docker time)
+# and every other one. Most of a Docker test's time is waiting (drains, health checks,
+# bakes), so two streams overlap their waits. More did not hold: four Docker workers on two
+# cores ran the host at load 30, and the tests bound by time (a Redis answering within
+# 0.4 s, a drain, the scaler's CPU metric) failed. The tests without Docker (lint,
+# templates, moto, unit tests) go a module at a time to whichever worker is free.
+DOCKER_GROUPS = {Path("tests/local"): "docker-local"}
+DOCKER_GROUP = "docker"  # every other Docker test
 
 # The fixtures that start a Redis: a redis-server process where one is installed, else a
 # container (tests/unit/conftest.py, tests/unit/test_redis_tls.py, tests/unit/test_failover.py).
@@ -51,10 +56,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def worker_group(item: pytest.Item) -> str:
-    """Name the tests that share a worker: every Docker test, else the module's."""
+    """Name the tests that share a worker: a Docker stream, else the module's."""
+    where = item.path.relative_to(item.config.rootpath)
     if item.get_closest_marker("docker"):
-        return DOCKER_GROUP
-    return item.path.relative_to(item.config.rootpath).as_posix()
+        return next((g for d, g in DOCKER_GROUPS.items() if where.is_relative_to(d)), DOCKER_GROUP)
+    return where.as_posix()
 
 
 def _missing_for(item: pytest.Item) -> str | None:
