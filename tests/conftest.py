@@ -28,15 +28,30 @@ _forbidden: list[str] = []
 
 
 # Parallel workers (pytest-xdist, `-n auto --dist loadgroup` in pyproject). The tests that
-# need Docker run in two streams, each on one worker, one test after another: the local
-# control plane's (tests/local: releases, autoscaling, journeys, ~45 % of the Docker time)
-# and every other one. Most of a Docker test's time is waiting (drains, health checks,
-# bakes), so two streams overlap their waits. More did not hold: four Docker workers on two
-# cores ran the host at load 30, and the tests bound by time (a Redis answering within
-# 0.4 s, a drain, the scaler's CPU metric) failed. The tests without Docker (lint,
-# templates, moto, unit tests) go a module at a time to whichever worker is free.
-DOCKER_GROUPS = {Path("tests/local"): "docker-local"}
-DOCKER_GROUP = "docker"  # every other Docker test
+# need Docker run in three streams, each on one worker, one test after another. Most of a
+# Docker test's time is waiting (drains, health checks, bakes), so streams side by side
+# overlap their waits; the streams are cut by directory to take about the same time, and
+# the two that drive the autoscaler from real CPU load (tests/local/autoscale and the
+# README's autoscaling block) share one, so neither runs beside the other. More streams
+# did not hold: four Docker workers on two cores ran the host at load 30, and the tests
+# bound by time (a Redis answering within 0.4 s, a drain, the scaler's CPU metric) failed.
+# The tests without Docker (lint, templates, moto, unit tests) go a module at a time to
+# whichever worker is free.
+DOCKER_STREAMS = {
+    Path("tests/local/strategies"): "docker-releases",
+    Path("tests/local"): "docker-scaling",  # autoscale, the journeys
+    Path("tests/test_readme.py"): "docker-scaling",  # its autoscaling block
+}
+DOCKER_STREAM = "docker"  # every other Docker test
+# One worker per stream, however few the cores: they mostly wait. The tests without Docker
+# fill the gaps (no fourth worker for them: it would only add load on two cores).
+WORKERS = len({*DOCKER_STREAMS.values(), DOCKER_STREAM})
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Start one worker per Docker stream at least (`-n auto`), more where the cores are."""
+    return max(WORKERS, os.cpu_count() or 1)
+
 
 # The fixtures that start a Redis: a redis-server process where one is installed, else a
 # container (tests/unit/conftest.py, tests/unit/test_redis_tls.py, tests/unit/test_failover.py).
@@ -59,7 +74,8 @@ def worker_group(item: pytest.Item) -> str:
     """Name the tests that share a worker: a Docker stream, else the module's."""
     where = item.path.relative_to(item.config.rootpath)
     if item.get_closest_marker("docker"):
-        return next((g for d, g in DOCKER_GROUPS.items() if where.is_relative_to(d)), DOCKER_GROUP)
+        streams = (s for d, s in DOCKER_STREAMS.items() if where.is_relative_to(d))
+        return next(streams, DOCKER_STREAM)
     return where.as_posix()
 
 

@@ -1,0 +1,75 @@
+"""Which tests share a worker (tests/conftest.py): Docker tests in streams, the rest by module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests import conftest
+from tests.support import ROOT
+
+
+@dataclass
+class Config:
+    """What worker_group reads of pytest's config."""
+
+    rootpath: Path = ROOT
+
+
+@dataclass
+class Item:
+    """A collected test, as far as worker_group looks at it."""
+
+    path: Path
+    markers: set[str] = field(default_factory=set)
+    config: Config = field(default_factory=Config)
+
+    def get_closest_marker(self, name: str) -> object | None:
+        """Return something truthy for a marker the test carries."""
+        return name if name in self.markers else None
+
+
+def group(relative: str, *markers: str) -> str:
+    """Return the worker group of a test in this file of the repository."""
+    return conftest.worker_group(Item(ROOT / relative, set(markers)))
+
+
+def test_docker_tests_of_releases_run_in_their_own_stream():
+    """A release test shares its worker with the other release tests only."""
+    assert group("tests/local/strategies/test_rolling.py", "docker") == "docker-releases"
+
+
+def test_both_tests_driving_the_autoscaler_by_cpu_share_one_stream():
+    """The scaler's CPU-driven run and the README's autoscaling block never run side by side."""
+    assert group("tests/local/autoscale/test_scaler.py", "docker") == group(
+        "tests/test_readme.py", "docker"
+    )
+
+
+def test_every_other_docker_test_shares_the_default_stream():
+    """Unit tests with a container Redis, the compose and fault suites: one stream."""
+    groups = {
+        group(path, "docker")
+        for path in (
+            "tests/unit/test_stalls.py",
+            "tests/compose/test_traefik.py",
+            "tests/faults/test_outage.py",
+        )
+    }
+    assert groups == {conftest.DOCKER_STREAM}
+
+
+def test_a_test_without_docker_is_grouped_by_its_module_even_beside_docker_tests():
+    """Not a stream: a module's tests go to whichever worker is free, together."""
+    assert group("tests/local/strategies/test_state.py") == "tests/local/strategies/test_state.py"
+
+
+def test_auto_starts_a_worker_per_stream_even_on_two_cores_and_one_per_core_on_more(monkeypatch):
+    """`-n auto` on a 2-core laptop still runs every stream side by side."""
+    monkeypatch.setattr(conftest.os, "cpu_count", lambda: 2)
+    streams = {*conftest.DOCKER_STREAMS.values(), conftest.DOCKER_STREAM}
+    assert conftest.pytest_xdist_auto_num_workers(pytest.Config) == len(streams) == 3
+    monkeypatch.setattr(conftest.os, "cpu_count", lambda: 16)
+    assert conftest.pytest_xdist_auto_num_workers(pytest.Config) == 16
