@@ -28,23 +28,17 @@ _forbidden: list[str] = []
 
 
 # Parallel workers (pytest-xdist, `-n auto --dist loadgroup` in pyproject). The tests that
-# need Docker run in three streams, each on one worker, one test after another. Most of a
-# Docker test's time is waiting (drains, health checks, bakes), so streams side by side
-# overlap their waits; the streams are cut by directory to take about the same time, and
-# the two that drive the autoscaler from real CPU load (tests/local/autoscale and the
-# README's autoscaling block) share one, so neither runs beside the other. More streams
-# did not hold: four Docker workers on two cores ran the host at load 30, and the tests
-# bound by time (a Redis answering within 0.4 s, a drain, the scaler's CPU metric) failed.
-# The tests without Docker (lint, templates, moto, unit tests) go a module at a time to
-# whichever worker is free.
-DOCKER_STREAMS = {
-    Path("tests/local/strategies"): "docker-releases",
-    Path("tests/local"): "docker-scaling",  # autoscale, the journeys
-    Path("tests/test_readme.py"): "docker-scaling",  # its autoscaling block
-}
+# need Docker run in two streams, each on one worker, one test after another: the local
+# control plane's (tests/local: releases, autoscaling, journeys) and every other one. Most
+# of a Docker test's time is waiting (drains, health checks, bakes), so two streams overlap
+# their waits. More did not hold on two cores: three streams ran the host at load 25 and
+# four at 30, and the tests bound by time failed (a Redis that answers within 0.4 s, so
+# pages answered 503; a drain; the scaler's CPU metric). The tests without Docker (lint,
+# templates, moto, unit tests) go a module at a time to whichever worker is free.
+DOCKER_STREAMS = {Path("tests/local"): "docker-local"}
 DOCKER_STREAM = "docker"  # every other Docker test
 # One worker per stream, however few the cores: they mostly wait. The tests without Docker
-# fill the gaps (no fourth worker for them: it would only add load on two cores).
+# fill the gaps (no worker of their own: it would only add load on two cores).
 WORKERS = len({*DOCKER_STREAMS.values(), DOCKER_STREAM})
 
 

@@ -36,16 +36,17 @@ def group(relative: str, *markers: str) -> str:
     return conftest.worker_group(Item(ROOT / relative, set(markers)))
 
 
-def test_docker_tests_of_releases_run_in_their_own_stream():
-    """A release test shares its worker with the other release tests only."""
-    assert group("tests/local/strategies/test_rolling.py", "docker") == "docker-releases"
-
-
-def test_both_tests_driving_the_autoscaler_by_cpu_share_one_stream():
-    """The scaler's CPU-driven run and the README's autoscaling block never run side by side."""
-    assert group("tests/local/autoscale/test_scaler.py", "docker") == group(
-        "tests/test_readme.py", "docker"
-    )
+def test_docker_tests_of_the_local_control_plane_share_their_own_stream():
+    """Releases, autoscaling and the journeys: one stream, apart from the other Docker tests."""
+    groups = {
+        group(path, "docker")
+        for path in (
+            "tests/local/strategies/test_rolling.py",
+            "tests/local/autoscale/test_scaler.py",
+            "tests/local/test_journeys.py",
+        )
+    }
+    assert groups == {"docker-local"}
 
 
 def test_every_other_docker_test_shares_the_default_stream():
@@ -70,6 +71,6 @@ def test_auto_starts_a_worker_per_stream_even_on_two_cores_and_one_per_core_on_m
     """`-n auto` on a 2-core laptop still runs every stream side by side."""
     monkeypatch.setattr(conftest.os, "cpu_count", lambda: 2)
     streams = {*conftest.DOCKER_STREAMS.values(), conftest.DOCKER_STREAM}
-    assert conftest.pytest_xdist_auto_num_workers(pytest.Config) == len(streams) == 3
+    assert conftest.pytest_xdist_auto_num_workers(pytest.Config) == len(streams) == 2
     monkeypatch.setattr(conftest.os, "cpu_count", lambda: 16)
     assert conftest.pytest_xdist_auto_num_workers(pytest.Config) == 16
