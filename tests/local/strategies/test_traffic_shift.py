@@ -10,12 +10,13 @@ the step's weight p, the count from green is Binomial(n, p) if each request pick
 at random, and |share - p| <= 4 sqrt(p (1 - p) / n) fails a correct split about 6 times in
 100,000 (4 sigma). n >= MIN_SAMPLE (150) keeps that bound below 17 points at p = 0.5 and
 below 10 at p = 0.1, tight enough to tell every step from its neighbours. Measured here
-(2 cores, shared, paced load of ~45 requests a second): 25.0/50.0/75.0 % on n = 689/624/725
-(bounds 6.6/8.0/6.4 points), the canary 9.9 % on n = 689 (bound 4.6); unpaced, with n of
-10,000-13,000, exactly 25.0/50.0/75.0 and 10.0 %.
+(2 cores, paced load of ~50 requests a second, 9 s steps): 24.9/50.0/75.2 % on
+n = 418/406/411 (bounds 8.5/9.9/8.5 points), the canary 9.9 % on n = 415 (bound 5.9); with
+15 s steps, 25.0/50.0/75.0 % on n = 689/624/725; unpaced, with n of 10,000-13,000, exactly
+25.0/50.0/75.0 and 10.0 %.
 
-A green that loses Redis at the 50 % step: the rollback began 0.97-1.16 s later, with 11-16
-requests failed (allowance 50) and 1-9 more while Traefik switched back (docs/releases.md).
+A green that loses Redis at the 50 % step: the rollback began 0.97-1.54 s later, with 11-17
+requests failed (allowance 50) and 1-18 more while Traefik switched back (docs/releases.md).
 
 What these can't prove: timings (the machine is shared), CloudWatch's own datapoints, or
 anything about the ALB; they prove the local release moves production in ECS's steps, rolls
@@ -47,8 +48,14 @@ pytestmark = [pytest.mark.docker, pytest.mark.traefik]
 
 MIN_SAMPLE = 150  # answers per step window, at least (see the module docstring)
 SIGMAS = 4
-HOLD_MINUTES = "0.25"  # each step held 15 s: a few hundred answers, a short test
-HOLD_SECONDS = 15.0
+# Each step held 9 s: its 8 s window gets ~350 answers at the paced load's ~45 a second,
+# more than twice MIN_SAMPLE, so a host half as fast still passes on the share, not the count.
+HOLD_MINUTES = "0.15"
+HOLD_SECONDS = 9.0
+# The rollback test's steps: the 25 % step is only waited through; the 50 % step must outlast
+# the alarm (ERROR_LIMIT answers, then CHECK_SECONDS) so that "green 75%" never comes: 15 s is
+# ten times CHECK_SECONDS.
+ROLLBACK_HOLD_MINUTES = "0.25"
 # Requests started this close to a step's end may meet the next step's weights: left out.
 EDGE_SECONDS = 1.0
 # How long after green's 6th 5xx the alarm may take to fire: up to one POLL until the
@@ -213,8 +220,8 @@ def test_a_green_that_starts_failing_mid_way_rolls_back_at_the_next_check(bluegr
     blue = bluegreen.instances()
     production, _ = bluegreen.load(PAUSE)
     release = bluegreen.release(
-        "--step-percent", "25", "--step-bake-time-minutes", "1", "--bake-time-minutes", "0",
-        strategy="linear", image=relayed,
+        "--step-percent", "25", "--step-bake-time-minutes", ROLLBACK_HOLD_MINUTES,
+        "--bake-time-minutes", "0", strategy="linear", image=relayed,
     )  # fmt: skip
     try:
         with production:
