@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bookingapp_common.logs import REQUEST_ID_HEADER
 from bookingapp_infra.local import docker
 from bookingapp_infra.local.strategies import routing
 from bookingapp_infra.local.traefik import Traefik
@@ -135,6 +136,7 @@ class Answer:
     instance: str | None = None
     hits: int | None = None
     problem: str | None = None
+    request_id: str | None = None  # a failed answer's X-Request-Id: its line in the app's log
 
 
 @dataclass
@@ -217,7 +219,9 @@ class Traffic:
         except (OSError, http.client.HTTPException) as error:
             return Answer(0, started, problem=f"{type(error).__name__}: {error}")
         if response.status != 200:
-            return Answer(response.status, started, problem=body[:120].decode(errors="replace"))
+            problem = body[:120].decode(errors="replace")
+            return Answer(response.status, started, problem=problem,
+                          request_id=response.getheader(REQUEST_ID_HEADER))  # fmt: skip
         data = json.loads(body)
         return Answer(200, started, instance=data["instance"], hits=data["hits"])
 
@@ -229,6 +233,33 @@ class HeaderTraffic(Traffic):
     headers: dict[str, str] = field(
         default_factory=lambda: {routing.TEST_HEADER: routing.TEST_VALUE}
     )
+
+
+@contextmanager
+def app_log(edge: Edge, service: str, path: Path) -> Iterator[Path]:
+    """Follow the service's log (every replica, those started later too) into a file.
+
+    Replicas the test stops are removed with their logs; this keeps their lines, so that a
+    failed answer can be explained afterwards by its request id (`explain`).
+    """
+    with path.open("w") as out:
+        follower = subprocess.Popen(
+            ["docker", "compose", *edge.stack.files, "-p", edge.stack.project,
+             "logs", "--follow", "--no-color", service],
+            stdout=out, stderr=subprocess.STDOUT, env=edge.stack.env,
+        )  # fmt: skip
+        try:
+            yield path
+        finally:
+            follower.terminate()
+            follower.wait(timeout=30)
+
+
+def explain(log: Path, *loads: Traffic) -> list[str]:
+    """Return the app's log lines of the failed answers that carried a request id."""
+    ids = {a.request_id for load in loads for a in load.answers if a.request_id}
+    lines = log.read_text(errors="replace").splitlines() if ids else []
+    return [line for line in lines if any(i in line for i in ids)]
 
 
 def assert_nothing_lost(hits_before: int, hits_after: int, *loads: Traffic) -> None:

@@ -38,7 +38,7 @@ from bookingapp_infra.local.autoscale.policy import Policy, Timings
 from bookingapp_infra.local.autoscale.scaler import ComposeStack, Scaler, releasing
 from bookingapp_infra.local.docker import RELEASE, Replica
 from bookingapp_infra.params import SERVICES_DIR
-from tests.compose.edge import Edge, Traffic, edge_stack
+from tests.compose.edge import Edge, Traffic, app_log, edge_stack, explain
 from tests.compose.stack import APP_SERVICES
 from tests.local import fakes
 from tests.local.autoscale import record
@@ -402,6 +402,7 @@ class Run:
     once: subprocess.CompletedProcess | None = None
     release: subprocess.CompletedProcess | None = None
     release_started: float = float("inf")
+    explained: list[str] = field(default_factory=list)  # movie's log lines of failed answers
 
     def scaled(self) -> list[tuple[float, dict[str, int]]]:
         """Return the counts up to the release, which replaces replicas by itself."""
@@ -458,7 +459,8 @@ def scaling_run(tmp_path_factory) -> Run:
         # First --once on the idle stack: it collects what both alarms need, decides, exits.
         once = [*command, "--once", "--period", "2", "--scale-in-datapoints", "2"]
         run.once = subprocess.run(once, capture_output=True, text=True, timeout=120, check=False)
-        with log.open("w") as out, Watcher(edge, run) as watcher:
+        app_lines = log.with_name("movie.log")
+        with log.open("w") as out, app_log(edge, "movie", app_lines), Watcher(edge, run) as watcher:
             run.started = time.monotonic()
             scaler = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
             try:
@@ -471,6 +473,7 @@ def scaling_run(tmp_path_factory) -> Run:
                     scaler.kill()
         run.hits_after = hits(edge, "movie")
         run.output = log.read_text()
+        run.explained = explain(app_lines, *run.traffic)
         if RECORD:
             write_record(run, edge, Path(RECORD))
     return run
@@ -576,8 +579,8 @@ def test_after_the_load_stops_movie_shrinks_back_to_its_min(scaling_run):
 def test_no_request_fails_through_the_listener_during_the_whole_run(scaling_run):
     """Every answer a 200, and movie's counter moved by exactly the number of requests."""
     steady, load = scaling_run.traffic
-    assert steady.failures() == Counter(), steady.failures()
-    assert load.failures() == Counter(), load.failures()
+    assert steady.failures() == Counter(), (steady.failures(), scaling_run.explained)
+    assert load.failures() == Counter(), (load.failures(), scaling_run.explained)
     assert len(load.answers) > 1000
     hits = sorted(a.hits for t in scaling_run.traffic for a in t.answers)
     assert hits == list(range(scaling_run.hits_before + 1, scaling_run.hits_after + 1))
