@@ -13,6 +13,17 @@ from tests.support import JSON, free_port
 from tests.unit.conftest import app_config
 
 
+def not_answering(port: int) -> set[str]:
+    """Return the log's detail for a closed port: refused, or out of time on a busy host.
+
+    The counter tries again until its 1 s is spent; which error the last try met depends on
+    the host: refused (ConnectionError), or a connect still under way when the time ran out
+    (TimeoutError; seen once in CI at load average 8).
+    """
+    where = f"the hit counter at 127.0.0.1:{port}"
+    return {f"{where} is not answering ({kind})" for kind in ("ConnectionError", "TimeoutError")}
+
+
 def test_ready_says_ready_with_the_count_service_and_instance(client, redis_client):
     """The readiness body names who answered, as the 503 body does (neighbours read it)."""
     redis_client.set("bookingapp:home:hits", 7)
@@ -50,7 +61,7 @@ def test_ready_when_redis_is_down_says_who_and_a_generic_reason(redis_server, ac
         "instance": "test-instance",
     }
     (line,) = access_log
-    assert line.problem == f"the hit counter at 127.0.0.1:{port} is not answering (ConnectionError)"
+    assert line.problem in not_answering(port)
 
 
 def test_a_page_that_does_not_exist_answers_json_with_the_reason_and_status(client):
@@ -128,7 +139,7 @@ def test_redis_down_in_json_gives_the_sentence_and_the_log_the_reason(redis_serv
         "status": 503,
     }
     (line,) = access_log
-    assert line.problem == f"the hit counter at 127.0.0.1:{port} is not answering (ConnectionError)"
+    assert line.problem in not_answering(port)
     assert line.status == 503
 
 
