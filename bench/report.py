@@ -173,7 +173,7 @@ def figures(
             f"{times.healthy_s:.1f} s",
         ),
         Figure(
-            "`docker compose up --wait redis home movie bus` -> all healthy",
+            "`docker compose up --wait` of every service but traefik -> all healthy",
             fmt(times.compose_s, "{:.1f} s"),
         ),
     ]

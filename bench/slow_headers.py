@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.compose.stack import Stack
+from tests.compose.stack import APP_SERVICES, Stack
 
 CLIENTS = 16  # as many as home's gunicorn has threads (2 workers x 8)
 SECONDS = 20
@@ -75,7 +75,7 @@ def main() -> int:
     env.setdefault("TAG", os.environ.get("TAG", "slow-headers"))
     stack = Stack(env=env, prefix="slow-headers")
     try:
-        stack.up("traefik", "home", "movie", "bus")
+        stack.up("traefik", *APP_SERVICES)
         for host, port in (("127.0.0.1", 5000), ("traefik", 80)):
             script = TRICKLE.format(host=host, port=port, clients=CLIENTS, seconds=SECONDS)
             print(json.dumps(stack.probe(script)), flush=True)
