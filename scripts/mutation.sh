@@ -56,7 +56,9 @@ stage() {
     # params.py finds infra/services and infra/templates two directories above itself.
     ln -s "$root/infra/services" "$stage/services"
     ln -s "$root/infra/templates" "$stage/templates"
-    for item in pyproject.toml uv.lock tests .github common home movie bus infra compose.yaml; do
+    # The workspace's members (pyproject.toml), so a service added later is linked too.
+    read -ra members <<<"$(python3 -c 'import sys, tomllib; print(*tomllib.load(open(sys.argv[1], "rb"))["tool"]["uv"]["workspace"]["members"])' "$root/pyproject.toml")"
+    for item in pyproject.toml uv.lock tests .github "${members[@]}" compose.yaml; do
         ln -s "$root/$item" "$stage/$item"
     done
 }
