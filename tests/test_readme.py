@@ -35,6 +35,16 @@ def things_to_try() -> list[str]:
 BLOCKS = things_to_try()
 
 
+def test_a_failed_block_shows_the_end_of_the_logs_it_wrote(tmp_path):
+    log = tmp_path / "demo.log"
+    log.write_text("".join(f"line {n}\n" for n in range(100)))
+    block = f"some-command > {log} 2>&1 &\ngrep -q done {log}; tail {log}"
+    tail = logs_of(block)
+    assert tail.startswith(f"\n--- the last lines of {log}:\nline 60\n")
+    assert tail.endswith("line 99")
+    assert tail.count("--- the last lines") == 1  # named twice, shown once
+
+
 def test_the_readme_has_the_blocks_this_test_expects():
     """Start, load balancing, rolling, blue/green, autoscaling: the journey below reads them."""
     assert len(BLOCKS) == 5
@@ -66,13 +76,34 @@ class Shell:
             timeout=timeout,
             check=False,
         )
-        assert done.returncode == 0, f"{block}\nexit {done.returncode}\n{done.stdout}{done.stderr}"
+        assert done.returncode == 0, (
+            f"{block}\nexit {done.returncode}\n{done.stdout}{done.stderr}{logs_of(block)}"
+        )
         return done.stdout
 
     def down(self) -> None:
         """Take the stack away, volumes and the README's v2 image tag included."""
         compose = ["docker", "compose", "-f", "compose.yaml", "down", "--volumes", "-t", "2"]
         subprocess.run(compose, cwd=ROOT, env=self.env, capture_output=True, check=False)
+
+
+def logs_of(block: str) -> str:
+    """Return the end of each log file a block's background command wrote (/tmp/NAME.log).
+
+    A block that fails after its background release or autoscaler ended early says nothing
+    by itself; the command's own lines say why (an alarm, a rollback, a refusal).
+    """
+    tails = []
+    for name in dict.fromkeys(re.findall(r"/tmp/[\w./-]+\.log", block)):
+        try:
+            lines = Path(name).read_text(errors="replace").splitlines()
+        except OSError as error:
+            lines = [f"(unreadable: {error})"]
+        tails.append(f"\n--- the last lines of {name}:\n" + "\n".join(lines[-LOG_LINES:]))
+    return "".join(tails)
+
+
+LOG_LINES = 40  # of each background command's log, in a failed block's message
 
 
 @pytest.fixture(scope="module")
