@@ -185,7 +185,9 @@ def test_figures_compare_the_second_home_only_when_it_ran():
     assert values["COUNTER=0: `GET /home` / `GET /home/health` throughput, HTML page"] == (
         "60 % (rounds 60-60)"
     )
-    assert values["`docker compose up --wait` of every service but traefik -> all healthy"] == "6.6 s"
+    assert (
+        values["`docker compose up --wait` of every service but traefik -> all healthy"] == "6.6 s"
+    )
 
 
 def test_figure_table_is_a_two_column_markdown_table():
