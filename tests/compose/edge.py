@@ -244,10 +244,11 @@ def app_log(edge: Edge, service: str, path: Path) -> Iterator[Path]:
     """
     with path.open("w") as out:
         follower = subprocess.Popen(
-            ["docker", "compose", *edge.stack.files, "-p", edge.stack.project,
-             "logs", "--follow", "--no-color", service],
-            stdout=out, stderr=subprocess.STDOUT, env=edge.stack.env,
-        )  # fmt: skip
+            edge.stack.command("logs", "--follow", "--no-color", service),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=edge.stack.env,
+        )
         try:
             yield path
         finally:

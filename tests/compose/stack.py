@@ -58,11 +58,19 @@ class Stack:
         self.files = [arg for f in (compose_file, *overlays) for arg in ("-f", str(f))]
         self.apps = apps  # whose images down() untags
 
+    def command(self, *args: str) -> list[str]:
+        """Return the `docker compose` command line for this project's files and name."""
+        return ["docker", "compose", *self.files, "-p", self.project, *args]
+
     def compose(self, *args: str, timeout: float = 600, check: bool = True) -> str:
         """Run `docker compose` on this project and return its stdout."""
-        command = ["docker", "compose", *self.files, "-p", self.project, *args]
         result = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, env=self.env, check=False
+            self.command(*args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            check=False,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
