@@ -45,6 +45,30 @@ BASELINE_KEY = "hits"
 GUNICORN_CONFIG = "python:bookingapp_common.gunicorn_conf"  # the image's own (Dockerfile CMD)
 
 
+# Home's environment in every run: the bench's Redis, neighbours that refuse at once.
+HOME_ENV = {
+    "REDIS_HOST": "redis",
+    "REDIS_PASSWORD": PASSWORD,
+    "NEIGHBOUR_URL_TEMPLATE": REFUSING_NEIGHBOURS,
+}
+
+
+def start_floor(bench: Bench, image: str, env: dict[str, str]) -> str:
+    """Start the framework's floor; return its container's name.
+
+    The same image, gunicorn config, CPU limit and environment as home, serving
+    bench/floor.py instead of the service (the command line's app wins over wsgi_app).
+    """
+    return bench.start_serving(
+        "floor",
+        image,
+        {**env, "PYTHONPATH": "/bench"},
+        "/home/health",
+        options=["-v", f"{ROOT / 'bench' / 'floor.py'}:/bench/bench_floor.py:ro"],
+        command=["gunicorn", "--config", GUNICORN_CONFIG, "bench_floor:app"],
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -110,12 +134,7 @@ def report(bench: Bench, args: argparse.Namespace) -> int:
     bench.create_network()
     bench.start_redis()
     idle = idle_redis(bench)  # measured before any app talks to Redis
-    home_env = {
-        "REDIS_HOST": "redis",
-        "REDIS_PASSWORD": PASSWORD,
-        "NEIGHBOUR_URL_TEMPLATE": REFUSING_NEIGHBOURS,
-        **env_pairs(args.app_env),
-    }
+    home_env = {**HOME_ENV, **env_pairs(args.app_env)}
     times = bench.start_timed("home", home_image, home_env, "/home/health")
     base_env = {"REDIS_HOST": "redis", "REDIS_PASSWORD": PASSWORD}
     baseline = bench.start_serving("baseline", baseline_image, base_env, "/")
@@ -130,16 +149,7 @@ def report(bench: Bench, args: argparse.Namespace) -> int:
             "baseline `GET /` (Flask dev server, INCR+GET)", baseline, "/", "*/*", BASELINE_KEY
         ),
     )
-    # The floor: the same image, gunicorn config, CPU limit and environment, serving
-    # bench/floor.py instead of the service (the command line's app wins over wsgi_app).
-    floor = bench.start_serving(
-        "floor",
-        home_image,
-        {**home_env, "PYTHONPATH": "/bench"},
-        "/home/health",
-        options=["-v", f"{ROOT / 'bench' / 'floor.py'}:/bench/bench_floor.py:ro"],
-        command=["gunicorn", "--config", GUNICORN_CONFIG, "bench_floor:app"],
-    )
+    floor = start_floor(bench, home_image, home_env)
     endpoints = dataclasses.replace(
         endpoints,
         floor=Target("the framework's floor `GET /home/health` (bench/floor.py)", floor,

@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.containers import PASSWORD, ROOT, Bench
+from bench.containers import ROOT, Bench
 from bench.load import Target, idle_redis, run_loads
 from bench.report import throughput_ratios
-from bench.run import GUNICORN_CONFIG, HOME_KEY, REFUSING_NEIGHBOURS
+from bench.run import GUNICORN_CONFIG, HOME_ENV, HOME_KEY, start_floor
 
 SECONDS = 8  # per wrk run, as bench/run.py
 CONNECTIONS = 16
@@ -44,21 +44,12 @@ def main() -> int:
         bench.create_network()
         bench.start_redis()
         idle = idle_redis(bench)
-        env = {
-            "REDIS_HOST": "redis",
-            "REDIS_PASSWORD": PASSWORD,
-            "NEIGHBOUR_URL_TEMPLATE": REFUSING_NEIGHBOURS,
-        }
-        piped = bench.start_serving("home", image, env, "/home/health")
+        piped = bench.start_serving("home", image, HOME_ENV, "/home/health")
         quiet = bench.start_serving(
-            "home-devnull", image, env, "/home/health",
+            "home-devnull", image, HOME_ENV, "/home/health",
             command=["sh", "-c", f"exec gunicorn --config {GUNICORN_CONFIG} > /dev/null"],
         )  # fmt: skip
-        floor = bench.start_serving(
-            "floor", image, {**env, "PYTHONPATH": "/bench"}, "/home/health",
-            options=["-v", f"{ROOT / 'bench' / 'floor.py'}:/bench/bench_floor.py:ro"],
-            command=["gunicorn", "--config", GUNICORN_CONFIG, "bench_floor:app"],
-        )  # fmt: skip
+        floor = start_floor(bench, image, HOME_ENV)
         targets = {
             "health, pipe": Target("health, pipe", piped, "/home/health", "application/json", None),
             "health, /dev/null": Target(
