@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.local import PROG, docker, traefik
@@ -58,6 +58,11 @@ POLL = 0.5  # seconds between looks at requests and alarms while the release hol
 # The 5xx rollback alarm of service.yaml: more than 5 server errors from green in a minute.
 ERROR_LIMIT = 5
 ERROR_WINDOW = 60.0
+# service.yaml's UnhealthyThresholdCount: the target group calls a target unhealthy after 3
+# failed health checks in a row. Docker says "unhealthy" after compose's 2 (retries: short, for
+# the drain), so the alarm waits for Docker's failing streak to reach 3: two slow checks while
+# the host is busy are not a broken revision, a green that keeps failing is caught one check on.
+UNHEALTHY_THRESHOLD = 3
 
 
 class Interrupted(InfraError):
@@ -453,17 +458,14 @@ class Controller:
         """Say why green fails one of the release's rollback alarms, or None while it passes.
 
         On AWS a CloudWatch alarm on the green target group's UnHealthyHostCount rolls the
-        deployment back (service.yaml); here Docker's health verdict on each green replica
-        stands in for the target health check. Then the 5xx alarm (error_alarm).
+        deployment back (service.yaml); here Docker's health checks of each green replica
+        stand in for the target health check (replica_alarm). Then the 5xx alarm (error_alarm).
         """
         green = self.release.green
         found = {c["Id"]: c["State"] for c in docker.inspect([x.id for x in green])}
         for replica in green:
-            state = found.get(replica.id, {})
-            if not state.get("Running"):
-                return f"alarm: green replica {replica.name} is not running"
-            if (state.get("Health") or {}).get("Status") == "unhealthy":
-                return f"alarm: green replica {replica.name} is unhealthy"
+            if reason := replica_alarm(replica.name, found.get(replica.id, {})):
+                return reason
         return self.error_alarm() if green else None
 
     def error_alarm(self) -> str | None:
@@ -520,6 +522,17 @@ class Controller:
                 self.save(st.rollback(self.release, "asked for"))
         except st.TransitionError as err:
             self.say(f"ignored {asked}: {err}")
+
+
+def replica_alarm(name: str, state: Mapping[str, Any]) -> str | None:
+    """Say why one green replica fails the unhealthy-hosts alarm, from its inspected State."""
+    if not state.get("Running"):
+        return f"alarm: green replica {name} is not running"
+    health = state.get("Health") or {}
+    streak = health.get("FailingStreak", 0)
+    if health.get("Status") == "unhealthy" and streak >= UNHEALTHY_THRESHOLD:
+        return f"alarm: green replica {name} is unhealthy ({streak} failed health checks in a row)"
+    return None
 
 
 def run(controller: Controller) -> None:
