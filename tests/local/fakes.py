@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from bookingapp_infra.local import docker
 from bookingapp_infra.local.docker import Replica
@@ -52,3 +53,13 @@ def replica(
         ports=dict(ports or {}),
         binds=binds,
     )
+
+
+def container_state(
+    health: str | None, failing_streak: int = 0, running: bool = True
+) -> dict[str, Any]:
+    """Return a container's State as `docker inspect` gives it, with or without a health check."""
+    state: dict[str, Any] = {"Running": running, "Status": "running" if running else "exited"}
+    if health is not None:
+        state["Health"] = {"Status": health, "FailingStreak": failing_streak, "Log": []}
+    return state

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from bookingapp_infra.local.strategies.traffic_shift import UNHEALTHY_THRESHOLD, replica_alarm
-
-
-def state(status: str | None, streak: int = 0, running: bool = True) -> dict[str, Any]:
-    """A container's State as `docker inspect` gives it, with or without a health check."""
-    found: dict[str, Any] = {"Running": running, "Status": "running" if running else "exited"}
-    if status is not None:
-        found["Health"] = {"Status": status, "FailingStreak": streak, "Log": []}
-    return found
+from tests.local.fakes import container_state as state
 
 
 def test_a_stopped_green_replica_fires_the_alarm_at_once():
@@ -29,19 +20,19 @@ def test_a_replica_gone_from_docker_counts_as_not_running():
 
 def test_two_failed_checks_in_a_row_are_not_yet_an_unhealthy_target():
     """Docker calls it unhealthy after compose's 2 retries; the target group waits for 3."""
-    assert replica_alarm("p-movie-3", state("unhealthy", streak=2)) is None
+    assert replica_alarm("p-movie-3", state("unhealthy", failing_streak=2)) is None
 
 
 def test_the_target_groups_threshold_of_failed_checks_fires_the_alarm():
-    assert replica_alarm("p-movie-3", state("unhealthy", streak=3)) == (
+    assert replica_alarm("p-movie-3", state("unhealthy", failing_streak=3)) == (
         "alarm: green replica p-movie-3 is unhealthy (3 failed health checks in a row)"
     )
 
 
 @pytest.mark.parametrize(
     ("status", "streak"),
-    [("healthy", 0), ("starting", 5), (None, 0)],
-    ids=["healthy", "failing-in-start-period", "no-health-check"],
+    [("healthy", 0), ("starting", 1), (None, 0)],
+    ids=["healthy", "failed-once-while-starting", "no-health-check"],
 )
 def test_a_running_replica_that_is_not_unhealthy_passes(status, streak):
     assert replica_alarm("p-movie-3", state(status, streak)) is None
