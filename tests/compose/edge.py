@@ -275,15 +275,20 @@ def assert_nothing_lost(hits_before: int, hits_after: int, *loads: Traffic) -> N
     assert (missing, twice, len(numbers)) == ([], [], len(expected))
 
 
-def relabelled_image(edge: Edge, namespace: str, label: str, service: str = "home") -> str:
-    """Build an image that differs from the service's running one by one label; return its tag."""
-    tag = f"{namespace}/{service}:{uuid.uuid4().hex[:8]}"
-    recipe = f"FROM {edge.replicas(service)[0].image}\nLABEL {label}={tag}\n"
+def derived_image(base: str, tag: str, *instructions: str) -> str:
+    """Build `tag` from `base` plus Dockerfile instructions (no build context); return the tag."""
+    recipe = "\n".join((f"FROM {base}", *instructions)) + "\n"
     subprocess.run(
         ["docker", "build", "-q", "-t", tag, "-"],
         input=recipe, text=True, capture_output=True, check=True, timeout=120,
     )  # fmt: skip
     return tag
+
+
+def relabelled_image(edge: Edge, namespace: str, label: str, service: str = "home") -> str:
+    """Build an image that differs from the service's running one by one label; return its tag."""
+    tag = f"{namespace}/{service}:{uuid.uuid4().hex[:8]}"
+    return derived_image(edge.replicas(service)[0].image, tag, f"LABEL {label}={tag}")
 
 
 LOCAL_CLI = (sys.executable, "-m", "bookingapp_infra.local.cli")

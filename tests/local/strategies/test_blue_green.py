@@ -24,7 +24,7 @@ from bookingapp_infra.local.strategies.blue_green import BlueGreen
 from bookingapp_infra.local.strategies.state import Shift
 from bookingapp_infra.local.strategies.strategy import Overrides
 from bookingapp_infra.params import DeploymentParams, ParamsError, load_all
-from tests.compose.edge import assert_nothing_lost
+from tests.compose.edge import assert_nothing_lost, derived_image
 from tests.local.strategies.shifting import (
     SERVICE,
     STEP_WAIT,
@@ -224,12 +224,8 @@ def test_a_green_that_answers_5xx_is_rolled_back_by_the_error_alarm(bluegreen):
     as promised); afterwards blue serves every request.
     """
     repository = bluegreen.image.rsplit(":", 1)[0]
-    broken = f"{repository}:no-redis-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["docker", "build", "-q", "-t", broken, "-"],
-        input=f"FROM {bluegreen.image}\nENV REDIS_PORT=6390\n",  # nothing listens there
-        text=True, check=True, capture_output=True,
-    )  # fmt: skip
+    tag = f"{repository}:no-redis-{uuid.uuid4().hex[:8]}"
+    broken = derived_image(bluegreen.image, tag, "ENV REDIS_PORT=6390")  # nothing listens there
     blue = bluegreen.instances()
     production, _ = bluegreen.load()
     release = bluegreen.release("--bake-time-minutes", "2", image=broken)

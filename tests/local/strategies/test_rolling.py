@@ -28,7 +28,14 @@ from bookingapp_infra.local.cli import main
 from bookingapp_infra.local.docker import image_id
 from bookingapp_infra.local.strategies.rolling import Bounds, Step, plan
 from bookingapp_infra.params import DeploymentParams
-from tests.compose.edge import Edge, Traffic, assert_nothing_lost, edge_stack, relabelled_image
+from tests.compose.edge import (
+    Edge,
+    Traffic,
+    assert_nothing_lost,
+    derived_image,
+    edge_stack,
+    relabelled_image,
+)
 
 STEADY = 100
 
@@ -192,12 +199,8 @@ def test_release_refuses_a_service_that_is_not_behind_the_load_balancer(capsys, 
 def test_a_release_whose_replicas_never_turn_healthy_stops_and_the_old_ones_serve(capsys, edge):
     """An image whose app cannot start: exit 1 after --timeout, old replicas untouched."""
     current = edge.replicas("home")[0].image
-    broken = f"bookingapp-local-test/broken:{uuid.uuid4().hex[:8]}"
-    recipe = f"FROM {current}\nENV BOOKINGAPP_SERVICE=nosuchservice\n"  # gunicorn cannot load it
-    subprocess.run(
-        ["docker", "build", "-q", "-t", broken, "-"],
-        input=recipe, text=True, capture_output=True, check=True, timeout=120,
-    )  # fmt: skip
+    tag = f"bookingapp-local-test/broken:{uuid.uuid4().hex[:8]}"
+    broken = derived_image(current, tag, "ENV BOOKINGAPP_SERVICE=nosuchservice")  # cannot load
     old = [r.id for r in edge.replicas("home")]
     try:
         code, _, err = run(capsys, "release", "home", "--image", broken, "--timeout", "20",

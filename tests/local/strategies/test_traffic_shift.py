@@ -35,7 +35,7 @@ from collections.abc import Iterator
 import pytest
 
 from bookingapp_infra.local.strategies.traffic_shift import ERROR_LIMIT, POLL
-from tests.compose.edge import Traffic, assert_nothing_lost
+from tests.compose.edge import Traffic, assert_nothing_lost, derived_image
 from tests.local.strategies.shifting import (
     CLIENTS,
     SERVICE,
@@ -211,12 +211,11 @@ def test_a_green_that_starts_failing_mid_way_rolls_back_at_the_next_check(bluegr
     (counted, reported, not held to the allowance: the ALB has the same moment).
     """
     repository = bluegreen.image.rsplit(":", 1)[0]
-    relayed = f"{repository}:via-relay-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["docker", "build", "-q", "-t", relayed, "-"],
-        input=f"FROM {bluegreen.image}\nENV REDIS_PORT={RELAY_PORT}\n",
-        text=True, check=True, capture_output=True,
-    )  # fmt: skip
+    relayed = derived_image(
+        bluegreen.image,
+        f"{repository}:via-relay-{uuid.uuid4().hex[:8]}",
+        f"ENV REDIS_PORT={RELAY_PORT}",
+    )
     blue = bluegreen.instances()
     production, _ = bluegreen.load(PAUSE)
     release = bluegreen.release(
