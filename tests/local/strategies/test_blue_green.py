@@ -12,6 +12,7 @@ prove the local emulation keeps its promises.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 import uuid
@@ -212,6 +213,64 @@ def test_a_green_replica_that_dies_while_baking_rolls_the_release_back(bluegreen
         done = time.monotonic()
         after.wait_for(30, since=done)
     assert_back_on_blue(bluegreen, after, blue, done)
+
+
+# The image's health check, wrapped: it fails once /tmp/sick exists (the app is untouched).
+SICK_HEALTHCHECK = (
+    "USER root",
+    "RUN mv /usr/local/bin/bookingapp-healthcheck /usr/local/bin/healthcheck-real"
+    " && printf '%s\\n' '#!/bin/bash'"
+    " '[[ -e /tmp/sick ]] && { echo \"sick: /tmp/sick exists\" >&2; exit 1; }'"
+    " 'exec /usr/local/bin/healthcheck-real' > /usr/local/bin/bookingapp-healthcheck"
+    " && chmod 0755 /usr/local/bin/bookingapp-healthcheck",
+    "USER 10001:10001",
+)
+
+
+@pytest.mark.docker
+@pytest.mark.traefik
+def test_a_green_replica_that_keeps_failing_its_health_check_rolls_the_release_back(bluegreen):
+    """Running, serving, but failing its container health check: rolled back at the third.
+
+    The other half of the unhealthy-hosts alarm: the replica stays up and its pages answer
+    (Traefik's own HTTP check keeps it in the pool), only the container health check fails.
+    The alarm waits for 3 failures in a row, the target group's UnhealthyThresholdCount, not
+    Docker's `unhealthy` after compose's 2. Production traffic runs through the rollback, so
+    every request must be a 200 and counted once.
+    """
+    repository = bluegreen.image.rsplit(":", 1)[0]
+    tag = f"{repository}:sick-{uuid.uuid4().hex[:8]}"
+    sick = derived_image(bluegreen.image, tag, *SICK_HEALTHCHECK)
+    blue = bluegreen.instances()
+    before = bluegreen.edge.hits(SERVICE)
+    production, _ = bluegreen.load()
+    release = bluegreen.release("--bake-time-minutes", "2", image=sick)
+    try:
+        with production:
+            release.wait_for_line("baking")
+            green = green_of(bluegreen, blue)
+            victim = next(r for r in bluegreen.edge.replicas(SERVICE) if r.hostname in green)
+            subprocess.run(
+                ["docker", "exec", victim.id, "touch", "/tmp/sick"], check=True, capture_output=True
+            )
+            assert release.finish() == 1, release.seen
+            done = time.monotonic()
+            production.wait_for(30, since=done)
+        after = bluegreen.edge.hits(SERVICE)
+    finally:
+        release.kill()
+        subprocess.run(["docker", "rmi", sick], check=False, capture_output=True)
+
+    output = "\n".join(release.seen)
+    alarm = re.search(
+        rf"alarm: green replica {re.escape(victim.name)} is unhealthy \((\d+) failed", output
+    )
+    assert alarm, output
+    assert int(alarm[1]) >= 3, output  # not at Docker's `unhealthy` after 2
+    assert "is not running" not in output  # it was up all along
+    assert "ROLLBACK_SUCCESSFUL" in output
+    assert_nothing_lost(before, after, production)  # every answer a 200, counted once
+    assert_back_on_blue(bluegreen, production, blue, done)
 
 
 @pytest.mark.docker
