@@ -1,8 +1,8 @@
 """Journeys: what a user chains on one local stack, under steady load through the listener.
 
 Each feature of `bookingapp-local` has its own tests; these chain them the way a user does,
-on one stack (redis, traefik, movie), with clients on /movie through Traefik's published
-port the whole time. Every command must exit as its docs promise, replica counts must move
+on one stack (redis, traefik, movie), one after another or side by side as from two
+terminals, with clients on /movie through Traefik's published port the whole time. Every command must exit as its docs promise, replica counts must move
 as promised, and no request may fail (every hit counted once).
 
 The autoscaler decides from movie's policy in a copy of the parameter files whose bounds
@@ -189,3 +189,30 @@ def test_release_autoscale_release_blue_green_rollback_autoscale_release(journey
     assert shown[0].split() == ["SERVICE", "REPLICA", "IMAGE", "HEALTH", "POOL"]
     rows = [line.split() for line in shown if line.startswith(f"{SERVICE} ")]
     assert [(row[2], row[-1]) for row in rows] == [(last, "UP")] * 2
+
+
+def test_a_release_begun_while_the_autoscaler_scales_out_replaces_every_replica(journey):
+    """Side by side, as from two terminals: the scaler is adding replicas when a release starts.
+
+    On ECS both act on one service: the deployment replaces every task, those the scaling
+    activity added included, and ends at the count the policy chose. Locally the release
+    must not snapshot the replicas while compose is still adding some.
+    """
+    before = journey.edge.hits(SERVICE)
+    with Traffic(journey.edge.port, f"/{SERVICE}", clients=3) as traffic:
+        traffic.wait_for(50)
+        scaler = Background(*ONCE, "--services-dir", str(journey.bounds(4, 6)),
+                            "--project", journey.project)  # fmt: skip
+        try:
+            scaler.wait_for_line("(scale out)")  # printed once compose has been started
+            image = journey.image()
+            done = journey.run("release", SERVICE, "--image", image, "--timeout", STEP_TIMEOUT)
+            assert scaler.finish() == 0, scaler.seen
+        finally:
+            scaler.kill()
+        traffic.wait_for(50, since=time.monotonic())
+    assert_nothing_lost(before, journey.edge.hits(SERVICE), traffic)
+    # It overlapped, and waited: the scaling activity was still in flight when it began.
+    waited = "waiting for the change to movie in progress to end: bookingapp-local autoscale"
+    assert waited in done.stdout, done.stdout
+    journey.assert_runs(4, image)

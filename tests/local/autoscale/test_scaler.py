@@ -87,6 +87,7 @@ class FakeStack:
     load: dict[str, float]
     pool: dict[str, int] = field(default_factory=dict)
     jobs: list[tuple[str, int, FakeJob]] = field(default_factory=list)
+    released: set[str] = field(default_factory=set)  # services a release holds (their lock)
 
     def replicas(self) -> dict[str, list[Replica]]:
         """Return replica_counts replicas of each service."""
@@ -100,8 +101,10 @@ class FakeStack:
         """Return the pool size the test set, else every replica."""
         return self.pool.get(replicas[0].service, len(replicas)) if replicas else 0
 
-    def scale(self, replicas: list[Replica], service: str, count: int) -> FakeJob:
-        """Record the scaling asked for; the test finishes its job."""
+    def scale(self, replicas: list[Replica], service: str, count: int) -> FakeJob | None:
+        """Record the scaling asked for (None while a release holds it); the test finishes it."""
+        if service in self.released:
+            return None
         job = FakeJob()
         self.jobs.append((service, count, job))
         return job
@@ -180,6 +183,20 @@ def test_a_failed_compose_command_is_reported_and_the_scaler_decides_again():
     tick(scaler, clock, 2.0)
     assert "movie: scaling to 4 failed: service movie: no such image" in said
     assert not scaler.busy
+
+
+def test_a_release_holding_the_service_makes_the_policy_hold_without_a_cooldown():
+    """The release took the lock before its replicas showed: hold, then scale once it is done."""
+    stack = FakeStack({"movie": 2}, {"movie": 90.0}, released={"movie"})
+    scaler, clock, said = scaler_for(stack, MOVIE)
+    tick(scaler, clock, 30.0)
+    assert stack.jobs == []
+    assert not scaler.busy
+    assert said[-1] == "movie: cpu 90.0% (target 50%) 2 replicas: hold: a release is in progress"
+    assert scaler.states["movie"].history.last_scale_out is None  # no cooldown from a hold
+    stack.released.clear()
+    tick(scaler, clock, 10.0)
+    assert [(s, n) for s, n, _ in stack.jobs] == [("movie", 4)]
 
 
 def test_a_service_running_two_images_is_not_scaled():

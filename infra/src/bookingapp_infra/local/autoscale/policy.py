@@ -196,6 +196,10 @@ class Decision:
         )
 
 
+# Why a policy holds while its service is being released, whatever the metric says.
+RELEASE_IN_PROGRESS = "a release is in progress"
+
+
 def decide(
     policy: Policy,
     datapoints: Sequence[float | None],
@@ -207,7 +211,7 @@ def decide(
     """Decide, as target tracking would at time `now`, the replica count for one service."""
     latest = datapoints[-1] if datapoints else None
     if releasing:
-        return Decision(policy, latest, current, current, "a release is in progress")
+        return Decision(policy, latest, current, current, RELEASE_IN_PROGRESS)
     if current < policy.min_capacity or current > policy.max_capacity:
         bounded = min(max(current, policy.min_capacity), policy.max_capacity)
         bound = "min" if current < policy.min_capacity else "max"

@@ -26,6 +26,7 @@ from typing import Protocol
 from bookingapp_infra.errors import InfraError, InputError
 from bookingapp_infra.local import docker
 from bookingapp_infra.local.autoscale.policy import (
+    RELEASE_IN_PROGRESS,
     Decision,
     History,
     MetricSeries,
@@ -34,6 +35,7 @@ from bookingapp_infra.local.autoscale.policy import (
     decide,
 )
 from bookingapp_infra.local.docker import Replica, ScaleJob
+from bookingapp_infra.local.service_lock import ServiceLock
 from bookingapp_infra.local.traefik import Traefik, is_up, lb_service
 from bookingapp_infra.local.wait import STEP_TIMEOUT, poll
 from bookingapp_infra.params import load_all
@@ -121,9 +123,38 @@ class ComposeStack:
         pool = self.traefik.pool(lb_service(replicas[0]))
         return sum(1 for r in replicas if is_up(pool, r))
 
-    def scale(self, replicas: list[Replica], service: str, count: int) -> Job:
-        """Start setting the replica count; those removed get SIGTERM, hence the drain."""
-        return ScaleJob(replicas[0], count)
+    def scale(self, replicas: list[Replica], service: str, count: int) -> Job | None:
+        """Start setting the replica count; those removed get SIGTERM, hence the drain.
+
+        None when a release holds the service (service_lock): then the count is its to set.
+        """
+        lock = ServiceLock(self.project, service)
+        if not lock.try_acquire(f"bookingapp-local autoscale, scaling to {count} replicas"):
+            return None
+        try:
+            return LockedJob(ScaleJob(replicas[0], count), lock)
+        except BaseException:
+            lock.release()
+            raise
+
+
+@dataclass
+class LockedJob:
+    """A scaling job that holds the service's lock until it is closed."""
+
+    job: ScaleJob
+    lock: ServiceLock
+
+    def poll(self) -> str | None:
+        """Return what the compose command says (see Job.poll)."""
+        return self.job.poll()
+
+    def close(self) -> None:
+        """Forget the command's files and let go of the service."""
+        try:
+            self.job.close()
+        finally:
+            self.lock.release()
 
 
 class Stack(Protocol):
@@ -141,8 +172,8 @@ class Stack(Protocol):
         """Return how many of them Traefik has UP."""
         ...
 
-    def scale(self, replicas: list[Replica], service: str, count: int) -> Job:
-        """Start scaling the service to `count`."""
+    def scale(self, replicas: list[Replica], service: str, count: int) -> Job | None:
+        """Start scaling the service to `count`; None if a release holds the service."""
         ...
 
 
@@ -239,12 +270,16 @@ class Scaler:
     def _act(
         self, state: ServiceState, decision: Decision, mine: list[Replica], now: float
     ) -> None:
-        """Print a decision when it says something new, and start the scaling it asks for."""
+        """Start the scaling a decision asks for, and print it when it says something new."""
+        job = None
+        if decision.changes:
+            job = self.stack.scale(mine, decision.policy.service, decision.desired)
+            if job is None:  # a release began before its replicas showed: it sets the count
+                decision = replace(decision, desired=decision.current, reason=RELEASE_IN_PROGRESS)
         if decision.changes or decision.reason != state.last_said:
             self.say(decision.describe())
             state.last_said = decision.reason
-        if decision.changes:
-            job = self.stack.scale(mine, decision.policy.service, decision.desired)
+        if job is not None:
             state.activity = Activity(decision, job, now)
 
     def _follow(self, state: ServiceState, mine: list[Replica], now: float) -> None:

@@ -3,7 +3,8 @@
 The registry maps deployment.strategy (params.STRATEGIES) to its `Strategy`. Before any
 strategy runs: the service is an app, its options fit its strategy, its replicas run, they
 do not serve the development override's mounted sources, no traffic-shifting release of it
-is in progress, and the image is on this machine. Each refusal is one line, exit 2.
+is in progress, and the image is on this machine. Each refusal is one line, exit 2. Then
+it waits for a scaling activity of the service in flight to end (service_lock).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from bookingapp_infra.errors import InputError
 from bookingapp_infra.local import docker
 from bookingapp_infra.local.docker import Replica
+from bookingapp_infra.local.service_lock import ServiceLock
 from bookingapp_infra.local.strategies import traffic_shift
 from bookingapp_infra.local.strategies.blue_green import BlueGreen
 from bookingapp_infra.local.strategies.rolling import Rolling
@@ -40,7 +42,14 @@ def release(
     refuse_development_sources(running, project)
     traffic_shift.refuse_if_busy(project, service)
     docker.image_id(image)  # refuses when the image is not on this machine
-    strategy.release(project, image, timeout, say)
+    # Not beside a scaling activity (or another release): the replicas must hold still
+    # while the release reads them and replaces every one (service_lock).
+    lock = ServiceLock(project, service)
+    lock.acquire(f"bookingapp-local release {service} --image {image}", timeout, say)
+    try:
+        strategy.release(project, image, timeout, say)
+    finally:
+        lock.release()
 
 
 def app(service: str, services_dir: Path | None = None) -> ServiceParams:
