@@ -1,4 +1,4 @@
-"""`release` follows the service's params, and refuses what cannot be right, before Docker.
+"""`release` follows the service's params, refuses what cannot be right, and holds the service.
 
 The refusals here happen before the CLI asks Docker anything (or against stand-in replicas),
 so these run everywhere; the ones that need a stack are in test_rolling.py and
@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from bookingapp_infra import params
-from bookingapp_infra.errors import InputError
+from bookingapp_infra.errors import InfraError, InputError
+from bookingapp_infra.local import service_lock
 from bookingapp_infra.local.cli import main
+from bookingapp_infra.local.service_lock import ServiceLock
 from bookingapp_infra.local.strategies import release as releases
 from bookingapp_infra.local.strategies.blue_green import BlueGreen
 from bookingapp_infra.local.strategies.rolling import Rolling
@@ -188,3 +190,51 @@ def test_the_readme_gives_one_release_command_per_strategy():
         ]
         assert len(lines) == 1, (name, lines)
     assert "docs/releases.md" in readme
+
+
+class Recording:
+    """A strategy that only notes whether the service was held while it ran."""
+
+    def __init__(self, project: str) -> None:
+        self.project = project
+        self.held_while_running: bool | None = None
+
+    def release(self, project: str, image: str, timeout: float, say: object) -> None:
+        """Note whether anyone else could have taken the service's lock meanwhile."""
+        other = ServiceLock(self.project, "movie")
+        self.held_while_running = not other.try_acquire("test")
+        other.release()
+
+
+@pytest.fixture
+def stand_in_release(monkeypatch, tmp_path) -> Recording:
+    """release() with every Docker check passing and a recording strategy; locks in tmp_path."""
+    strategy = Recording("demo")
+    monkeypatch.setattr(service_lock, "lock_dir", lambda: tmp_path)
+    monkeypatch.setattr(releases, "choose", lambda params, overrides: strategy)
+    monkeypatch.setattr(releases.docker, "require_up", lambda project, service: [replica("movie")])
+    monkeypatch.setattr(releases.docker, "image_id", lambda image: "sha256:new")
+    monkeypatch.setattr(releases.traffic_shift, "refuse_if_busy", lambda project, service: None)
+    return strategy
+
+
+def test_a_release_holds_the_service_while_its_strategy_runs(stand_in_release):
+    releases.release("demo", "movie", "movie:v2", Overrides(), timeout=5, say=print)
+    assert stand_in_release.held_while_running is True
+    assert ServiceLock("demo", "movie").try_acquire("after")  # and let go at the end
+
+
+def test_a_release_waits_for_a_scaling_in_flight_and_gives_up_at_its_timeout(stand_in_release):
+    """Nothing is touched: the strategy never starts, the error is one line, exit 1."""
+    scaling = ServiceLock("demo", "movie")
+    assert scaling.try_acquire("bookingapp-local autoscale, scaling to 4 replicas")
+    said: list[str] = []
+    with pytest.raises(InfraError) as waited:
+        releases.release("demo", "movie", "movie:v2", Overrides(), timeout=1, say=said.append)
+    assert waited.value.exit_code == 1
+    assert str(waited.value).startswith(
+        "movie is still being changed after 1 s (bookingapp-local autoscale, scaling to 4"
+    )
+    assert said[0].startswith("waiting for the change to movie in progress to end: ")
+    assert stand_in_release.held_while_running is None  # the strategy never ran
+    scaling.release()
