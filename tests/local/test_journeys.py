@@ -2,8 +2,9 @@
 
 Each feature of `bookingapp-local` has its own tests; these chain them the way a user does,
 on one stack (redis, traefik, movie), one after another or side by side as from two
-terminals, with clients on /movie through Traefik's published port the whole time. Every command must exit as its docs promise, replica counts must move
-as promised, and no request may fail (every hit counted once).
+terminals, with clients on /movie through Traefik's published port the whole time. Every
+command must exit as its docs promise, replica counts must move as promised, and no
+request may fail (every hit counted once).
 
 The autoscaler decides from movie's policy in a copy of the parameter files whose bounds
 force the decision (min_capacity above the running count scales out to it, max_capacity
@@ -198,6 +199,7 @@ def test_a_release_begun_while_the_autoscaler_scales_out_replaces_every_replica(
     activity added included, and ends at the count the policy chose. Locally the release
     must not snapshot the replicas while compose is still adding some.
     """
+    image = journey.image()  # built first: the release must start while the scaling runs
     before = journey.edge.hits(SERVICE)
     with Traffic(journey.edge.port, f"/{SERVICE}", clients=3) as traffic:
         traffic.wait_for(50)
@@ -205,7 +207,6 @@ def test_a_release_begun_while_the_autoscaler_scales_out_replaces_every_replica(
                             "--project", journey.project)  # fmt: skip
         try:
             scaler.wait_for_line("(scale out)")  # printed once compose has been started
-            image = journey.image()
             done = journey.run("release", SERVICE, "--image", image, "--timeout", STEP_TIMEOUT)
             assert scaler.finish() == 0, scaler.seen
         finally:
