@@ -75,3 +75,15 @@ def test_a_process_that_died_holding_the_lock_leaves_it_free(tmp_path):
         if process.stdout is not None:
             process.stdout.close()
     assert ServiceLock("demo", "movie", tmp_path).try_acquire("release")
+
+
+def test_a_lock_file_that_cannot_be_made_is_one_clear_error(tmp_path):
+    """Not a traceback: where the lock file was to go, why it could not, and what moves it."""
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    with pytest.raises(InfraError) as refused:
+        ServiceLock("demo", "movie", blocked).try_acquire("release")
+    message = str(refused.value)
+    assert message.startswith(f"cannot open the lock file {blocked}/demo.movie.lock: ")
+    assert message.endswith("TMPDIR chooses where it goes)")
+    assert "\n" not in message

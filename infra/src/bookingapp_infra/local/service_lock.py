@@ -70,8 +70,15 @@ class ServiceLock:
         """Take the lock if it is free, recording `doing`; say whether this process holds it."""
         if self._fd is not None:
             return True
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as error:
+            raise InfraError(
+                f"cannot open the lock file {self.path}: {error.strerror or error} "
+                "(it keeps a release and the autoscaler of one service apart; "
+                "TMPDIR chooses where it goes)"
+            ) from None
         if not _try_lock(fd):
             os.close(fd)
             return False
