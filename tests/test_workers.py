@@ -37,11 +37,12 @@ def group(relative: str, *markers: str) -> str:
 
 
 def test_docker_tests_of_the_local_control_plane_share_their_own_stream():
-    """Releases, autoscaling and the journeys: one stream, apart from the other Docker tests."""
+    """Traffic-shifting releases, autoscaling, journeys: one stream, apart from the others."""
     groups = {
         group(path, "docker")
         for path in (
-            "tests/local/strategies/test_rolling.py",
+            "tests/local/strategies/test_blue_green.py",
+            "tests/local/strategies/test_traffic_shift.py",
             "tests/local/autoscale/test_scaler.py",
             "tests/local/test_journeys.py",
         )
@@ -50,10 +51,12 @@ def test_docker_tests_of_the_local_control_plane_share_their_own_stream():
 
 
 def test_every_other_docker_test_shares_the_default_stream():
-    """Unit tests with a container Redis, the compose and fault suites: one stream."""
+    """Unit tests with a container Redis, compose, faults, the rolling release: one stream."""
     groups = {
         group(path, "docker")
         for path in (
+            "tests/local/strategies/test_rolling.py",  # named in tests/local's place, to balance
+            "tests/local/strategies/test_release.py",
             "tests/unit/test_stalls.py",
             "tests/compose/test_traefik.py",
             "tests/faults/test_outage.py",
@@ -67,10 +70,11 @@ def test_a_test_without_docker_is_grouped_by_its_module_even_beside_docker_tests
     assert group("tests/local/strategies/test_state.py") == "tests/local/strategies/test_state.py"
 
 
-def test_auto_starts_a_worker_per_stream_even_on_two_cores_and_one_per_core_on_more(monkeypatch):
-    """`-n auto` on a 2-core laptop still runs every stream side by side."""
+def test_auto_starts_a_worker_per_stream_and_one_more_even_on_two_cores(monkeypatch):
+    """`-n auto` on a 2-core laptop runs both streams side by side, the other tests beside them."""
     monkeypatch.setattr(conftest.os, "cpu_count", lambda: 2)
     streams = {*conftest.DOCKER_STREAMS.values(), conftest.DOCKER_STREAM}
-    assert conftest.pytest_xdist_auto_num_workers(pytest.Config) == len(streams) == 2
+    assert len(streams) == 2
+    assert conftest.pytest_xdist_auto_num_workers(pytest.Config) == len(streams) + 1 == 3
     monkeypatch.setattr(conftest.os, "cpu_count", lambda: 16)
     assert conftest.pytest_xdist_auto_num_workers(pytest.Config) == 16
