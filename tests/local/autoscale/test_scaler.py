@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -37,6 +38,7 @@ from bookingapp_infra.local.autoscale import scaler as scaling
 from bookingapp_infra.local.autoscale.policy import Policy, Timings
 from bookingapp_infra.local.autoscale.scaler import ComposeStack, Scaler, releasing
 from bookingapp_infra.local.docker import RELEASE, Replica
+from bookingapp_infra.local.service_lock import AUTOSCALER, ServiceLock
 from bookingapp_infra.params import SERVICES_DIR
 from tests.compose.edge import Edge, Traffic, app_log, edge_stack, explain
 from tests.compose.stack import APP_SERVICES
@@ -300,6 +302,54 @@ def test_a_stack_that_is_not_up_is_refused_with_how_to_start_it(monkeypatch):
     monkeypatch.setattr(docker, "replicas", lambda project, service=None: [])
     with pytest.raises(InputError, match=r"project 'nothing-here' is not up: start the stack"):
         ComposeStack("nothing-here").replicas()
+
+
+@pytest.fixture
+def up_stack(monkeypatch, tmp_path) -> list[str]:
+    """A project "demo" whose movie runs, locks in tmp_path; return what autoscale says."""
+    monkeypatch.setattr(docker, "replicas", lambda project, service=None: [replica("movie", 1)])
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where lock_dir() puts the locks
+    return []
+
+
+def test_a_second_autoscaler_on_the_same_stack_is_refused_naming_the_first(up_stack):
+    """Two would set one service's count in turn: the second says who runs, does nothing."""
+    first = ServiceLock("demo", AUTOSCALER)
+    assert first.try_acquire("bookingapp-local autoscale")
+    with pytest.raises(InfraError) as refused:
+        scaling.autoscale("demo", None, {}, once=True, say=up_stack.append)
+    assert str(refused.value) == (
+        f"an autoscaler already runs on project 'demo' (bookingapp-local autoscale (pid "
+        f"{os.getpid()})): one per stack, as ECS has one scalable target per service; "
+        "stop that one first"
+    )
+    assert up_stack == []  # not one policy described, not one sample taken
+    first.release()
+
+
+def test_an_autoscaler_holds_its_stack_while_it_runs_and_lets_go_after(up_stack, monkeypatch):
+    """Held from the first sample to the end, however the run ends (here: it raises)."""
+    held_while_running = []
+
+    def run(self, once):
+        held_while_running.append(not ServiceLock("demo", AUTOSCALER).try_acquire("probe"))
+        raise InfraError("the run failed")
+
+    monkeypatch.setattr(Scaler, "run", run)
+    with pytest.raises(InfraError, match="the run failed"):
+        scaling.autoscale("demo", None, {}, once=True, say=up_stack.append)
+    assert held_while_running == [True]
+    assert ServiceLock("demo", AUTOSCALER).try_acquire("next scaler")
+    assert ServiceLock("other", AUTOSCALER).try_acquire("another stack's scaler")
+
+
+def test_a_stack_that_is_not_up_is_refused_before_any_lock_file_is_made(monkeypatch, tmp_path):
+    """A mistyped --project never names a file: the not-up answer comes first."""
+    monkeypatch.setattr(docker, "replicas", lambda project, service=None: [])
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(InputError, match=r"project 'nothing-here' is not up"):
+        scaling.autoscale("nothing-here", None, {}, once=True, say=print)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_service_with_no_replica_running_is_left_alone_and_said_once():

@@ -48,6 +48,12 @@ else:
         return True
 
 
+# The autoscaler's own lock, one per project: two scalers on one stack would each act out
+# the policy and set the count in turn, where ECS has one scalable target per service. The
+# name is none a service can have (params.SERVICE_NAME allows no "_").
+AUTOSCALER = "_autoscaler"
+
+
 def lock_dir() -> Path:
     """Return this user's directory of service locks."""
     owner = os.getuid() if hasattr(os, "getuid") else "user"

@@ -35,7 +35,7 @@ from bookingapp_infra.local.autoscale.policy import (
     decide,
 )
 from bookingapp_infra.local.docker import Replica, ScaleJob
-from bookingapp_infra.local.service_lock import ServiceLock
+from bookingapp_infra.local.service_lock import AUTOSCALER, ServiceLock
 from bookingapp_infra.local.traefik import Traefik, is_up, lb_service
 from bookingapp_infra.local.wait import STEP_TIMEOUT, poll
 from bookingapp_infra.params import load_all
@@ -395,20 +395,38 @@ def autoscale(
     loaded = policies(services_dir, timings, cpu_target)
     if sample_interval <= 0:
         raise InputError("--sample-interval must be more than 0 seconds")
-    scaler = Scaler(ComposeStack(project), loaded, sample_interval, say=say)
-    for policy in loaded:
-        say(_describe_policy(policy))
-    # Set both, even where SIGINT was ignored (a script's background job), and put them back.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    previous_term = signal.signal(signal.SIGTERM, _interrupt)
+    stack = ComposeStack(project)
+    stack.replicas()  # refuses a project that is not up, before its name is a lock file's
+    only = only_scaler(project)
     try:
-        scaler.run(once=once)
-    except KeyboardInterrupt:
-        _finish_after_interrupt(scaler, say)
-        raise
+        scaler = Scaler(stack, loaded, sample_interval, say=say)
+        for policy in loaded:
+            say(_describe_policy(policy))
+        # Set both, even where SIGINT was ignored (a script's background job); put them back.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        previous_term = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            scaler.run(once=once)
+        except KeyboardInterrupt:
+            _finish_after_interrupt(scaler, say)
+            raise
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGTERM, previous_term)
     finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)
+        only.release()
+
+
+def only_scaler(project: str) -> ServiceLock:
+    """Take the project's autoscaler lock, or refuse: another scaler already runs on it."""
+    lock = ServiceLock(project, AUTOSCALER)
+    if not lock.try_acquire("bookingapp-local autoscale"):
+        raise InfraError(
+            f"an autoscaler already runs on project {project!r} "
+            f"({lock.holder() or 'another process'}): one per stack, as ECS has one "
+            "scalable target per service; stop that one first"
+        )
+    return lock
 
 
 def _describe_policy(policy: Policy) -> str:
