@@ -68,6 +68,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.docker)
     for item in items:  # after the markers above: a container Redis makes a Docker test
         item.add_marker(pytest.mark.xdist_group(worker_group(item)))
+    items[:] = streams_first(items)
+
+
+def streams_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Put the Docker streams' tests first, every other order kept.
+
+    xdist hands out groups in the order they first appear (`--no-loadscope-reorder` in
+    pyproject; its default orders them by their number of tests, which put the local stream,
+    31 long tests, behind a dozen modules of quick ones): so each stream starts at once, on
+    a worker of its own, and the other tests go to the worker left.
+    """
+    streams = {*DOCKER_STREAMS.values(), DOCKER_STREAM}
+    return sorted(items, key=lambda item: worker_group(item) not in streams)
 
 
 def worker_group(item: pytest.Item) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from xdist.scheduler import LoadGroupScheduling
 
 from tests import conftest
 from tests.support import ROOT
@@ -78,3 +80,68 @@ def test_auto_starts_a_worker_per_stream_and_one_more_even_on_two_cores(monkeypa
     assert conftest.pytest_xdist_auto_num_workers(pytest.Config) == len(streams) + 1 == 3
     monkeypatch.setattr(conftest.os, "cpu_count", lambda: 16)
     assert conftest.pytest_xdist_auto_num_workers(pytest.Config) == 16
+
+
+class Worker:
+    """What xdist's scheduler asks of a worker: an id, work to run, shutdown."""
+
+    def __init__(self, name: str) -> None:
+        self.gateway = SimpleNamespace(id=name)
+        self.shutting_down = False
+        self.sent: list[int] = []
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        """Take the tests at these indices of the collection."""
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        """Stop once the work sent is done."""
+        self.shutting_down = True
+
+
+class SchedulerConfig:
+    """What xdist's scheduler reads of pytest's config: the workers, and this suite's order."""
+
+    def __init__(self, workers: int, suite: pytest.Config) -> None:
+        self.workers = workers
+        self.option = SimpleNamespace(loadscopereorder=suite.option.loadscopereorder)
+
+    def getvalue(self, name: str) -> list[str]:
+        """Answer --tx, as `-n N` sets it."""
+        assert name == "tx"
+        return [f"{self.workers}*popen"]
+
+
+def test_each_docker_stream_starts_at_once_on_a_worker_of_its_own(pytestconfig):
+    """The xdist scheduler, with this suite's options, on three workers and a suite like ours.
+
+    The local stream has few tests and the modules without Docker many: ordered by their
+    number of tests (xdist's default), the local stream waited behind a dozen modules.
+    """
+    modules = [
+        ("tests/compose/test_traefik.py", {"docker"}, 120),
+        ("tests/infra/test_templates.py", set(), 109),
+        ("tests/infra/test_cli.py", set(), 32),
+        ("tests/local/autoscale/test_policy.py", set(), 41),
+        ("tests/local/test_journeys.py", {"docker"}, 4),
+        ("tests/local/strategies/test_blue_green.py", {"docker"}, 6),
+        ("tests/local/strategies/test_rolling.py", {"docker"}, 4),
+        ("tests/unit/test_counter_edges.py", set(), 33),
+    ]
+    items = [Item(ROOT / path, markers) for path, markers, count in modules for _ in range(count)]
+    ordered = conftest.streams_first(items)  # type: ignore[arg-type]
+    collection = [
+        f"{item.path.relative_to(ROOT)}::test_{n}@{conftest.worker_group(item)}"
+        for n, item in enumerate(ordered)
+    ]
+    scheduler = LoadGroupScheduling(SchedulerConfig(3, pytestconfig))  # type: ignore[arg-type]
+    workers = [Worker(f"gw{n}") for n in range(3)]
+    for worker in workers:
+        scheduler.add_node(worker)  # type: ignore[arg-type]
+        scheduler.add_node_collection(worker, collection)  # type: ignore[arg-type]
+    scheduler.schedule()
+    first = [collection[worker.sent[0]].rsplit("@", 1)[1] for worker in workers]
+    assert first[:2] == [conftest.DOCKER_STREAM, "docker-local"]
+    assert first[2] == "tests/infra/test_templates.py"  # the rest: in the suite's order
+    local = [collection[i] for i in workers[1].sent]
+    assert all(nodeid.endswith("@docker-local") for nodeid in local)
