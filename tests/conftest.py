@@ -28,28 +28,29 @@ _forbidden: list[str] = []
 
 
 # Parallel workers (pytest-xdist, `-n auto --dist loadgroup` in pyproject). The tests that
-# need Docker run in two streams, each on one worker, one test after another. Most of a
-# Docker test's time is waiting (drains, health checks, bakes), so two streams overlap their
-# waits. More did not hold on two cores: three streams ran the host at load 25 and four at
-# 30, and the tests bound by time failed (a Redis that answers within 0.4 s, so pages
-# answered 503; a drain; the scaler's CPU metric). The streams are cut by measured time
-# (docs/testing.md), a path's most specific entry deciding: the local control plane's
-# traffic-shifting releases, autoscaling and journeys in one; the rolling release, the
-# compose, fault and README suites and the unit tests with a container Redis in the other.
+# need Docker run in two streams, each on one worker, one test after another; the tests
+# without Docker (lint, templates, moto, unit tests) go a module at a time to whichever
+# worker is free, which is at the streams' end. On two cores two streams keep the host busy
+# (their load, Traefik, dockerd's health-check execs): more workers only share the same two
+# cores. Three streams ran the host at load 25 and four at 30, and the tests bound by time
+# failed (a Redis that answers within 0.4 s, so pages answered 503; a drain; the scaler's
+# CPU metric); a third worker for the tests without Docker alone ran at load 16, 97-100 %
+# busy, and the run took as long (docs/testing.md). The streams are cut by measured time, a
+# path's most specific entry deciding: the local control plane's traffic-shifting releases,
+# autoscaling and journeys in one; the rolling release, the compose, fault and README
+# suites and the unit tests with a container Redis in the other.
 DOCKER_STREAM = "docker"  # every Docker test no entry below names
 DOCKER_STREAMS = {
     Path("tests/local"): "docker-local",
     Path("tests/local/strategies/test_rolling.py"): DOCKER_STREAM,
     Path("tests/local/strategies/test_release.py"): DOCKER_STREAM,
 }
-# One worker per stream, however few the cores, and one more for the tests without Docker
-# (lint, templates, moto, unit tests; a module at a time): beside the streams they fill the
-# cores' idle time, where after them they added their ~340 s to a stream's end.
-WORKERS = len({*DOCKER_STREAMS.values(), DOCKER_STREAM}) + 1
+# One worker per stream, however few the cores.
+WORKERS = len({*DOCKER_STREAMS.values(), DOCKER_STREAM})
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """Start a worker per Docker stream and one more at least (`-n auto`), more on more cores."""
+    """Start one worker per Docker stream at least (`-n auto`), more where the cores are."""
     return max(WORKERS, os.cpu_count() or 1)
 
 
@@ -76,8 +77,8 @@ def streams_first(items: list[pytest.Item]) -> list[pytest.Item]:
 
     xdist hands out groups in the order they first appear (`--no-loadscope-reorder` in
     pyproject; its default orders them by their number of tests, which put the local stream,
-    31 long tests, behind a dozen modules of quick ones): so each stream starts at once, on
-    a worker of its own, and the other tests go to the worker left.
+    25-31 long tests, behind a dozen modules of quick ones): so each stream starts at once,
+    on a worker of its own, and the other tests go to workers as they come free.
     """
     streams = {*DOCKER_STREAMS.values(), DOCKER_STREAM}
     return sorted(items, key=lambda item: worker_group(item) not in streams)
