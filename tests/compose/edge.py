@@ -263,10 +263,18 @@ def explain(log: Path, *loads: Traffic) -> list[str]:
     return [line for line in lines if any(i in line for i in ids)]
 
 
-def assert_nothing_lost(hits_before: int, hits_after: int, *loads: Traffic) -> None:
-    """Every request of every load got 200, each counted once: no hit lost, none twice."""
+def assert_nothing_lost(
+    hits_before: int, hits_after: int, *loads: Traffic, log: Path | None = None
+) -> None:
+    """Every request of every load got 200, each counted once: no hit lost, none twice.
+
+    With the app's `log` (app_log), a failure shows the app's lines of the failed answers.
+    """
     answers = [a for load in loads for a in load.answers]
     failures = Counter((a.status, a.problem) for a in answers if a.status != 200)
+    if failures and log is not None:
+        lines = "\n".join(explain(log, *loads)) or "(no line of the app names them)"
+        raise AssertionError(f"{failures} of {len(answers)}; the app's lines:\n{lines}")
     assert failures == Counter(), f"{failures} of {len(answers)}"
     numbers = sorted(a.hits for a in answers)
     expected = list(range(hits_before + 1, hits_after + 1))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.compose.edge import Answer, Traffic, explain
+import pytest
+
+from tests.compose.edge import Answer, Traffic, assert_nothing_lost, explain
 
 
 def test_a_failed_answer_is_explained_by_the_log_lines_of_its_request_id(tmp_path):
@@ -22,3 +24,27 @@ def test_nothing_to_explain_reads_no_log(tmp_path):
     traffic = Traffic(port=1)
     traffic.answers.append(Answer(200, 0.0))
     assert explain(tmp_path / "never-written.log", traffic) == []
+
+
+def test_a_failed_answer_under_a_followed_log_fails_with_the_apps_lines(tmp_path):
+    log = tmp_path / "movie.log"
+    log.write_text('movie-3  | {"status": 503, "request_id": "ccc", "problem": "timed out"}\n')
+    traffic = Traffic(port=1)
+    traffic.answers += [
+        Answer(200, 0.0, hits=1),
+        Answer(503, 1.0, problem="busy", request_id="ccc"),
+    ]
+    with pytest.raises(AssertionError) as failed:
+        assert_nothing_lost(0, 1, traffic, log=log)
+    assert str(failed.value) == (
+        "Counter({(503, 'busy'): 1}) of 2; the app's lines:\n"
+        'movie-3  | {"status": 503, "request_id": "ccc", "problem": "timed out"}'
+    )
+
+
+def test_every_answer_a_200_counted_once_passes_with_or_without_a_log(tmp_path):
+    traffic = Traffic(port=1)
+    traffic.answers += [Answer(200, 0.0, hits=1), Answer(200, 1.0, hits=2)]
+    assert_nothing_lost(0, 2, traffic, log=tmp_path / "never-written.log")
+    with pytest.raises(AssertionError):
+        assert_nothing_lost(0, 3, traffic)  # hit 3 was counted, and nobody was told

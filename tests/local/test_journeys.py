@@ -30,6 +30,7 @@ from tests.compose.edge import (
     Background,
     Edge,
     Traffic,
+    app_log,
     assert_nothing_lost,
     edge_stack,
     local,
@@ -53,6 +54,11 @@ class Journey:
     edge: Edge
     scratch: Path
     images: list[str]
+    log: Path  # movie's log, every replica's, kept to explain a failed answer
+
+    def assert_nothing_lost(self, hits_before: int, *loads: Traffic) -> None:
+        """Every answer a 200, each counted once; a failure shows movie's lines for it."""
+        assert_nothing_lost(hits_before, self.edge.hits(SERVICE), *loads, log=self.log)
 
     @property
     def project(self) -> str:
@@ -117,8 +123,11 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Journey]:
     scratch = tmp_path_factory.mktemp("journey")
     rules = scratch / "rules"
     rules.mkdir()
-    with edge_stack((SERVICE,), rules_dir=rules, prefix="bookingapp-journey") as edge:
-        trip = Journey(edge, scratch, [])
+    with (
+        edge_stack((SERVICE,), rules_dir=rules, prefix="bookingapp-journey") as edge,
+        app_log(edge, SERVICE, scratch / "movie.log") as log,
+    ):
+        trip = Journey(edge, scratch, [], log)
         try:
             yield trip
         finally:
@@ -144,7 +153,7 @@ def test_autoscaled_replicas_alone_can_be_released(journey):
         journey.assert_runs(2)
         journey.release(2)
         traffic.wait_for(50, since=time.monotonic())
-    assert_nothing_lost(before, journey.edge.hits(SERVICE), traffic)
+    journey.assert_nothing_lost(before, traffic)
 
 
 def test_release_autoscale_release_blue_green_rollback_autoscale_release(journey):
@@ -184,7 +193,7 @@ def test_release_autoscale_release_blue_green_rollback_autoscale_release(journey
         journey.assert_runs(2, second)
         last = journey.release(2)
         traffic.wait_for(50, since=time.monotonic())
-    assert_nothing_lost(before, journey.edge.hits(SERVICE), traffic)
+    journey.assert_nothing_lost(before, traffic)
 
     shown = journey.run("status").stdout.splitlines()
     assert shown[0].split() == ["SERVICE", "REPLICA", "IMAGE", "HEALTH", "POOL"]
@@ -212,7 +221,7 @@ def test_a_release_begun_while_the_autoscaler_scales_out_replaces_every_replica(
         finally:
             scaler.kill()
         traffic.wait_for(50, since=time.monotonic())
-    assert_nothing_lost(before, journey.edge.hits(SERVICE), traffic)
+    journey.assert_nothing_lost(before, traffic)
     # It overlapped, and waited: the scaling activity was still in flight when it began.
     waited = "waiting for the change to movie in progress to end: bookingapp-local autoscale"
     assert waited in done.stdout, done.stdout
