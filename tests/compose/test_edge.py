@@ -42,7 +42,7 @@ def test_a_failed_answer_under_a_followed_log_fails_with_the_apps_lines(tmp_path
     )
 
 
-def test_every_answer_a_200_counted_once_passes_with_or_without_a_log(tmp_path):
+def test_every_answer_a_200_counted_once_passes_and_a_hit_nobody_was_told_of_fails(tmp_path):
     traffic = Traffic(port=1)
     traffic.answers += [Answer(200, 0.0, hits=1), Answer(200, 1.0, hits=2)]
     assert_nothing_lost(0, 2, traffic, log=tmp_path / "never-written.log")
