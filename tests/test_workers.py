@@ -39,10 +39,11 @@ def group(relative: str, *markers: str) -> str:
 
 
 def test_docker_tests_of_the_local_control_plane_share_their_own_stream():
-    """Traffic-shifting releases, autoscaling, journeys: one stream, apart from the others."""
+    """Releases, autoscaling and the journeys: one stream, apart from the other Docker tests."""
     groups = {
         group(path, "docker")
         for path in (
+            "tests/local/strategies/test_rolling.py",
             "tests/local/strategies/test_blue_green.py",
             "tests/local/strategies/test_traffic_shift.py",
             "tests/local/autoscale/test_scaler.py",
@@ -53,12 +54,10 @@ def test_docker_tests_of_the_local_control_plane_share_their_own_stream():
 
 
 def test_every_other_docker_test_shares_the_default_stream():
-    """Unit tests with a container Redis, compose, faults, the rolling release: one stream."""
+    """Unit tests with a container Redis, the compose and fault suites: one stream."""
     groups = {
         group(path, "docker")
         for path in (
-            "tests/local/strategies/test_rolling.py",  # named in tests/local's place, to balance
-            "tests/local/strategies/test_release.py",
             "tests/unit/test_stalls.py",
             "tests/compose/test_traefik.py",
             "tests/faults/test_outage.py",
