@@ -131,6 +131,54 @@ def wait_until(
     raise AssertionError(f"{message} (waited {timeout} s)")
 
 
+# How often a `docker pause` is tried when the engine could not freeze the container. runc
+# gives up freezing a cgroup whose processes keep running on a saturated host ("unable to
+# freeze", moby/moby#48205) and leaves the container running, so trying again is safe; a
+# full run here lost a test to it once in ~1,500.
+FREEZE_ATTEMPTS = 4
+FREEZE_RETRY_SECONDS = 0.5
+
+
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+def docker(*args: str, timeout: float = 120, run: Runner = subprocess.run) -> str:
+    """Run a docker command and return its stdout, or fail with what docker said."""
+    result = run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    # A bare CalledProcessError hides why (a `docker pause` once failed in a full run, exit 1,
+    # its reason lost: it was the freeze timeout pause_container() now tries again).
+    if result.returncode != 0:
+        raise AssertionError(
+            f"docker {' '.join(args)}: exit {result.returncode}: {result.stderr.strip()}"
+        )
+    return result.stdout.strip()
+
+
+def pause_container(
+    container: str, run: Runner = subprocess.run, sleep: Callable[[float], None] = time.sleep
+) -> None:
+    """Freeze a container (`docker pause`), again if the engine could not freeze it in time.
+
+    The one way tests freeze a container: a pause refused for any other reason, or still
+    refused after FREEZE_ATTEMPTS, fails with docker's own words.
+    """
+    for attempt in range(1, FREEZE_ATTEMPTS + 1):
+        try:
+            docker("pause", container, run=run)
+            return
+        except AssertionError as refused:
+            if "unable to freeze" not in str(refused) or attempt == FREEZE_ATTEMPTS:
+                raise AssertionError(
+                    f"{refused} (attempt {attempt} of {FREEZE_ATTEMPTS})"
+                ) from None
+        sleep(FREEZE_RETRY_SECONDS)
+
+
+def unpause_container(container: str, run: Runner = subprocess.run) -> None:
+    """Thaw a container pause_container() froze, or fail with docker's own words."""
+    docker("unpause", container, run=run)
+
+
 GUNICORN = [sys.executable, "-m", "gunicorn", "--config", "python:bookingapp_common.gunicorn_conf"]
 
 

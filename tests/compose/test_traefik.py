@@ -6,7 +6,6 @@ image is checked when the stack fixture starts, never at import (tests/compose/e
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +13,7 @@ from werkzeug.exceptions import NotFound
 
 from tests.compose.edge import Edge, edge_stack
 from tests.compose.stack import APP_SERVICES, listener_default_action
-from tests.support import http_get
+from tests.support import http_get, pause_container, unpause_container
 
 # tests/conftest.py skips these, with the reason, where Docker or a Traefik image is missing.
 pytestmark = [pytest.mark.docker, pytest.mark.traefik]
@@ -65,7 +64,7 @@ def test_an_unhealthy_replica_stops_getting_traffic(edge):
     """A replica that stops answering its health check is taken out; the other serves all."""
     stack = edge.stack
     sick, well = stack.containers("movie")
-    subprocess.run(["docker", "pause", sick["Id"]], check=True, capture_output=True)
+    pause_container(sick["Id"])
     try:
 
         def only_the_well_one() -> bool:
@@ -78,7 +77,7 @@ def test_an_unhealthy_replica_stops_getting_traffic(edge):
         edge.wait_for(only_the_well_one, timeout=60)
         assert set(edge.instances("/movie", 20)) == {well["Config"]["Hostname"]}
     finally:
-        subprocess.run(["docker", "unpause", sick["Id"]], check=True, capture_output=True)
+        unpause_container(sick["Id"])
 
 
 def test_scaling_up_is_picked_up_without_restarts(edge):

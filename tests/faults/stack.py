@@ -20,6 +20,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 from tests.compose.stack import Stack
+from tests.support import docker
 
 FAULTS_FILE = Path(__file__).with_name("compose.faults.yaml")
 SERVICES = ("redis", "home", "movie", "slow-neighbour")
@@ -68,15 +69,7 @@ class FaultStack(Stack):
 
     def docker(self, *args: str, timeout: float = 120) -> str:
         """Run a docker command (on this project's containers) and return its stdout."""
-        result = subprocess.run(
-            ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
-        )
-        # Fail with what docker said: a bare CalledProcessError hides why (a `docker pause`
-        # once failed here in a full run, exit 1, its reason lost).
-        assert result.returncode == 0, (
-            f"docker {' '.join(args)}: exit {result.returncode}: {result.stderr.strip()}"
-        )
-        return result.stdout.strip()
+        return docker(*args, timeout=timeout)
 
 
 @dataclass

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.faults.stack import Load, latency
-from tests.support import JSON, http_get, wait_until
+from tests.support import JSON, http_get, pause_container, unpause_container, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -32,7 +32,7 @@ def test_a_silent_redis_gives_fast_503s_live_health_and_recovery_in_seconds(stac
     health: list[int] = []
     with Load(replicas, threads=8) as load:
         wait_until(lambda: sum(a.status == 200 for a in load.answers) >= 100, 30, "no load")
-        stack.docker("pause", redis)
+        pause_container(redis)
         paused = time.monotonic()
         try:
             while time.monotonic() - paused < OUTAGE_SECONDS:
@@ -43,7 +43,7 @@ def test_a_silent_redis_gives_fast_503s_live_health_and_recovery_in_seconds(stac
                 time.sleep(0.2)
         finally:
             unpausing = time.monotonic()  # Redis answers again before `docker unpause` returns
-            stack.docker("unpause", redis)
+            unpause_container(redis)
         resumed = time.monotonic()
         recovered = wait_until(
             lambda: any(a.status == 200 for a in load.since(resumed)),

@@ -20,7 +20,13 @@ from bookingapp_common import snapshots
 from bookingapp_home import create_app
 from bookingapp_infra.params import app_names, load_all
 from tests.stubs import FakeClock, silent_server
-from tests.support import free_port, unit_redis_is_a_container, wait_until
+from tests.support import (
+    free_port,
+    pause_container,
+    unit_redis_is_a_container,
+    unpause_container,
+    wait_until,
+)
 
 PASSWORD = "unit-test-password"
 # Every app service, in the nav's order, as the deploy reads them (params.app_names).
@@ -123,11 +129,11 @@ class RedisContainerServer:
 
     def pause(self) -> None:
         """Freeze the container (the cgroup freezer: SIGSTOP for every process in it)."""
-        self.container.get_wrapped_container().pause()
+        pause_container(self.container.get_wrapped_container().id)
 
     def resume(self) -> None:
         """Thaw the container; Redis answers what it was sent while frozen."""
-        self.container.get_wrapped_container().unpause()
+        unpause_container(self.container.get_wrapped_container().id)
 
     def remove(self) -> None:
         """Remove the container at the end of the session."""
