@@ -139,9 +139,19 @@ class Answer:
     request_id: str | None = None  # a failed answer's X-Request-Id: its line in the app's log
 
 
+# Seconds each client waits after an answer: ~8 requests a second per client, a busy
+# browser's rate. Unpaced, the clients alone kept this 2-core machine saturated (the journeys
+# module: 81 % of both cores over 359 s, with ~1 docker call a second), so two streams under
+# load starved each other's Redis into the counter's 503s that no event under test caused,
+# and made every docker call slower. Paced, an event still meets requests on every
+# connection (keep-alive reuse, drains); the autoscaler's load, which must drive the CPU,
+# asks for pause=0.
+PACE = 0.1
+
+
 @dataclass
 class Traffic:
-    """Clients that keep GETting one page through the listener until stopped.
+    """Clients that keep GETting one page through the listener until stopped, paced.
 
     Each client keeps one keep-alive connection to the listener, as browsers do; what
     happens behind Traefik (replicas coming and going) must not show in the answers.
@@ -152,7 +162,7 @@ class Traffic:
     clients: int = 8
     answers: list[Answer] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)  # sent with every request
-    pause: float = 0.0  # seconds each client waits after an answer (0: the next at once)
+    pause: float = PACE  # seconds each client waits after an answer (0: the next at once)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()

@@ -1,10 +1,39 @@
-"""The listener's test helpers that need no stack: explaining a failed answer from the log."""
+"""The listener's test helpers that need no stack: paced clients, explaining a failed answer."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from tests.compose.edge import Answer, Traffic, assert_nothing_lost, explain
+from tests.compose.edge import PACE, Answer, Traffic, assert_nothing_lost, explain
+from tests.stubs import StubHandler, serving
+
+
+class Page(StubHandler):
+    """A page like the apps' JSON answer, on keep-alive connections as Traefik's listener."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out apart: no 40 ms delayed-ACK wait
+
+    def do_GET(self) -> None:
+        """Answer every GET with one hit."""
+        self.answer(200, b'{"instance": "i-1", "hits": 1}')
+
+
+def test_clients_are_paced_unless_the_test_asks_for_all_they_can_send():
+    """Paced, a client sends about one request a PACE; pause=0 sends the next as soon as answered."""
+    seconds = 0.5
+    with serving(Page) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with Traffic(port, "/", clients=1) as paced:
+            time.sleep(seconds)
+        with Traffic(port, "/", clients=1, pause=0) as unpaced:
+            time.sleep(seconds)
+    assert 1 <= paced.count() <= seconds / PACE + 1
+    assert unpaced.count() > 4 * paced.count()
+    assert not paced.failures()
+    assert not unpaced.failures()
 
 
 def test_a_failed_answer_is_explained_by_the_log_lines_of_its_request_id(tmp_path):

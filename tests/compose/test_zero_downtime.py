@@ -2,7 +2,7 @@
 
 On AWS the ALB deregisters and drains a target before ECS stops it; locally the replica
 drains itself (bookingapp_common.drain: health 503, keep serving, then stop). Each test
-keeps 8 clients on GET /home through Traefik's published port during one event, then
+keeps 8 paced clients on GET /home through Traefik's published port during one event, then
 checks that every answer was a 200 and that the counter moved by exactly the number of
 requests (each answer carries its own hit number, none missing, none twice).
 """

@@ -441,19 +441,6 @@ def params_dir(directory: Path) -> Path:
 
 
 @dataclass
-class Trickle(Traffic):
-    """Clients that pause between requests: they see every failure but add little load."""
-
-    pause: float = 0.05
-
-    def _once(self, connection):
-        """Send one request, then wait `pause` (or until stopped)."""
-        answer = super()._once(connection)
-        self._stop.wait(self.pause)
-        return answer
-
-
-@dataclass
 class Run:
     """What one scaling run recorded."""
 
@@ -573,12 +560,13 @@ def in_pool(edge: Edge, service: str) -> int:
 
 def drive(run: Run, watcher: Watcher, edge: Edge) -> None:
     """Load /movie until it has scaled out, then a trickle of requests until it is back at 2."""
-    # The trickle runs throughout: light enough that movie, once idle, goes back to min.
-    with Trickle(edge.port, "/movie", clients=2) as steady:
+    # Paced clients run throughout: light enough that movie, once idle, goes back to min.
+    with Traffic(edge.port, "/movie", clients=2) as steady:
         run.traffic.append(steady)
         time.sleep(15)  # a quiet start: every policy holds
         run.load_started = time.monotonic()
-        with Traffic(edge.port, "/movie", clients=LOAD_CLIENTS) as load:
+        # Unpaced: this load is what drives movie's CPU past the target.
+        with Traffic(edge.port, "/movie", clients=LOAD_CLIENTS, pause=0) as load:
             run.traffic.append(load)
             wait_until(
                 lambda: watcher.counts()["movie"] >= 3 and in_pool(edge, "movie") >= 3,

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.compose.edge import Background, Edge, HeaderTraffic, Traffic, edge_stack, local
+from tests.compose.edge import PACE, Background, Edge, HeaderTraffic, Traffic, edge_stack, local
 
 SERVICE = "movie"
 STEP_WAIT = "240"  # seconds the CLI may take per step on a busy 2-core machine
@@ -65,7 +65,7 @@ class BlueGreenStack:
         """Return the instance ids (hostnames) of movie's running replicas."""
         return {r.hostname for r in self.edge.replicas(SERVICE)}
 
-    def load(self, pause: float = 0.0) -> tuple[Traffic, HeaderTraffic]:
+    def load(self, pause: float = PACE) -> tuple[Traffic, HeaderTraffic]:
         """Return production clients and one test-header client on /movie (paced by pause)."""
         path = f"/{SERVICE}"
         return Traffic(self.edge.port, path, clients=CLIENTS, pause=pause), HeaderTraffic(
