@@ -27,6 +27,8 @@ from types import ModuleType
 
 import yaml
 
+from bookingapp_infra.errors import InfraError
+from bookingapp_infra.local.docker import docker
 from bookingapp_infra.params import app_names, load_all
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,34 +141,18 @@ FREEZE_ATTEMPTS = 4
 FREEZE_RETRY_SECONDS = 0.5
 
 
-Runner = Callable[..., subprocess.CompletedProcess]
-
-
-def docker(*args: str, timeout: float = 120, run: Runner = subprocess.run) -> str:
-    """Run a docker command and return its stdout, or fail with what docker said."""
-    result = run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
-    # A bare CalledProcessError hides why (a `docker pause` once failed in a full run, exit 1,
-    # its reason lost: it was the freeze timeout pause_container() now tries again).
-    if result.returncode != 0:
-        raise AssertionError(
-            f"docker {' '.join(args)}: exit {result.returncode}: {result.stderr.strip()}"
-        )
-    return result.stdout.strip()
-
-
-def pause_container(
-    container: str, run: Runner = subprocess.run, sleep: Callable[[float], None] = time.sleep
-) -> None:
+def pause_container(container: str, sleep: Callable[[float], None] = time.sleep) -> None:
     """Freeze a container (`docker pause`), again if the engine could not freeze it in time.
 
-    The one way tests freeze a container: a pause refused for any other reason, or still
-    refused after FREEZE_ATTEMPTS, fails with docker's own words.
+    The one way tests freeze a container, through bookingapp-local's docker runner: a pause
+    refused for any other reason, or still refused after FREEZE_ATTEMPTS, fails with
+    docker's own words.
     """
     for attempt in range(1, FREEZE_ATTEMPTS + 1):
         try:
-            docker("pause", container, run=run)
+            docker("pause", container)
             return
-        except AssertionError as refused:
+        except InfraError as refused:
             if "unable to freeze" not in str(refused) or attempt == FREEZE_ATTEMPTS:
                 raise AssertionError(
                     f"{refused} (attempt {attempt} of {FREEZE_ATTEMPTS})"
@@ -174,9 +160,9 @@ def pause_container(
         sleep(FREEZE_RETRY_SECONDS)
 
 
-def unpause_container(container: str, run: Runner = subprocess.run) -> None:
-    """Thaw a container pause_container() froze, or fail with docker's own words."""
-    docker("unpause", container, run=run)
+def unpause_container(container: str) -> None:
+    """Thaw a container pause_container() froze (a refusal fails with docker's words)."""
+    docker("unpause", container)
 
 
 GUNICORN = [sys.executable, "-m", "gunicorn", "--config", "python:bookingapp_common.gunicorn_conf"]

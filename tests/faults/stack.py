@@ -19,8 +19,8 @@ import time
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
+from bookingapp_infra.local.docker import docker
 from tests.compose.stack import Stack
-from tests.support import docker
 
 FAULTS_FILE = Path(__file__).with_name("compose.faults.yaml")
 SERVICES = ("redis", "home", "movie", "slow-neighbour")
@@ -69,7 +69,7 @@ class FaultStack(Stack):
 
     def docker(self, *args: str, timeout: float = 120) -> str:
         """Run a docker command (on this project's containers) and return its stdout."""
-        return docker(*args, timeout=timeout)
+        return docker(*args, timeout=timeout).strip()  # a refusal: InfraError, docker's words
 
 
 @dataclass
