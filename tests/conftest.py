@@ -31,11 +31,13 @@ _forbidden: list[str] = []
 # need Docker run in two streams, each on one worker, one test after another; the tests
 # without Docker (lint, templates, moto, unit tests) go a module at a time to whichever
 # worker is free, which is at the streams' end. On two cores two streams keep the host busy
-# (above all the clients of the tests under load, which ask again as soon as answered): more
-# workers only share the same two cores. Three streams ran the host at load 25 and four at 30, and the tests bound by time
-# failed (a Redis that answers within 0.4 s, so pages answered 503; a drain; the scaler's
-# CPU metric); a third worker for the tests without Docker alone ran at load 16, 97-100 %
-# busy, and the run took as long (docs/testing.md). The streams: the local control plane's
+# (the stacks, and the clients of the tests under load: paced since 958d806, see
+# tests/compose/edge.py PACE, which left about a quarter of the CPU idle): more workers only
+# shared the same two cores while the clients were unpaced. Three streams then ran the host
+# at load 25 and four at 30, and the tests bound by time failed (a Redis that answers within
+# 0.4 s, so pages answered 503; a drain; the scaler's CPU metric); a third worker for the
+# tests without Docker alone ran at load 16, 97-100 % busy, and the run took as long
+# (docs/testing.md). More streams with paced clients are untried. The streams: the local control plane's
 # (tests/local: releases, autoscaling, journeys) and every other one. Cut evenly by time
 # (the rolling release in the other stream), the two ran side by side ~270 s longer, two
 # tests under load at once, and took no less time: two of three runs then had a page
