@@ -28,17 +28,20 @@ _forbidden: list[str] = []
 
 
 # Parallel workers (pytest-xdist, `-n auto --dist loadgroup` in pyproject). The tests that
-# need Docker run in three streams, each on one worker, one test after another: the
-# releases (tests/local/strategies), the rest of the local control plane (tests/local:
-# autoscaling, journeys) and every other one. The tests without Docker (lint, templates,
-# moto, unit tests) go a module at a time to whichever worker is free, which is at a
-# stream's end. With the clients of the tests under load paced (958d806, tests/compose/edge.py
-# PACE) two streams left about a quarter of the two cores idle, and the local stream alone
-# was the run's length (~1,000 of ~1,050 s); three streams took 900 s, the CPU 85-99 % busy
-# (fc42f43, docs/testing.md). Before the pacing three streams ran the host at load 25 and
-# the tests bound by time failed (a Redis that answers within 0.4 s, so pages answered 503;
-# a drain; the scaler's CPU metric); cut evenly by time (the rolling release in the other
-# stream), two streams ran two tests under load side by side longer and took no less time.
+# need Docker run in two streams, each on one worker, one test after another; the tests
+# without Docker (lint, templates, moto, unit tests) go a module at a time to whichever
+# worker is free, which is at the streams' end. On two cores two streams keep the host busy
+# (the stacks, and the clients of the tests under load: paced since 958d806, see
+# tests/compose/edge.py PACE, which left about a quarter of the CPU idle): more workers only
+# shared the same two cores while the clients were unpaced. Three streams then ran the host
+# at load 25 and four at 30, and the tests bound by time failed (a Redis that answers within
+# 0.4 s, so pages answered 503; a drain; the scaler's CPU metric); a third worker for the
+# tests without Docker alone ran at load 16, 97-100 % busy, and the run took as long
+# (docs/testing.md). More streams with paced clients are untried. The streams: the local control plane's
+# (tests/local: releases, autoscaling, journeys) and every other one. Cut evenly by time
+# (the rolling release in the other stream), the two ran side by side ~270 s longer, two
+# tests under load at once, and took no less time: two of three runs then had a page
+# answered 503 by a Redis the busy host had slowed.
 DOCKER_STREAM = "docker"  # every Docker test no entry below names
 DOCKER_STREAMS = {  # the first entry a test's path lies under names its stream
     Path("tests/local/strategies"): "docker-releases",
