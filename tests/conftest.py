@@ -43,10 +43,7 @@ _forbidden: list[str] = []
 # tests under load at once, and took no less time: two of three runs then had a page
 # answered 503 by a Redis the busy host had slowed.
 DOCKER_STREAM = "docker"  # every Docker test no entry below names
-DOCKER_STREAMS = {  # the first entry a test's path lies under names its stream
-    Path("tests/local/strategies"): "docker-releases",
-    Path("tests/local"): "docker-local",
-}
+DOCKER_STREAMS = {Path("tests/local"): "docker-local"}
 # One worker per stream, however few the cores.
 WORKERS = len({*DOCKER_STREAMS.values(), DOCKER_STREAM})
 
