@@ -37,7 +37,8 @@ _forbidden: list[str] = []
 # at load 25 and four at 30, and the tests bound by time failed (a Redis that answers within
 # 0.4 s, so pages answered 503; a drain; the scaler's CPU metric); a third worker for the
 # tests without Docker alone ran at load 16, 97-100 % busy, and the run took as long
-# (docs/testing.md). More streams with paced clients are untried. The streams: the local control plane's
+# (docs/testing.md). Three streams with paced clients (fc42f43, reverted) took 843-900 s but
+# saturated the host again: one run of two had 12 counter 503s. The streams: the local control plane's
 # (tests/local: releases, autoscaling, journeys) and every other one. Cut evenly by time
 # (the rolling release in the other stream), the two ran side by side ~270 s longer, two
 # tests under load at once, and took no less time: two of three runs then had a page
