@@ -33,7 +33,7 @@ _forbidden: list[str] = []
 # worker is free, which is at the streams' end. On two cores two streams keep the host busy
 # (the stacks, and the clients of the tests under load: paced since 958d806, see
 # tests/compose/edge.py PACE, which left about a quarter of the CPU idle): more workers only
-# shared the same two cores while the clients were unpaced. Three streams then ran the host
+# share the same two cores. With unpaced clients three streams ran the host
 # at load 25 and four at 30, and the tests bound by time failed (a Redis that answers within
 # 0.4 s, so pages answered 503; a drain; the scaler's CPU metric); a third worker for the
 # tests without Docker alone ran at load 16, 97-100 % busy, and the run took as long
