@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,17 +40,24 @@ def group(relative: str, *markers: str) -> str:
     return conftest.worker_group(Item(ROOT / relative, set(markers)))
 
 
-def test_docker_tests_of_the_local_control_plane_share_their_own_stream():
-    """Releases, autoscaling and the journeys: one stream, apart from the other Docker tests."""
+def test_docker_tests_of_the_releases_share_their_own_stream():
+    """Rolling, blue/green, linear and canary: one stream, apart from the other Docker tests."""
     groups = {
         group(path, "docker")
         for path in (
             "tests/local/strategies/test_rolling.py",
             "tests/local/strategies/test_blue_green.py",
             "tests/local/strategies/test_traffic_shift.py",
-            "tests/local/autoscale/test_scaler.py",
-            "tests/local/test_journeys.py",
         )
+    }
+    assert groups == {"docker-releases"}
+
+
+def test_the_autoscaler_and_the_journeys_share_the_local_stream():
+    """The rest of the local control plane's Docker tests: a stream apart from the releases."""
+    groups = {
+        group(path, "docker")
+        for path in ("tests/local/autoscale/test_scaler.py", "tests/local/test_journeys.py")
     }
     assert groups == {"docker-local"}
 
@@ -75,7 +84,7 @@ def test_auto_starts_a_worker_per_stream_even_on_two_cores_and_one_per_core_on_m
     """`-n auto` on a 2-core laptop still runs every stream side by side."""
     monkeypatch.setattr(conftest.os, "cpu_count", lambda: 2)
     streams = {*conftest.DOCKER_STREAMS.values(), conftest.DOCKER_STREAM}
-    assert conftest.pytest_xdist_auto_num_workers(pytest.Config) == len(streams) == 2
+    assert conftest.pytest_xdist_auto_num_workers(pytest.Config) == len(streams) == 3
     monkeypatch.setattr(conftest.os, "cpu_count", lambda: 16)
     assert conftest.pytest_xdist_auto_num_workers(pytest.Config) == 16
 
@@ -111,7 +120,7 @@ class SchedulerConfig:
 
 
 def test_each_docker_stream_starts_at_once_on_a_worker_of_its_own(pytestconfig):
-    """The xdist scheduler, with this suite's options, on two workers and a suite like ours.
+    """The xdist scheduler, with this suite's options, on three workers and a suite like ours.
 
     The local stream has few tests and the modules without Docker many: ordered by their
     number of tests (xdist's default), the local stream waited behind a dozen modules.
@@ -132,11 +141,19 @@ def test_each_docker_stream_starts_at_once_on_a_worker_of_its_own(pytestconfig):
         f"{item.path.relative_to(ROOT)}::test_{n}@{conftest.worker_group(item)}"
         for n, item in enumerate(ordered)
     ]
-    scheduler = LoadGroupScheduling(SchedulerConfig(2, pytestconfig))  # type: ignore[arg-type]
-    workers = [Worker(f"gw{n}") for n in range(2)]
+    scheduler = LoadGroupScheduling(SchedulerConfig(3, pytestconfig))  # type: ignore[arg-type]
+    workers = [Worker(f"gw{n}") for n in range(3)]
     for worker in workers:
         scheduler.add_node(worker)  # type: ignore[arg-type]
         scheduler.add_node_collection(worker, collection)  # type: ignore[arg-type]
     scheduler.schedule()
     sent = [{collection[i].rsplit("@", 1)[1] for i in worker.sent} for worker in workers]
-    assert sent == [{conftest.DOCKER_STREAM}, {"docker-local"}]  # nothing else before them
+    streams = {conftest.DOCKER_STREAM, *conftest.DOCKER_STREAMS.values()}
+    assert sorted(sent, key=sorted) == [{stream} for stream in sorted(streams)]  # nothing else
+
+
+def test_the_test_processes_and_their_commands_yield_the_cpu_to_the_stack():
+    """The worker, and a command it runs, are at NICE or lower priority (tests/conftest.py)."""
+    assert os.getpriority(os.PRIO_PROCESS, 0) >= conftest.NICE
+    child = subprocess.run(["nice"], capture_output=True, text=True, check=True)
+    assert int(child.stdout) >= conftest.NICE
