@@ -53,11 +53,15 @@ def test_docker_tests_of_the_releases_share_their_own_stream():
     assert groups == {"docker-releases"}
 
 
-def test_the_autoscaler_and_the_journeys_share_the_local_stream():
-    """The rest of the local control plane's Docker tests: a stream apart from the releases."""
+def test_the_autoscaler_the_journeys_and_the_readme_share_the_local_stream():
+    """The rest of the control plane's Docker tests: the two CPU-driven scaler runs never overlap."""
     groups = {
         group(path, "docker")
-        for path in ("tests/local/autoscale/test_scaler.py", "tests/local/test_journeys.py")
+        for path in (
+            "tests/local/autoscale/test_scaler.py",
+            "tests/local/test_journeys.py",
+            "tests/test_readme.py",
+        )
     }
     assert groups == {"docker-local"}
 
