@@ -28,21 +28,13 @@ _forbidden: list[str] = []
 
 
 # Parallel workers (pytest-xdist, `-n auto --dist loadgroup` in pyproject). The tests that
-# need Docker run in two streams, each on one worker, one test after another; the tests
-# without Docker (lint, templates, moto, unit tests) go a module at a time to whichever
-# worker is free, which is at the streams' end. On two cores two streams keep the host busy
-# (the stacks, and the clients of the tests under load: paced since 958d806, see
-# tests/compose/edge.py PACE, which left about a quarter of the CPU idle): more workers only
-# share the same two cores. With unpaced clients three streams ran the host
-# at load 25 and four at 30, and the tests bound by time failed (a Redis that answers within
-# 0.4 s, so pages answered 503; a drain; the scaler's CPU metric); a third worker for the
-# tests without Docker alone ran at load 16, 97-100 % busy, and the run took as long
-# (docs/testing.md). Three streams with paced clients (fc42f43, reverted) took 843-900 s but
-# saturated the host again: one run of two had 12 counter 503s. The streams: the local control plane's
-# (tests/local: releases, autoscaling, journeys) and every other one. Cut evenly by time
-# (the rolling release in the other stream), the two ran side by side ~270 s longer, two
-# tests under load at once, and took no less time: two of three runs then had a page
-# answered 503 by a Redis the busy host had slowed.
+# need Docker run in three streams, each on one worker, one test after another: the releases
+# (tests/local/strategies), the rest of the local control plane (autoscaling, journeys, the
+# README's blocks) and every other one. The tests without Docker (lint, templates, moto,
+# unit tests) go a module at a time to whichever worker is free. What made a third stream
+# safe is NICE below: without it three streams (fc42f43, reverted) had a run of two fail
+# with counter 503s, the clients having starved Redis; and the clients under load are paced
+# (tests/compose/edge.py PACE). Figures and history: docs/testing.md.
 DOCKER_STREAM = "docker"  # every Docker test no entry below names
 DOCKER_STREAMS = {  # the first entry a test's path lies under names its stream
     Path("tests/local/strategies"): "docker-releases",
@@ -58,8 +50,10 @@ WORKERS = len({*DOCKER_STREAMS.values(), DOCKER_STREAM})
 # The test processes (clients under load, the docker and bookingapp-local commands they run)
 # yield the CPU to the stack under test. On AWS the clients are other machines and every
 # task has its own vCPU; here they share two cores, and on cgroup v1 (cgroupfs driver) all
-# containers together weigh as much as one busy test process: three streams' clients
-# starved Redis past the counter's 0.4 s per attempt (a 503 no event caused).
+# containers together weigh as much as one busy test process: three streams' clients then
+# slowed Redis past the counter's 0.4 s per attempt (a 503 no event caused). At nice 10 a
+# test process weighs a tenth of that. On cgroup v2 with systemd's driver (most laptops)
+# containers and a login session are separate slices, which nice does not cross: no effect.
 NICE = 10
 
 
