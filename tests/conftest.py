@@ -33,7 +33,7 @@ _forbidden: list[str] = []
 # README's blocks) and every other one. The tests without Docker (lint, templates, moto,
 # unit tests) go a module at a time to whichever worker is free. What made a third stream
 # safe is NICE below: without it three streams (fc42f43, reverted) had a run of two fail
-# with counter 503s, the clients having starved Redis; and the clients under load are paced
+# with counter 503s, most likely the clients starving Redis; and the clients under load are paced
 # (tests/compose/edge.py PACE). A fourth stream (the journeys apart) was ~10 % faster and
 # failed the README's blue/green and autoscaling blocks in one run of two, on a host 83-98 %
 # busy. Figures and history: docs/testing.md.
