@@ -31,12 +31,11 @@ _forbidden: list[str] = []
 # need Docker run in three streams, each on one worker, one test after another: the releases
 # (tests/local/strategies), the rest of the local control plane (autoscaling, journeys, the
 # README's blocks) and every other one. The tests without Docker (lint, templates, moto,
-# unit tests) go a module at a time to whichever worker is free. What made a third stream
-# safe is NICE below: without it three streams (fc42f43, reverted) had a run of two fail
-# with counter 503s, most likely the clients starving Redis; and the clients under load are paced
-# (tests/compose/edge.py PACE). A fourth stream (the journeys apart) was ~10 % faster and
-# failed the README's blue/green and autoscaling blocks in one run of two, on a host 83-98 %
-# busy. Figures and history: docs/testing.md.
+# unit tests) go a module at a time to whichever worker is free. A third stream is safe
+# only with NICE below (without it, fc42f43, reverted, failed a run of two) and with the
+# clients under load paced (tests/compose/edge.py PACE). A fourth stream (the journeys
+# apart) was ~10 % faster and failed the README's blue/green and autoscaling blocks in one
+# run of two, on a host 83-98 % busy. Figures and history: docs/testing.md.
 DOCKER_STREAM = "docker"  # every Docker test no entry below names
 DOCKER_STREAMS = {  # the first entry a test's path lies under names its stream
     Path("tests/local/strategies"): "docker-releases",
@@ -52,10 +51,11 @@ WORKERS = len({*DOCKER_STREAMS.values(), DOCKER_STREAM})
 # The test processes (clients under load, the docker and bookingapp-local commands they run)
 # yield the CPU to the stack under test. On AWS the clients are other machines and every
 # task has its own vCPU; here they share two cores, and on cgroup v1 (cgroupfs driver) all
-# containers together weigh as much as one busy test process: three streams' clients then
-# slowed Redis past the counter's 0.4 s per attempt (a 503 no event caused). At nice 10 a
-# test process weighs a tenth of that. On cgroup v2 with systemd's driver (most laptops)
-# containers and a login session are separate slices, which nice does not cross: no effect.
+# containers together weigh as much as one busy test process: most likely why three
+# streams' clients slowed Redis past the counter's 0.4 s per attempt (503s no event caused,
+# fc42f43). At nice 10 a test process weighs a tenth of that. On cgroup v2 with systemd's
+# driver (most laptops) containers and a login session are separate slices, which nice does
+# not cross: no effect.
 NICE = 10
 
 
