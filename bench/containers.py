@@ -102,6 +102,19 @@ def cgroup_cpu_seconds(container_id: str) -> float | None:
     return None
 
 
+def all_containers_cpu_seconds() -> float | None:
+    """Return the CPU time every container has used so far, from their cgroups (v1 or v2)."""
+    for d in ("cpuacct", "cpu,cpuacct"):  # v1, cgroupfs driver: one parent for all of them
+        path = Path(f"/sys/fs/cgroup/{d}/docker/cpuacct.usage")
+        if path.exists():
+            return int(path.read_text()) / 1e9
+    scopes = list(Path("/sys/fs/cgroup/system.slice").glob("docker-*.scope/cpu.stat"))
+    if not scopes:  # v2 with systemd: a scope per container, the exited ones gone
+        return None
+    usages = (re.search(r"^usage_usec (\d+)$", s.read_text(), re.M) for s in scopes)
+    return sum(int(u.group(1)) for u in usages if u) / 1e6
+
+
 class Bench:
     """Everything one run creates, named with one random suffix, and its removal."""
 
