@@ -33,9 +33,9 @@ _forbidden: list[str] = []
 # README's blocks) and every other one. The tests without Docker (lint, templates, moto,
 # unit tests) go a module at a time to whichever worker is free. A third stream is safe
 # only with NICE below (without it, fc42f43, reverted, failed a run of two) and with the
-# clients under load paced (tests/compose/edge.py PACE). A fourth stream (the journeys
-# apart) was ~10 % faster and failed the README's blue/green and autoscaling blocks in one
-# run of two, on a host 83-98 % busy. Figures and history: docs/testing.md.
+# clients under load paced (tests/compose/edge.py PACE). A fourth stream bought nothing on
+# two cores: with the streams balanced the run was no faster (612 s) and the CPU 87-100 %
+# busy minute by minute, so every test took longer. Figures and history: docs/testing.md.
 DOCKER_STREAM = "docker"  # every Docker test no entry below names
 DOCKER_STREAMS = {  # the first entry a test's path lies under names its stream
     Path("tests/local/strategies"): "docker-releases",
