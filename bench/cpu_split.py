@@ -1,12 +1,13 @@
-"""Where a command's CPU goes: the stack's containers, Docker's daemons, the command itself.
+"""Where a command's CPU goes: the stack's containers, the command itself, and the rest.
 
     uv run python -m bench.cpu_split -- uv run pytest -n 0 tests/local/strategies/test_rolling.py
 
 Runs the command and prints, over its run, the host's busy CPU (/proc/stat) and how much of
-it the containers' cgroups, the Docker daemons (dockerd, containerd and the live shims, with
-the runc they ran) and the command's own process tree (every process it waited for: pytest,
-the `docker` and `bookingapp-local` calls) used; what is left is the kernel and the shims
-that exited. docs/testing.md's "Where the CPU goes" was measured with it. Linux only.
+it the containers' cgroups and the command's own process tree (every process it waited for:
+pytest, the `docker` and `bookingapp-local` calls) used. The rest is Docker's own work
+(dockerd, containerd, the shims and the runc they start for every container check and
+exec) and the kernel's. docs/testing.md's "Where the CPU goes" was measured with it; bench.idle
+reads the host the same way. Linux only.
 """
 
 from __future__ import annotations
@@ -21,17 +22,15 @@ from pathlib import Path
 
 from bench.containers import all_containers_cpu_seconds
 
-DAEMONS = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
 class Reading:
-    """CPU seconds so far: the host busy, the containers, the daemons."""
+    """CPU seconds so far: the host busy, and the containers (None: no cgroups to read)."""
 
     busy: float
     containers: float | None
-    daemons: float
 
 
 def host_busy_seconds(stat_line: str) -> float:
@@ -40,41 +39,25 @@ def host_busy_seconds(stat_line: str) -> float:
     return (sum(fields[:8]) - fields[3] - fields[4]) / TICKS  # user..steal; guests are in user
 
 
-def process_seconds(stat: str) -> float:
-    """Return a /proc/PID/stat text's CPU time, its own and its waited-for children's (runc)."""
-    fields = stat.rsplit(")", 1)[1].split()  # after the name, which may hold spaces
-    return sum(int(f) for f in fields[11:15]) / TICKS  # utime stime cutime cstime
-
-
-def daemons_seconds() -> float:
-    """Return the CPU time the live Docker daemons and shims have used, runc's included."""
-    total = 0.0
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and (proc / "comm").read_text().strip() in DAEMONS:
-                total += process_seconds((proc / "stat").read_text())
-        except OSError:  # it exited meanwhile
-            continue
-    return total
-
-
 def read() -> Reading:
     """Read the counters now."""
     first_line = Path("/proc/stat").read_text().splitlines()[0]
-    return Reading(host_busy_seconds(first_line), all_containers_cpu_seconds(), daemons_seconds())
+    return Reading(host_busy_seconds(first_line), all_containers_cpu_seconds())
 
 
 def split(before: Reading, after: Reading, command_tree: float, wall: float) -> str:
     """Return the one-line report of a run."""
     busy = after.busy - before.busy
+    report = f"wall {wall:.0f} s | host busy {busy:.1f} cpu-s ({busy / wall:.2f} of a core) | "
     if before.containers is None or after.containers is None:
         containers = "n/a (no container cgroups on this host)"
+        rest = busy - command_tree
     else:
-        containers = f"{after.containers - before.containers:.1f}"
+        used = after.containers - before.containers
+        containers, rest = f"{used:.1f}", busy - command_tree - used
     return (
-        f"wall {wall:.0f} s | host busy {busy:.1f} cpu-s ({busy / wall:.2f} of a core) | "
-        f"containers {containers} | Docker daemons {after.daemons - before.daemons:.1f} | "
-        f"the command's tree {command_tree:.1f}"
+        f"{report}containers {containers} | the command's tree {command_tree:.1f} | "
+        f"the rest (Docker's daemons and runc, the kernel) {rest:.1f}"
     )
 
 

@@ -5,7 +5,9 @@
 Brings the whole stack up (Traefik included) under a throwaway project on free ports, waits
 until every container is healthy (Traefik: running) and a little more, then reads each
 container's cgroup CPU time twice, `--seconds` apart, and prints the share of one core each
-used and the total.
+used and the total; then the host's busy CPU over the same window, which also holds what
+Docker spends outside the containers to run their checks (dockerd, containerd, the shims and
+the runc they start for every check): what a laptop's fan hears.
 What an idle stack spends is its health checks: Docker's container checks, Traefik's target
 group checks, Redis's ping (issue 23's target: under 5 % of one core in all).
 Base images come from PYTHON_IMAGE / REDIS_IMAGE / TRAEFIK_IMAGE, as for compose.
@@ -22,6 +24,7 @@ import sys
 import time
 import uuid
 
+from bench import cpu_split
 from bench.containers import ROOT, cgroup_cpu_seconds, run
 
 
@@ -70,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(args.settle)
         ids = run(*compose, "ps", "--quiet").split()
         names = {c: run("docker", "inspect", "--format", "{{.Name}}", c).lstrip("/") for c in ids}
-        before = {c: cpu_seconds(c) for c in ids}
+        host_before, before = cpu_split.read(), {c: cpu_seconds(c) for c in ids}
         started = time.monotonic()
         time.sleep(args.seconds)
-        after = {c: cpu_seconds(c) for c in ids}
+        after, host_after = {c: cpu_seconds(c) for c in ids}, cpu_split.read()
         elapsed = time.monotonic() - started
     finally:
         subprocess.run([*compose, "down", "--volumes", "--timeout", "10"], env=env, check=False)
@@ -82,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, share in sorted(shares.items()):
         print(f"  {name.removeprefix(project + '-'):<14} {share:6.2f}")
     print(f"  {'all':<14} {sum(shares.values()):6.2f}")
+    busy = (host_after.busy - host_before.busy) / elapsed * 100
+    outside = busy - sum(shares.values())
+    print(f"  {'the host, busy':<14} {busy:6.2f}  ({outside:.2f} outside the containers: Docker)")
     return 0
 
 

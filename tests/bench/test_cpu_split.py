@@ -15,27 +15,20 @@ def test_host_busy_leaves_out_idle_and_iowait(monkeypatch):
     assert cpu_split.host_busy_seconds(line) == pytest.approx((100 + 20 + 30 + 6 + 7 + 8) / 100)
 
 
-def test_process_seconds_adds_its_own_and_its_childrens_past_a_name_with_spaces(monkeypatch):
-    """utime, stime, cutime, cstime: a shim's runc calls are its waited-for children."""
-    monkeypatch.setattr(cpu_split, "TICKS", 100)
-    rest = " ".join(["S"] + ["0"] * 10 + ["250", "50", "70", "30", "9"] + ["0"] * 30)
-    assert cpu_split.process_seconds(f"42 (containerd shim) {rest}") == pytest.approx(4.0)
-
-
-def test_the_report_is_the_differences_over_the_run():
-    before = Reading(busy=10.0, containers=5.0, daemons=1.0)
-    after = Reading(busy=61.0, containers=28.0, daemons=11.0)
+def test_the_report_is_the_differences_over_the_run_and_the_rest_what_is_left():
+    before = Reading(busy=10.0, containers=5.0)
+    after = Reading(busy=61.0, containers=28.0)
     line = cpu_split.split(before, after, command_tree=12.0, wall=71.0)
     assert line == (
         "wall 71 s | host busy 51.0 cpu-s (0.72 of a core) | containers 23.0 | "
-        "Docker daemons 10.0 | the command's tree 12.0"
+        "the command's tree 12.0 | the rest (Docker's daemons and runc, the kernel) 16.0"
     )
 
 
 def test_without_container_cgroups_the_report_says_so():
-    before = Reading(busy=0.0, containers=None, daemons=0.0)
-    line = cpu_split.split(before, Reading(5.0, None, 1.0), command_tree=2.0, wall=10.0)
+    line = cpu_split.split(Reading(0.0, None), Reading(5.0, None), command_tree=2.0, wall=10.0)
     assert "containers n/a (no container cgroups on this host)" in line
+    assert line.endswith("the kernel) 3.0")
 
 
 def test_no_command_prints_the_usage_and_exits_2(capsys):
