@@ -179,10 +179,14 @@ def test_the_rolling_release_block_leaves_movie_on_the_new_image(shell):
 @pytest.mark.traefik
 def test_the_blue_green_block_serves_green_to_test_traffic_then_to_everyone(shell):
     """Run as a second time: the last run's log is there, its lines must not be taken for this one's."""
+    project = shell.env["COMPOSE_PROJECT_NAME"]
+    blue = {replica.hostname for replica in docker.replicas(project, "movie")}
+    assert len(blue) == 2  # movie's desired count, after the rolling block
     Path("/tmp/release.log").write_text(f"{STALE}\nwaiting for approval\napproved\n")
     out = shell.run(BLOCKS[3], timeout=900)
     green = json.loads(out.splitlines()[0])
     assert green["service"] == "movie"
+    assert green["instance"] not in blue, "the test header reached blue: was green up yet?"
     log = Path("/tmp/release.log").read_text()
     assert STALE not in log
     assert "waiting for approval" in log
