@@ -85,34 +85,46 @@ def image_size(image: str) -> int:
     return int(inspect(image, "{{.Size}}"))
 
 
-def cgroup_cpu_seconds(container_id: str) -> float | None:
-    """Return the CPU time the container has used so far, from its cgroup (v1 or v2)."""
-    v1 = [
-        f"/sys/fs/cgroup/{d}/docker/{container_id}/cpuacct.usage"
-        for d in ("cpuacct", "cpu,cpuacct")
-    ]
-    for path in map(Path, v1):
+# Where cgroup v1 mounts the CPU accounting controller (its name varies by distribution).
+V1_CONTROLLERS = ("cpuacct", "cpu,cpuacct")
+
+
+def cpu_stat_seconds(text: str) -> float | None:
+    """Return the usage_usec of a cgroup v2 cpu.stat text, in seconds (None without one)."""
+    usage = re.search(r"^usage_usec (\d+)$", text, re.M)
+    return int(usage.group(1)) / 1e6 if usage else None
+
+
+def _v1_docker_seconds(below: str = "") -> float | None:
+    """Return cpuacct.usage of Docker's v1 cgroup (or a container's below it), in seconds."""
+    for controller in V1_CONTROLLERS:
+        path = Path("/sys/fs/cgroup", controller, "docker", below, "cpuacct.usage")
         if path.exists():
             return int(path.read_text()) / 1e9
+    return None
+
+
+def cgroup_cpu_seconds(container_id: str) -> float | None:
+    """Return the CPU time the container has used so far, from its cgroup (v1 or v2)."""
+    on_v1 = _v1_docker_seconds(container_id)
+    if on_v1 is not None:
+        return on_v1
     v2 = [f"system.slice/docker-{container_id}.scope", f"docker/{container_id}"]
     for path in (Path("/sys/fs/cgroup") / d / "cpu.stat" for d in v2):
         if path.exists():
-            usage = re.search(r"^usage_usec (\d+)$", path.read_text(), re.M)
-            return int(usage.group(1)) / 1e6
+            return cpu_stat_seconds(path.read_text())
     return None
 
 
 def all_containers_cpu_seconds() -> float | None:
     """Return the CPU time every container has used so far, from their cgroups (v1 or v2)."""
-    for d in ("cpuacct", "cpu,cpuacct"):  # v1, cgroupfs driver: one parent for all of them
-        path = Path(f"/sys/fs/cgroup/{d}/docker/cpuacct.usage")
-        if path.exists():
-            return int(path.read_text()) / 1e9
+    on_v1 = _v1_docker_seconds()  # the cgroupfs driver: one parent for all of them
+    if on_v1 is not None:
+        return on_v1
     scopes = list(Path("/sys/fs/cgroup/system.slice").glob("docker-*.scope/cpu.stat"))
     if not scopes:  # v2 with systemd: a scope per container, the exited ones gone
         return None
-    usages = (re.search(r"^usage_usec (\d+)$", s.read_text(), re.M) for s in scopes)
-    return sum(int(u.group(1)) for u in usages if u) / 1e6
+    return sum(cpu_stat_seconds(scope.read_text()) or 0.0 for scope in scopes)
 
 
 class Bench:

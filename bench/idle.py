@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import time
 import uuid
 
 from bench import cpu_split
-from bench.containers import ROOT, cgroup_cpu_seconds, run
+from bench.containers import ROOT, cgroup_cpu_seconds, cpu_stat_seconds, run
 
 
 def free_port() -> int:
@@ -41,11 +40,10 @@ def cpu_seconds(container: str) -> float:
     if on_host is not None:
         return on_host
     # Docker Desktop: the cgroups live in its VM. One `cat` inside costs ~1 ms of the figure.
-    stat = run("docker", "exec", container, "cat", "/sys/fs/cgroup/cpu.stat")
-    usage = re.search(r"^usage_usec (\d+)$", stat, re.M)
-    if usage is None:
+    inside = cpu_stat_seconds(run("docker", "exec", container, "cat", "/sys/fs/cgroup/cpu.stat"))
+    if inside is None:
         raise RuntimeError(f"no usage_usec in {container}'s cpu.stat")
-    return int(usage.group(1)) / 1e6
+    return inside
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

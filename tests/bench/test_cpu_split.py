@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import cpu_split
+from bench.containers import cpu_stat_seconds
 from bench.cpu_split import Reading
 
 
@@ -34,3 +35,8 @@ def test_without_container_cgroups_the_report_says_so():
 def test_no_command_prints_the_usage_and_exits_2(capsys):
     assert cpu_split.main(["--"]) == 2
     assert "python -m bench.cpu_split" in capsys.readouterr().err
+
+
+def test_a_v2_cpu_stat_is_read_as_seconds_and_one_without_usage_as_none():
+    assert cpu_stat_seconds("usage_usec 2500000\nuser_usec 2000000\n") == pytest.approx(2.5)
+    assert cpu_stat_seconds("user_usec 2000000\n") is None
